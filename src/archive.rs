@@ -1,0 +1,196 @@
+//! Reading an archive: a repository, one commit's tree, or a working folder.
+//!
+//! Everything above this module reads files through [`Source`], so that validation runs
+//! the same engine on a working tree (`capsule validate`), on any revision
+//! (`--rev`) and on the quarantined objects of a push (the hook). This module never
+//! writes to a repository.
+
+use std::path::{Path, PathBuf};
+
+use git2::{ObjectType, Oid, Repository, Tree};
+
+/// Read access to the files of an archive at one point in time.
+pub trait Source {
+    /// The bytes of the file at `path` (forward slashes, relative to the archive
+    /// root), or `None` when there is no such file.
+    fn read(&self, path: &str) -> std::io::Result<Option<Vec<u8>>>;
+
+    /// The names of the entries of the folder at `path` (sorted), empty when there is
+    /// no such folder.
+    fn list(&self, path: &str) -> std::io::Result<Vec<String>>;
+
+    /// A content identity for caching: two reads with the same id return the same bytes.
+    fn content_id(&self, path: &str) -> std::io::Result<Option<Oid>> {
+        Ok(self
+            .read(path)?
+            .map(|bytes| Oid::hash_object(ObjectType::Blob, &bytes).expect("hashing cannot fail")))
+    }
+
+    /// How to name this source in messages (`working tree`, `commit 1a2b3c4`).
+    fn describe(&self) -> String;
+}
+
+/// The files of a working folder.
+pub struct WorkTree {
+    root: PathBuf,
+}
+
+impl WorkTree {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        WorkTree { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+}
+
+impl Source for WorkTree {
+    fn read(&self, path: &str) -> std::io::Result<Option<Vec<u8>>> {
+        match std::fs::read(self.root.join(path)) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::IsADirectory => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn list(&self, path: &str) -> std::io::Result<Vec<String>> {
+        let dir = self.root.join(path);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            names.push(entry?.file_name().to_string_lossy().into_owned());
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    fn describe(&self) -> String {
+        "the working tree".to_string()
+    }
+}
+
+/// The files of one commit.
+pub struct GitTree<'r> {
+    repo: &'r Repository,
+    tree: Tree<'r>,
+    commit: Oid,
+}
+
+impl<'r> GitTree<'r> {
+    pub fn at_commit(repo: &'r Repository, commit: Oid) -> Result<Self, git2::Error> {
+        let tree = repo.find_commit(commit)?.tree()?;
+        Ok(GitTree { repo, tree, commit })
+    }
+
+    pub fn commit(&self) -> Oid {
+        self.commit
+    }
+
+    pub fn read(&self, path: &str) -> Result<Option<Vec<u8>>, git2::Error> {
+        let entry = match self.tree.get_path(Path::new(path)) {
+            Ok(entry) => entry,
+            Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if entry.kind() != Some(ObjectType::Blob) {
+            return Ok(None);
+        }
+        let blob = self.repo.find_blob(entry.id())?;
+        Ok(Some(blob.content().to_vec()))
+    }
+
+    pub fn blob_id(&self, path: &str) -> Result<Option<Oid>, git2::Error> {
+        match self.tree.get_path(Path::new(path)) {
+            Ok(entry) if entry.kind() == Some(ObjectType::Blob) => Ok(Some(entry.id())),
+            Ok(_) => Ok(None),
+            Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn list(&self, path: &str) -> Result<Vec<String>, git2::Error> {
+        let subtree = if path.is_empty() {
+            self.tree.clone()
+        } else {
+            match self.tree.get_path(Path::new(path)) {
+                Ok(entry) if entry.kind() == Some(ObjectType::Tree) => {
+                    self.repo.find_tree(entry.id())?
+                }
+                Ok(_) => return Ok(Vec::new()),
+                Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(Vec::new()),
+                Err(e) => return Err(e),
+            }
+        };
+        let mut names: Vec<String> = subtree
+            .iter()
+            .filter_map(|e| e.name().map(str::to_string))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+}
+
+fn io_error(e: git2::Error) -> std::io::Error {
+    std::io::Error::other(e)
+}
+
+impl Source for GitTree<'_> {
+    fn read(&self, path: &str) -> std::io::Result<Option<Vec<u8>>> {
+        GitTree::read(self, path).map_err(io_error)
+    }
+
+    fn list(&self, path: &str) -> std::io::Result<Vec<String>> {
+        GitTree::list(self, path).map_err(io_error)
+    }
+
+    fn content_id(&self, path: &str) -> std::io::Result<Option<Oid>> {
+        self.blob_id(path).map_err(io_error)
+    }
+
+    fn describe(&self) -> String {
+        format!("commit {}", short(self.commit))
+    }
+}
+
+/// The first seven hex digits of an object id, as git shows them.
+pub fn short(oid: Oid) -> String {
+    oid.to_string()[..7].to_string()
+}
+
+/// Finds the archive that contains `start`: the nearest folder with a capsule.toml.
+pub fn find_root(start: &Path) -> Option<PathBuf> {
+    let start = start.canonicalize().ok()?;
+    start
+        .ancestors()
+        .find(|dir| dir.join("capsule.toml").is_file())
+        .map(Path::to_path_buf)
+}
+
+/// Opens the repository a server-side hook runs in, so that the objects of the push
+/// being received are visible.
+///
+/// During `pre-receive`, git keeps the pushed objects in a quarantine directory and
+/// points `GIT_OBJECT_DIRECTORY` at it, listing the real object store in
+/// `GIT_ALTERNATE_OBJECT_DIRECTORIES`. libgit2 does not read those variables, and
+/// mis-parses the quoted form git uses for paths with `:`; adding
+/// `GIT_QUARANTINE_PATH` as an alternate is what works in every case.
+pub fn open_for_hook(git_dir: &Path) -> Result<Repository, git2::Error> {
+    let repo = Repository::open_bare(git_dir).or_else(|_| Repository::open(git_dir))?;
+    if let Some(quarantine) = std::env::var_os("GIT_QUARANTINE_PATH") {
+        let quarantine = PathBuf::from(quarantine);
+        if quarantine.is_dir() {
+            let path = quarantine
+                .to_str()
+                .ok_or_else(|| git2::Error::from_str("the quarantine path is not UTF-8"))?;
+            repo.odb()?.add_disk_alternate(path)?;
+        }
+    }
+    Ok(repo)
+}

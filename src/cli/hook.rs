@@ -1,0 +1,227 @@
+//! `capsule hook install|status|pre-receive|post-receive`
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::{Subcommand, ValueEnum};
+
+use capsule::access::pusher_from_env;
+use capsule::hook::{check_push, parse_ref_updates, ArchiveState};
+use capsule::scaffold::{hook_status, install_hooks, HookAction, Layout};
+
+use super::output::{self, count};
+use super::Outcome;
+
+#[derive(Debug, Subcommand)]
+pub enum HookCommand {
+    /// Install capsule's pre-receive and post-receive hooks into a bare repository.
+    ///
+    /// Safe to run again (it refreshes its own hooks). A hook that capsule did not
+    /// write is left alone unless --force, which keeps it as `<hook>.capsule-backup`.
+    Install {
+        /// The server repository (the `.git` folder of a bare repository).
+        git_dir: PathBuf,
+        /// Where the hosting server looks for hooks.
+        #[arg(long, value_enum, default_value = "plain")]
+        layout: LayoutArg,
+        /// Replace hooks that capsule did not write (a backup is kept).
+        #[arg(long)]
+        force: bool,
+        /// The capsule binary the hooks run (default: this one).
+        #[arg(long, value_name = "PATH")]
+        capsule: Option<PathBuf>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show which hooks are installed and which capsule binary they run.
+    Status {
+        git_dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a push (git runs this; it reads `<old> <new> <ref>` lines on stdin).
+    PreReceive,
+    /// Act on a push that landed (git runs this).
+    PostReceive,
+}
+
+/// Hook layouts of hosting servers.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LayoutArg {
+    /// hooks/pre-receive (plain git over SSH or HTTP, gitolite)
+    Plain,
+    /// hooks/pre-receive.d/capsule (Gitea, Forgejo)
+    Gitea,
+    /// custom_hooks/pre-receive.d/capsule (GitLab server hooks)
+    Gitlab,
+}
+
+impl From<LayoutArg> for Layout {
+    fn from(arg: LayoutArg) -> Layout {
+        match arg {
+            LayoutArg::Plain => Layout::Plain,
+            LayoutArg::Gitea => Layout::Gitea,
+            LayoutArg::Gitlab => Layout::Gitlab,
+        }
+    }
+}
+
+pub fn run(cmd: HookCommand) -> anyhow::Result<Outcome> {
+    match cmd {
+        HookCommand::Install {
+            git_dir,
+            layout,
+            force,
+            capsule,
+            json,
+        } => {
+            let bin = match capsule {
+                Some(path) => path,
+                None => {
+                    std::env::current_exe().context("cannot tell where the capsule binary is")?
+                }
+            };
+            let bin = bin
+                .canonicalize()
+                .with_context(|| format!("{} does not exist", bin.display()))?;
+            let changes = install_hooks(&git_dir, layout.into(), &bin, force)?;
+            let refused = changes.iter().any(|c| c.action == HookAction::Refused);
+            if json {
+                output::json(&changes)?;
+            } else {
+                let mut out = anstream::stdout();
+                for change in &changes {
+                    let what = match &change.action {
+                        HookAction::Created => "installed".to_string(),
+                        HookAction::Updated => "updated".to_string(),
+                        HookAction::Unchanged => "already up to date".to_string(),
+                        HookAction::Replaced { backup } => format!(
+                            "installed; the previous hook is kept as {}",
+                            backup.display()
+                        ),
+                        HookAction::Refused => {
+                            output::bad("NOT installed: a hook capsule did not write is in the way")
+                        }
+                    };
+                    writeln!(out, "{}: {what}", change.path.display())?;
+                }
+                if refused {
+                    output::warning("re-run with --force to move the existing hook aside (it is kept as a backup), or call `capsule hook pre-receive` from it yourself");
+                }
+            }
+            Ok(if refused {
+                Outcome::Problems
+            } else {
+                Outcome::Ok
+            })
+        }
+        HookCommand::Status { git_dir, json } => {
+            if !git_dir.join("objects").is_dir() {
+                anyhow::bail!("{} is not a git repository", git_dir.display());
+            }
+            let states = hook_status(&git_dir);
+            if json {
+                output::json(&states)?;
+            } else {
+                let mut out = anstream::stdout();
+                for s in &states {
+                    let binary = match (&s.binary, s.binary_exists) {
+                        (Some(b), true) => format!(" -> {}", b.display()),
+                        (Some(b), false) => output::bad(&format!(
+                            " -> {} (missing: reinstall the hooks)",
+                            b.display()
+                        )),
+                        (None, _) => String::new(),
+                    };
+                    writeln!(
+                        out,
+                        "{:<13} {:<7} {:<8} {}{binary}",
+                        s.hook,
+                        format!("{:?}", s.layout).to_lowercase(),
+                        s.state,
+                        s.path.display()
+                    )?;
+                }
+            }
+            let complete = ["pre-receive", "post-receive"].iter().all(|h| {
+                states
+                    .iter()
+                    .any(|s| s.hook == *h && s.state == "capsule" && s.binary_exists)
+            });
+            Ok(if complete {
+                Outcome::Ok
+            } else {
+                Outcome::Problems
+            })
+        }
+        HookCommand::PreReceive => pre_receive(),
+        HookCommand::PostReceive => {
+            // Consume the input so git never sees a broken pipe; the actions that
+            // follow a landed push (mail, index, site) hang off this point.
+            let mut input = String::new();
+            std::io::stdin().read_to_string(&mut input)?;
+            parse_ref_updates(&input)?;
+            Ok(Outcome::Ok)
+        }
+    }
+}
+
+fn git_dir() -> PathBuf {
+    std::env::var_os("GIT_DIR").map_or_else(|| PathBuf::from("."), PathBuf::from)
+}
+
+/// Fails closed: any error rejects the push.
+fn pre_receive() -> anyhow::Result<Outcome> {
+    match pre_receive_inner(&git_dir()) {
+        Ok(outcome) => Ok(outcome),
+        Err(e) => {
+            output::error(&format!("capsule could not check this push: {e:#}"));
+            output::error(
+                "push rejected (capsule fails closed). Tell the archive's administrators.",
+            );
+            Ok(Outcome::Problems)
+        }
+    }
+}
+
+fn pre_receive_inner(git_dir: &Path) -> anyhow::Result<Outcome> {
+    let mut input = String::new();
+    std::io::stdin()
+        .read_to_string(&mut input)
+        .context("reading the ref updates")?;
+    let updates = parse_ref_updates(&input)?;
+    let repo = capsule::archive::open_for_hook(git_dir).context("opening the repository")?;
+    let state = ArchiveState::before_push(&repo)?;
+    let pusher = pusher_from_env(&state.settings.identity).map(|(user, _)| user);
+    let report = check_push(&repo, &updates, pusher)?;
+
+    let mut err = anstream::stderr();
+    for problem in &report.problems {
+        writeln!(err, "{}", output::problem_line(problem))?;
+    }
+    for warning in &report.warnings {
+        output::warning(warning);
+    }
+    let checked = format!(
+        "{}, {} and {} checked",
+        count(report.commits, "commit"),
+        count(report.deposits_checked, "deposit"),
+        count(report.schemas_checked, "schema"),
+    );
+    if report.accepted() {
+        writeln!(err, "capsule: {} {checked}", output::ok("ok:"))?;
+        Ok(Outcome::Ok)
+    } else {
+        writeln!(
+            err,
+            "capsule: {} {} in {} of {}; nothing was changed. Fix them (`capsule validate` shows the same) and push again.",
+            output::bad("push rejected:"),
+            count(report.problems.len(), "problem"),
+            count(report.bad_commits, "commit"),
+            count(report.commits, "commit"),
+        )?;
+        Ok(Outcome::Problems)
+    }
+}

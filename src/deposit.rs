@@ -1,0 +1,292 @@
+//! Deposits: their ids, how they name their schema, and where their files live.
+//!
+//! Pure functions over strings; nothing here touches git or the file system.
+
+use crate::version::Version;
+
+/// The longest id we accept: ids become folder names, ref names and URLs.
+pub const MAX_ID_LEN: usize = 128;
+
+/// Why an id is refused, phrased so that the user knows what to change.
+pub fn check_id(id: &str) -> Result<(), String> {
+    if id.is_empty() {
+        return Err("the deposit id is empty".into());
+    }
+    if id.len() > MAX_ID_LEN {
+        return Err(format!(
+            "the deposit id is {} characters long; the limit is {MAX_ID_LEN}",
+            id.len()
+        ));
+    }
+    let first = id.as_bytes()[0];
+    if !first.is_ascii_alphanumeric() {
+        return Err(format!(
+            "the deposit id `{id}` must start with a letter or a digit"
+        ));
+    }
+    if let Some(bad) = id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(format!(
+            "the deposit id `{id}` contains {bad:?}; use only letters, digits, `.`, `_` and `-`"
+        ));
+    }
+    // git refuses these in ref names, and record tags are `records/<id>/v<N>`.
+    if id.ends_with(".lock") || id.contains("..") || id.ends_with('.') {
+        return Err(format!(
+            "the deposit id `{id}` cannot be used in a git ref name (no `..`, no trailing `.` or `.lock`)"
+        ));
+    }
+    Ok(())
+}
+
+/// A deposit's reference to its schema: `name` at `version`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SchemaRef {
+    pub name: String,
+    pub version: String,
+}
+
+impl SchemaRef {
+    /// The path of the schema file in the archive.
+    pub fn path(&self) -> String {
+        format!("schemas/{}/{}.json", self.name, self.version)
+    }
+}
+
+impl std::fmt::Display for SchemaRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.name, self.version)
+    }
+}
+
+/// Parses the forms a deposit's `$schema` may take:
+/// `name/1.0.0`, `name/1.0.0.json`, `name-v1.0.0`, `name-v1.0.0.json`, and CAP URLs
+/// such as `https://analysispreservation.cern.ch/schemas/deposits/records/cms-analysis-v0.0.1.json`.
+pub fn parse_schema_ref(text: &str) -> Option<SchemaRef> {
+    let text = text.trim();
+    let text = text.split('#').next().unwrap_or("");
+    let without_scheme = match text.find("://") {
+        // A URL: only its last path segment names the schema.
+        Some(i) => text[i + 3..].rsplit('/').next().unwrap_or(""),
+        None => text,
+    };
+    let mut text = without_scheme;
+    while let Some(rest) = text.strip_prefix("../").or_else(|| text.strip_prefix("./")) {
+        text = rest;
+    }
+    let text = text.strip_prefix("schemas/").unwrap_or(text);
+    let text = text.strip_suffix(".json").unwrap_or(text);
+    let (name, version) = match text.split_once('/') {
+        Some((name, version)) if !version.contains('/') => (name, version),
+        Some(_) => return None,
+        None => {
+            let i = text.rfind("-v")?;
+            (&text[..i], &text[i + 2..])
+        }
+    };
+    if !valid_schema_name(name) || version.parse::<Version>().is_err() {
+        return None;
+    }
+    Some(SchemaRef {
+        name: name.to_string(),
+        version: version.to_string(),
+    })
+}
+
+/// Schema names share the id alphabet: they become folders and URL segments.
+pub fn valid_schema_name(name: &str) -> bool {
+    check_id(name).is_ok()
+}
+
+/// What a path in an archive is, by the layout in DESIGN.md.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathKind {
+    /// `deposits/<id>/deposit.json`
+    DepositJson { id: String },
+    /// `deposits/<id>/reviews/<file>`
+    Review { id: String, file: String },
+    /// Any other file of a deposit: `deposits/<id>/<rest>`
+    DepositFile { id: String, rest: String },
+    /// `schemas/<name>/<version>.json`
+    Schema(SchemaRef),
+    /// `capsule.toml`
+    Settings,
+    /// `access.toml`
+    Access,
+    /// `templates/...`
+    Template(String),
+    /// A path inside `deposits/` or `schemas/` that breaks the layout; the reason says how.
+    Misplaced(String),
+    /// Anything else (README.md, .gitignore, docs): allowed, only size-checked.
+    Other,
+}
+
+/// Classifies a repository path (forward slashes).
+pub fn classify(path: &str) -> PathKind {
+    let parts: Vec<&str> = path.split('/').collect();
+    match parts.as_slice() {
+        ["capsule.toml"] => PathKind::Settings,
+        ["access.toml"] => PathKind::Access,
+        ["templates", ..] => PathKind::Template(path["templates/".len()..].to_string()),
+        ["deposits", file] if file.starts_with('.') => PathKind::Other,
+        ["deposits", _] => PathKind::Misplaced(
+            "files directly under deposits/ are not allowed: put each deposit in deposits/<id>/deposit.json".into(),
+        ),
+        ["deposits", id, rest @ ..] => {
+            if let Err(why) = check_id(id) {
+                return PathKind::Misplaced(why);
+            }
+            let id = id.to_string();
+            match rest {
+                ["deposit.json"] => PathKind::DepositJson { id },
+                ["reviews", file] => PathKind::Review {
+                    id,
+                    file: file.to_string(),
+                },
+                _ => PathKind::DepositFile {
+                    id,
+                    rest: rest.join("/"),
+                },
+            }
+        }
+        ["schemas", "README.md"] => PathKind::Other,
+        ["schemas", name, file] => {
+            let Some(version) = file.strip_suffix(".json") else {
+                return PathKind::Misplaced(format!(
+                    "schema files are named schemas/<name>/<version>.json; `{file}` does not end in .json"
+                ));
+            };
+            if !valid_schema_name(name) {
+                return PathKind::Misplaced(format!(
+                    "`{name}` is not a valid schema name: use letters, digits, `.`, `_` and `-`"
+                ));
+            }
+            if version.parse::<Version>().is_err() {
+                return PathKind::Misplaced(format!(
+                    "`{version}` is not a schema version: name the file after its version, such as schemas/{name}/1.0.0.json"
+                ));
+            }
+            PathKind::Schema(SchemaRef {
+                name: name.to_string(),
+                version: version.to_string(),
+            })
+        }
+        ["schemas", ..] => PathKind::Misplaced(
+            "schema files are named schemas/<name>/<version>.json".into(),
+        ),
+        _ => PathKind::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sref(name: &str, version: &str) -> Option<SchemaRef> {
+        Some(SchemaRef {
+            name: name.into(),
+            version: version.into(),
+        })
+    }
+
+    #[test]
+    fn schema_ref_forms() {
+        assert_eq!(
+            parse_schema_ref("analysis/1.0.0"),
+            sref("analysis", "1.0.0")
+        );
+        assert_eq!(
+            parse_schema_ref("analysis/1.0.0.json"),
+            sref("analysis", "1.0.0")
+        );
+        assert_eq!(
+            parse_schema_ref("cms-analysis-v0.0.1"),
+            sref("cms-analysis", "0.0.1")
+        );
+        assert_eq!(
+            parse_schema_ref(
+                "https://analysispreservation.cern.ch/schemas/deposits/records/cms-analysis-v0.0.1.json"
+            ),
+            sref("cms-analysis", "0.0.1")
+        );
+        assert_eq!(
+            parse_schema_ref("https://analysispreservation.cern.ch/schemas/deposits/records/deposit-v0.0.1.json#/definitions/x"),
+            sref("deposit", "0.0.1")
+        );
+        assert_eq!(
+            parse_schema_ref("../analysis/2.0.json"),
+            sref("analysis", "2.0")
+        );
+        assert_eq!(
+            parse_schema_ref("http://json-schema.org/draft-04/schema#"),
+            None
+        );
+        assert_eq!(parse_schema_ref("analysis"), None);
+        assert_eq!(parse_schema_ref("analysis/latest"), None);
+        assert_eq!(parse_schema_ref("../../etc/passwd"), None);
+    }
+
+    #[test]
+    fn ids() {
+        for ok in ["zee", "CAP.CMS.1234.ABCD", "a", "ana-000001", "x_y"] {
+            assert!(check_id(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "", ".hidden", "-x", "a b", "a/b", "é", "a..b", "x.lock", "x.", "a:b",
+        ] {
+            assert!(check_id(bad).is_err(), "{bad}");
+        }
+        assert!(check_id(&"a".repeat(128)).is_ok());
+        assert!(check_id(&"a".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn classifies_paths() {
+        assert_eq!(
+            classify("deposits/zee/deposit.json"),
+            PathKind::DepositJson { id: "zee".into() }
+        );
+        assert_eq!(
+            classify("deposits/zee/reviews/r1.json"),
+            PathKind::Review {
+                id: "zee".into(),
+                file: "r1.json".into()
+            }
+        );
+        assert_eq!(
+            classify("deposits/zee/plots/a.png"),
+            PathKind::DepositFile {
+                id: "zee".into(),
+                rest: "plots/a.png".into()
+            }
+        );
+        assert!(matches!(
+            classify("deposits/stray.json"),
+            PathKind::Misplaced(_)
+        ));
+        assert!(matches!(
+            classify("deposits/bad id/deposit.json"),
+            PathKind::Misplaced(_)
+        ));
+        assert_eq!(
+            classify("schemas/analysis/1.0.0.json"),
+            PathKind::Schema(SchemaRef {
+                name: "analysis".into(),
+                version: "1.0.0".into()
+            })
+        );
+        assert!(matches!(
+            classify("schemas/analysis/latest.json"),
+            PathKind::Misplaced(_)
+        ));
+        assert!(matches!(
+            classify("schemas/analysis.json"),
+            PathKind::Misplaced(_)
+        ));
+        assert_eq!(classify("capsule.toml"), PathKind::Settings);
+        assert_eq!(classify("README.md"), PathKind::Other);
+        assert_eq!(classify("deposits/.gitkeep"), PathKind::Other);
+    }
+}

@@ -1,0 +1,452 @@
+//! The push path: what `pre-receive` checks before any ref moves.
+//!
+//! Cost grows with the push, not with the archive: only commits that no existing ref
+//! reaches are walked, and each is checked by its diff against its first parent.
+//! Everything is judged against the state before the push (settings, schema
+//! immutability), so a push cannot loosen the rules it is judged by.
+//!
+//! This module never prints: it returns a [`PushReport`] that the CLI renders as the
+//! `remote:` lines the pusher sees.
+
+use std::collections::HashSet;
+
+use git2::{Delta, DiffOptions, Oid, Repository, Sort};
+use serde::Serialize;
+
+use crate::access::Access;
+use crate::archive::{short, GitTree, Source};
+use crate::deposit::{classify, PathKind, SchemaRef};
+use crate::problem::Problem;
+use crate::schema::{LoadError, Mode, SchemaRegistry};
+use crate::settings::Settings;
+use crate::validate::{check_all, parse_deposit, prepare};
+
+/// One line of a hook's standard input: `<old> <new> <ref>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RefUpdate {
+    #[serde(serialize_with = "ser_oid")]
+    pub old: Oid,
+    #[serde(serialize_with = "ser_oid")]
+    pub new: Oid,
+    pub name: String,
+}
+
+fn ser_oid<S: serde::Serializer>(oid: &Oid, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&oid.to_string())
+}
+
+impl RefUpdate {
+    pub fn is_delete(&self) -> bool {
+        self.new.is_zero()
+    }
+    pub fn is_create(&self) -> bool {
+        self.old.is_zero()
+    }
+}
+
+/// Why the hook could not do its job (as opposed to problems in the push).
+#[derive(Debug, thiserror::Error)]
+pub enum HookError {
+    #[error("malformed hook input line {line}: `{text}` (expected `<old> <new> <ref>`)")]
+    Input { line: usize, text: String },
+    #[error("git: {0}")]
+    Git(#[from] git2::Error),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Parses the ref updates git gives a `pre-receive` or `post-receive` hook.
+pub fn parse_ref_updates(input: &str) -> Result<Vec<RefUpdate>, HookError> {
+    input
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, line)| {
+            let bad = || HookError::Input {
+                line: i + 1,
+                text: line.to_string(),
+            };
+            let mut parts = line.split_whitespace();
+            let (Some(old), Some(new), Some(name), None) =
+                (parts.next(), parts.next(), parts.next(), parts.next())
+            else {
+                return Err(bad());
+            };
+            Ok(RefUpdate {
+                old: Oid::from_str(old).map_err(|_| bad())?,
+                new: Oid::from_str(new).map_err(|_| bad())?,
+                name: name.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// What a push was found to be.
+#[derive(Debug, Default, Serialize)]
+pub struct PushReport {
+    pub problems: Vec<Problem>,
+    pub warnings: Vec<String>,
+    pub commits: usize,
+    pub bad_commits: usize,
+    pub deposits_checked: usize,
+    pub schemas_checked: usize,
+    pub pusher: Option<String>,
+}
+
+impl PushReport {
+    pub fn accepted(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// The archive's rules as they stood before the push.
+pub struct ArchiveState {
+    pub settings: Settings,
+    pub access: Access,
+    /// The tree of the default branch before the push, if there is one.
+    pub base: Option<Oid>,
+}
+
+impl ArchiveState {
+    /// Reads capsule.toml and access.toml from the default branch (HEAD's target).
+    pub fn before_push(repo: &Repository) -> Result<ArchiveState, HookError> {
+        let head = repo
+            .find_reference("HEAD")
+            .ok()
+            .and_then(|r| r.symbolic_target().map(str::to_string))
+            .and_then(|name| repo.refname_to_id(&name).ok());
+        let Some(commit) = head else {
+            return Ok(ArchiveState {
+                settings: Settings::default(),
+                access: Access::default(),
+                base: None,
+            });
+        };
+        let tree = GitTree::at_commit(repo, commit)?;
+        // A broken capsule.toml on the default branch must not lock everyone out:
+        // fall back to defaults (the hook refuses pushes that would create one).
+        let settings = tree
+            .read("capsule.toml")?
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|t| Settings::parse(&t).ok())
+            .unwrap_or_default();
+        let access = tree
+            .read("access.toml")?
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|t| Access::parse(&t).ok())
+            .unwrap_or_default();
+        Ok(ArchiveState {
+            settings,
+            access,
+            base: Some(commit),
+        })
+    }
+}
+
+/// Checks a whole push. `Err` means the hook could not decide: the caller must reject.
+pub fn check_push(
+    repo: &Repository,
+    updates: &[RefUpdate],
+    pusher: Option<String>,
+) -> Result<PushReport, HookError> {
+    let state = ArchiveState::before_push(repo)?;
+    let mut report = PushReport {
+        pusher,
+        ..PushReport::default()
+    };
+    let mut registry = SchemaRegistry::new();
+
+    let new_commits = commits_new_to_repository(repo, updates)?;
+    report.commits = new_commits.len();
+
+    // Trees whose schema files count as published: the default branch and each
+    // updated ref's old tip.
+    let mut published_trees = Vec::new();
+    if let Some(base) = state.base {
+        published_trees.push(repo.find_commit(base)?.tree()?);
+    }
+    for update in updates.iter().filter(|u| !u.is_create()) {
+        if let Ok(commit) = repo.find_commit(update.old) {
+            published_trees.push(commit.tree()?);
+        }
+    }
+    let schema_is_published = |path: &str, blob: Oid| -> bool {
+        published_trees.iter().any(|tree| {
+            tree.get_path(std::path::Path::new(path))
+                .is_ok_and(|entry| entry.id() == blob)
+        })
+    };
+
+    for &commit_id in &new_commits {
+        let before = report.problems.len();
+        check_commit(
+            repo,
+            commit_id,
+            &state,
+            &mut registry,
+            &schema_is_published,
+            &mut report,
+        )?;
+        if report.problems.len() > before {
+            report.bad_commits += 1;
+        }
+    }
+    Ok(report)
+}
+
+/// The commits of the push that no existing ref already reaches, oldest first.
+pub fn commits_new_to_repository(
+    repo: &Repository,
+    updates: &[RefUpdate],
+) -> Result<Vec<Oid>, HookError> {
+    let mut walk = repo.revwalk()?;
+    walk.set_sorting(Sort::TOPOLOGICAL | Sort::REVERSE)?;
+    let mut any = false;
+    for update in updates.iter().filter(|u| !u.is_delete()) {
+        // Tags may point at tag objects; walk the commit they name.
+        let object = repo.find_object(update.new, None)?;
+        if let Ok(commit) = object.peel_to_commit() {
+            walk.push(commit.id())?;
+            any = true;
+        }
+    }
+    if !any {
+        return Ok(Vec::new());
+    }
+    // A new branch is not "all files changed": everything reachable from what the
+    // repository already has was checked when it arrived.
+    for reference in repo.references()? {
+        let reference = reference?;
+        if let Ok(commit) = reference.peel_to_commit() {
+            walk.hide(commit.id())?;
+        }
+    }
+    walk.map(|r| r.map_err(HookError::from)).collect()
+}
+
+fn check_commit(
+    repo: &Repository,
+    commit_id: Oid,
+    state: &ArchiveState,
+    registry: &mut SchemaRegistry,
+    schema_is_published: &dyn Fn(&str, Oid) -> bool,
+    report: &mut PushReport,
+) -> Result<(), HookError> {
+    let commit = repo.find_commit(commit_id)?;
+    let tree = commit.tree()?;
+    let parent_tree = match commit.parent(0) {
+        Ok(parent) => Some(parent.tree()?),
+        Err(_) => None,
+    };
+    let mut options = DiffOptions::new();
+    options.skip_binary_check(true);
+    let diff = repo.diff_tree_to_tree(parent_tree.as_ref(), Some(&tree), Some(&mut options))?;
+    let source = GitTree::at_commit(repo, commit_id)?;
+    let label = short(commit_id);
+    let odb = repo.odb()?;
+    let max = state.settings.policy.max_file_bytes;
+
+    let mut deposits = Vec::new();
+    let mut problems = Vec::new();
+    let mut schemas = Vec::new();
+    let mut deleted_schemas = Vec::new();
+
+    for delta in diff.deltas() {
+        let status = delta.status();
+        let file = if status == Delta::Deleted {
+            delta.old_file()
+        } else {
+            delta.new_file()
+        };
+        let Some(path) = file.path().and_then(|p| p.to_str()).map(str::to_string) else {
+            problems.push(Problem::file(
+                String::from_utf8_lossy(file.path_bytes().unwrap_or_default()).into_owned(),
+                "the file name is not valid UTF-8; rename it",
+            ));
+            continue;
+        };
+        let blob = file.id();
+        if status != Delta::Deleted {
+            if file.mode() == git2::FileMode::Link {
+                problems.push(Problem::file(
+                    &path,
+                    "symbolic links are not allowed in an archive; commit the file itself",
+                ));
+                continue;
+            }
+            if file.mode() == git2::FileMode::Commit {
+                problems.push(Problem::file(
+                    &path,
+                    "submodules are not allowed in an archive; capture the repository instead",
+                ));
+                continue;
+            }
+            let (size, _) = odb.read_header(blob)?;
+            if size as u64 > max {
+                problems.push(Problem::file(
+                    &path,
+                    format!(
+                        "the file is {} bytes; the archive's limit is {max} bytes (policy.max_file_bytes): store large files with Git LFS",
+                        size
+                    ),
+                ));
+                continue;
+            }
+        }
+        match classify(&path) {
+            PathKind::DepositJson { .. } if status != Delta::Deleted => deposits.push((path, blob)),
+            PathKind::Schema(sref) => match status {
+                Delta::Added => schemas.push(sref),
+                Delta::Deleted => {
+                    if schema_is_published(&path, blob) {
+                        deleted_schemas.push(sref);
+                    }
+                }
+                _ => {
+                    let old = delta.old_file().id();
+                    if schema_is_published(&path, old) {
+                        problems.push(Problem::file(
+                            &path,
+                            format!(
+                                "schema {sref} is published and can never change: put the change in a new version file (for example schemas/{}/<next version>.json) and move deposits to it",
+                                sref.name
+                            ),
+                        ));
+                    } else {
+                        schemas.push(sref);
+                    }
+                }
+            },
+            PathKind::Review { .. } if status != Delta::Deleted => {
+                let bytes = repo.find_blob(blob)?.content().to_vec();
+                if let Err(mut p) = parse_deposit(&path, &bytes) {
+                    problems.append(&mut p);
+                }
+            }
+            PathKind::Settings if status != Delta::Deleted => {
+                let bytes = repo.find_blob(blob)?.content().to_vec();
+                let text = String::from_utf8_lossy(&bytes);
+                if let Err(e) = Settings::parse(&text) {
+                    problems.push(e.into_problem());
+                }
+            }
+            PathKind::Access if status != Delta::Deleted => {
+                let bytes = repo.find_blob(blob)?.content().to_vec();
+                let text = String::from_utf8_lossy(&bytes);
+                if let Err(e) = Access::parse(&text) {
+                    problems.push(e.into_problem());
+                }
+            }
+            PathKind::Misplaced(why) if status != Delta::Deleted => {
+                problems.push(Problem::file(&path, why))
+            }
+            _ => {}
+        }
+    }
+
+    for sref in &schemas {
+        report.schemas_checked += 1;
+        match registry.compile(&source, sref) {
+            Ok(Some(compiled)) => {
+                // Compile both ways now, so a schema that cannot be used is refused
+                // when it is pushed, not when the first deposit needs it.
+                for mode in [Mode::Draft, Mode::Publish] {
+                    if let Err(p) = compiled.validator(mode) {
+                        problems.extend(p.iter().cloned());
+                        break;
+                    }
+                }
+            }
+            Ok(None) => {}
+            Err(LoadError::Invalid(mut p)) => problems.append(&mut p),
+            Err(LoadError::Io(path, e)) => {
+                return Err(HookError::Io(std::io::Error::other(format!("{path}: {e}"))))
+            }
+        }
+    }
+
+    if !deleted_schemas.is_empty() {
+        problems.extend(check_schema_deletions(&source, &deleted_schemas)?);
+    }
+
+    let mut prepared = Vec::new();
+    for (path, blob) in deposits {
+        report.deposits_checked += 1;
+        let bytes = repo.find_blob(blob)?.content().to_vec();
+        match parse_deposit(&path, &bytes).and_then(|d| prepare(registry, &source, d)) {
+            Ok(p) => prepared.push(p),
+            Err(mut p) => problems.append(&mut p),
+        }
+    }
+    for mut found in check_all(&prepared, Mode::Draft) {
+        problems.append(&mut found);
+    }
+
+    report
+        .problems
+        .extend(problems.into_iter().map(|p| p.in_commit(label.clone())));
+    Ok(())
+}
+
+/// Deleting a published schema version is refused while any deposit still names it.
+/// This reads every deposit's `$schema`, but only for the rare push that deletes one.
+fn check_schema_deletions(
+    source: &GitTree<'_>,
+    deleted: &[SchemaRef],
+) -> Result<Vec<Problem>, HookError> {
+    let wanted: HashSet<&SchemaRef> = deleted.iter().collect();
+    let mut users: Vec<(SchemaRef, String)> = Vec::new();
+    for id in Source::list(source, "deposits")? {
+        let path = format!("deposits/{id}/deposit.json");
+        let Some(bytes) = GitTree::read(source, &path)? else {
+            continue;
+        };
+        let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+            continue;
+        };
+        if let Some(sref) = value
+            .get("$schema")
+            .and_then(|s| s.as_str())
+            .and_then(crate::deposit::parse_schema_ref)
+        {
+            if wanted.contains(&sref) {
+                users.push((sref, id));
+            }
+        }
+    }
+    Ok(deleted
+        .iter()
+        .filter_map(|sref| {
+            let used: Vec<&str> = users.iter().filter(|(s, _)| s == sref).map(|(_, id)| id.as_str()).collect();
+            (!used.is_empty()).then(|| {
+                Problem::file(
+                    sref.path(),
+                    format!(
+                        "schema {sref} cannot be deleted: {} deposit(s) use it ({}{}); move them to another version first",
+                        used.len(),
+                        used.iter().take(5).copied().collect::<Vec<_>>().join(", "),
+                        if used.len() > 5 { ", …" } else { "" }
+                    ),
+                )
+            })
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_hook_input() {
+        let zero = "0".repeat(40);
+        let one = "1".repeat(40);
+        let input = format!("{zero} {one} refs/heads/main\n\n{one} {zero} refs/heads/old\n");
+        let updates = parse_ref_updates(&input).unwrap();
+        assert_eq!(updates.len(), 2);
+        assert!(updates[0].is_create());
+        assert!(updates[1].is_delete());
+        assert!(parse_ref_updates("garbage\n").is_err());
+        assert!(parse_ref_updates(&format!("{zero} {one}\n")).is_err());
+    }
+}

@@ -1,0 +1,34 @@
+//! capsule preserves research analyses in git.
+//!
+//! The data flow, from a push or a command to a verdict:
+//!
+//! ```text
+//! archive  (a repository, a tree at a commit or a working folder; capsule.toml)
+//!    │  reads files through `archive::Source`
+//!    ▼
+//! schema   (registry of versioned schemas, legacy CAP normalisation, compilation)
+//!    │  hands compiled validators to
+//!    ▼
+//! validate (deposits -> `Problem`s with file, line:column, pointer, title path)
+//!    │
+//!    ├── deposit  (ids, `$schema` references, the layout of `deposits/`)
+//!    ├── access   (people and groups from access.toml, who is pushing)
+//!    ▼
+//! hook     (the push path: ref updates -> new commits -> changed paths -> problems)
+//! scaffold (what `capsule init` and `capsule hook install` write)
+//! ```
+//!
+//! The command line lives in `cli` (inside the binary's crate root, `main.rs`), which
+//! is the only place that prints or exits. Nothing in this library knows about clap.
+
+pub mod access;
+pub mod archive;
+pub mod deposit;
+pub mod hook;
+pub mod locate;
+pub mod problem;
+pub mod scaffold;
+pub mod schema;
+pub mod settings;
+pub mod validate;
+pub mod version;
