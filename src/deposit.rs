@@ -95,6 +95,32 @@ pub fn parse_schema_ref(text: &str) -> Option<SchemaRef> {
     })
 }
 
+/// An unversioned reference (`https://.../packtivity-schema.json`, `name/latest`):
+/// CAP resolved these to the newest version, so we do too. Pinned versions are
+/// preferable, because a new version then cannot change how old deposits validate.
+pub fn parse_latest_schema_ref(text: &str) -> Option<SchemaRef> {
+    let text = text.split('#').next().unwrap_or("").trim();
+    let last = text.rsplit('/').next().unwrap_or("");
+    let name = if last == "latest" || last == "latest.json" {
+        text.trim_end_matches(last)
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or("")
+    } else if text.contains("://") {
+        last.strip_suffix(".json").unwrap_or(last)
+    } else {
+        return None;
+    };
+    valid_schema_name(name).then(|| SchemaRef {
+        name: name.to_string(),
+        version: LATEST.to_string(),
+    })
+}
+
+/// The version placeholder of an unversioned reference.
+pub const LATEST: &str = "latest";
+
 /// Schema names share the id alphabet: they become folders and URL segments.
 pub fn valid_schema_name(name: &str) -> bool {
     check_id(name).is_ok()
@@ -226,6 +252,18 @@ mod tests {
         assert_eq!(parse_schema_ref("analysis"), None);
         assert_eq!(parse_schema_ref("analysis/latest"), None);
         assert_eq!(parse_schema_ref("../../etc/passwd"), None);
+        assert_eq!(
+            parse_latest_schema_ref("https://analysispreservation.cern.ch/schemas/deposits/records/packtivity-schema.json#"),
+            sref("packtivity-schema", "latest")
+        );
+        assert_eq!(
+            parse_latest_schema_ref("analysis/latest"),
+            sref("analysis", "latest")
+        );
+        assert_eq!(
+            parse_latest_schema_ref("https://example.org/a b.json"),
+            None
+        );
     }
 
     #[test]

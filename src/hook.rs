@@ -177,6 +177,13 @@ pub fn check_push(
         })
     };
 
+    let schema_existed = |path: &str, blob: Oid| -> bool {
+        published_trees.iter().any(|tree| {
+            tree.get_path(std::path::Path::new(path))
+                .is_ok_and(|entry| entry.id() != blob)
+        })
+    };
+
     for &commit_id in &new_commits {
         let before = report.problems.len();
         check_commit(
@@ -184,7 +191,10 @@ pub fn check_push(
             commit_id,
             &state,
             &mut registry,
-            &schema_is_published,
+            &PublishedSchemas {
+                is_published: &schema_is_published,
+                existed_otherwise: &schema_existed,
+            },
             &mut report,
         )?;
         if report.problems.len() > before {
@@ -192,6 +202,14 @@ pub fn check_push(
         }
     }
     Ok(report)
+}
+
+/// What the state before the push says about schema files.
+struct PublishedSchemas<'a> {
+    /// The path holds exactly this blob before the push.
+    is_published: &'a dyn Fn(&str, Oid) -> bool,
+    /// The path holds a different blob before the push.
+    existed_otherwise: &'a dyn Fn(&str, Oid) -> bool,
 }
 
 /// The commits of the push that no existing ref already reaches, oldest first.
@@ -229,9 +247,11 @@ fn check_commit(
     commit_id: Oid,
     state: &ArchiveState,
     registry: &mut SchemaRegistry,
-    schema_is_published: &dyn Fn(&str, Oid) -> bool,
+    published: &PublishedSchemas<'_>,
     report: &mut PushReport,
 ) -> Result<(), HookError> {
+    let schema_is_published = published.is_published;
+    let schema_existed = published.existed_otherwise;
     let commit = repo.find_commit(commit_id)?;
     let tree = commit.tree()?;
     let parent_tree = match commit.parent(0) {
@@ -250,6 +270,7 @@ fn check_commit(
     let mut problems = Vec::new();
     let mut schemas = Vec::new();
     let mut deleted_schemas = Vec::new();
+    let mut orphans_checked = HashSet::new();
 
     for delta in diff.deltas() {
         let status = delta.status();
@@ -282,7 +303,9 @@ fn check_commit(
                 continue;
             }
             let (size, _) = odb.read_header(blob)?;
-            if size as u64 > max {
+            // The settings files are exempt, so a too-small limit can always be raised again.
+            let is_settings = matches!(path.as_str(), "capsule.toml" | "access.toml");
+            if size as u64 > max && !is_settings {
                 problems.push(Problem::file(
                     &path,
                     format!(
@@ -295,8 +318,38 @@ fn check_commit(
         }
         match classify(&path) {
             PathKind::DepositJson { .. } if status != Delta::Deleted => deposits.push((path, blob)),
+            PathKind::DepositFile { id, .. } if status != Delta::Deleted => {
+                if !orphans_checked.contains(&id) {
+                    let metadata = format!("deposits/{id}/deposit.json");
+                    if source.blob_id(&metadata)?.is_none() {
+                        problems.push(Problem::file(
+                            &path,
+                            format!("deposits/{id}/ has files but no deposit.json: add its metadata in {metadata}"),
+                        ));
+                    }
+                    orphans_checked.insert(id);
+                }
+            }
+            PathKind::DepositJson { id } => {
+                // Deleting the metadata of a deposit that keeps other files orphans them.
+                if !source.list(&format!("deposits/{id}"))?.is_empty() {
+                    problems.push(Problem::file(
+                        &path,
+                        format!("deposit.json was deleted but deposits/{id}/ still has files: delete the whole folder, or keep its metadata"),
+                    ));
+                }
+            }
             PathKind::Schema(sref) => match status {
-                Delta::Added => schemas.push(sref),
+                Delta::Added => {
+                    if schema_existed(&path, blob) {
+                        problems.push(Problem::file(
+                            &path,
+                            format!("schema {sref} was published with other content and can never change: give the new content a new version number"),
+                        ));
+                    } else {
+                        schemas.push(sref);
+                    }
+                }
                 Delta::Deleted => {
                     if schema_is_published(&path, blob) {
                         deleted_schemas.push(sref);
@@ -416,19 +469,21 @@ fn check_schema_deletions(
     }
     Ok(deleted
         .iter()
-        .filter_map(|sref| {
+        .map(|sref| {
             let used: Vec<&str> = users.iter().filter(|(s, _)| s == sref).map(|(_, id)| id.as_str()).collect();
-            (!used.is_empty()).then(|| {
-                Problem::file(
-                    sref.path(),
-                    format!(
-                        "schema {sref} cannot be deleted: {} deposit(s) use it ({}{}); move them to another version first",
-                        used.len(),
-                        used.iter().take(5).copied().collect::<Vec<_>>().join(", "),
-                        if used.len() > 5 { ", …" } else { "" }
-                    ),
+            let message = if used.is_empty() {
+                // Records and old versions of deposits still name it, and a deleted
+                // version could later come back with other content.
+                format!("schema {sref} is published and cannot be deleted: published versions stay so that every version of every deposit keeps its schema")
+            } else {
+                format!(
+                    "schema {sref} cannot be deleted: {} deposit(s) use it ({}{}); move them to another version first",
+                    used.len(),
+                    used.iter().take(5).copied().collect::<Vec<_>>().join(", "),
+                    if used.len() > 5 { ", …" } else { "" }
                 )
-            })
+            };
+            Problem::file(sref.path(), message)
         })
         .collect())
 }

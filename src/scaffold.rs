@@ -25,7 +25,7 @@ pub fn skeleton(name: &str, admin: &str, admin_email: &str) -> BTreeMap<String, 
     files.insert(
         "capsule.toml".into(),
         format!(
-            r#"# Settings of this capsule archive. Reference: docs/configuration.md in capsule.
+            r#"# Settings of this capsule archive. Reference: docs/server-setup.md in capsule.
 
 [archive]
 name = {name_toml}
@@ -126,7 +126,12 @@ pub fn init_working(
         options.initial_head("main");
         let repo = Repository::init_opts(tmp, &options)?;
         let tree = build_tree(&repo, &files)?;
-        commit_tree(&repo, tree, "Create archive with capsule init")
+        let commit = commit_tree(&repo, tree, "Create archive with capsule init")?;
+        // Match the index to the commit, or git would show every file as deleted.
+        let mut index = repo.index()?;
+        index.read_tree(&repo.find_tree(tree)?)?;
+        index.write()?;
+        Ok(commit)
     })
 }
 

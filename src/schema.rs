@@ -33,7 +33,7 @@ use jsonschema::{Retrieve, Uri, ValidationError, Validator};
 use serde_json::{Map, Value};
 
 use crate::archive::Source;
-use crate::deposit::{parse_schema_ref, SchemaRef};
+use crate::deposit::{parse_latest_schema_ref, parse_schema_ref, SchemaRef, LATEST};
 use crate::locate::{escape_token, pointer_tokens};
 use crate::problem::Problem;
 
@@ -495,7 +495,7 @@ impl Normalise<'_> {
             Some((t, f)) => (t.to_string(), format!("#{f}")),
             None => (reference.clone(), String::new()),
         };
-        match parse_schema_ref(&target) {
+        match parse_schema_ref(&target).or_else(|| parse_latest_schema_ref(&target)) {
             Some(sref) => {
                 if &sref != self.self_ref {
                     self.refs.insert(sref.clone());
@@ -616,6 +616,7 @@ impl CompiledSchema {
     /// without a title shows its key.
     pub fn title_path(&self, pointer: &str) -> String {
         let mut titles: Vec<String> = Vec::new();
+        let mut any_title = false;
         let mut node = Some(resolve(&self.root.body, &self.documents, &self.root.body));
         for token in pointer_tokens(pointer) {
             let is_index = node
@@ -633,13 +634,17 @@ impl CompiledSchema {
                     None => titles.push(position),
                 }
             } else {
-                let title = node
-                    .and_then(|(s, _)| s.get("title").and_then(Value::as_str))
-                    .map_or(token, str::to_string);
-                titles.push(title);
+                let title = node.and_then(|(s, _)| s.get("title").and_then(Value::as_str));
+                any_title |= title.is_some();
+                titles.push(title.map_or(token, str::to_string));
             }
         }
-        titles.join(" › ")
+        // Keys alone would only repeat the pointer.
+        if any_title {
+            titles.join(" › ")
+        } else {
+            String::new()
+        }
     }
 }
 
@@ -739,6 +744,24 @@ impl SchemaRegistry {
         source: &dyn Source,
         sref: &SchemaRef,
     ) -> Result<Option<(Oid, Arc<LoadedSchema>)>, LoadError> {
+        let resolved;
+        let sref = if sref.version == LATEST {
+            let newest = list_schemas(source)
+                .map_err(|e| LoadError::Io(format!("schemas/{}", sref.name), e))?
+                .into_iter()
+                .find(|(name, _)| name == &sref.name)
+                .and_then(|(_, versions)| versions.last().cloned());
+            let Some(version) = newest else {
+                return Ok(None);
+            };
+            resolved = SchemaRef {
+                name: sref.name.clone(),
+                version,
+            };
+            &resolved
+        } else {
+            sref
+        };
         let path = sref.path();
         let Some(id) = source
             .content_id(&path)
@@ -791,10 +814,14 @@ impl SchemaRegistry {
                             &doc.path,
                             &doc.text,
                             &pointer,
-                            format!(
-                                "`$ref` names schema {target}, which this archive does not have (expected at {}); add that schema or fix the reference",
-                                target.path()
-                            ),
+                            if target.version == LATEST {
+                                format!("`$ref` names schema {}, which this archive does not have in any version; add it under schemas/{}/ or fix the reference", target.name, target.name)
+                            } else {
+                                format!(
+                                    "`$ref` names schema {target}, which this archive does not have (expected at {}); add that schema or fix the reference",
+                                    target.path()
+                                )
+                            },
                         ));
                     }
                     Err(LoadError::Invalid(mut inner)) => problems.append(&mut inner),

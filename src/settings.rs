@@ -150,7 +150,13 @@ impl SettingsError {
             file: file.to_string(),
             line,
             column,
-            message: e.message().to_string(),
+            message: e
+                .message()
+                .lines()
+                .next()
+                .unwrap_or("invalid TOML")
+                .trim()
+                .to_string(),
         }
     }
 

@@ -37,7 +37,9 @@ pub enum HookCommand {
     },
     /// Show which hooks are installed and which capsule binary they run.
     Status {
+        /// The server repository (the `.git` folder of a bare repository).
         git_dir: PathBuf,
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },

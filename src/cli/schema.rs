@@ -21,6 +21,7 @@ use super::Outcome;
 pub enum SchemaCommand {
     /// List the archive's schemas and their versions (oldest first).
     List {
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -28,19 +29,24 @@ pub enum SchemaCommand {
     Check {
         /// `name/version` of the schemas to check (default: all).
         schemas: Vec<String>,
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },
     /// Copy schema files into the archive at schemas/<name>/<version>.json.
     ///
     /// CAP fixture files carry their own name and version; for plain JSON Schema
-    /// files give them with --name and --version.
+    /// files give them with --name and --schema-version.
     Add {
+        /// Schema files to copy (CAP wrappers, legacy CAP files or plain JSON Schema).
+        #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// The schema's name, for files that do not carry one.
         #[arg(long)]
         name: Option<String>,
-        #[arg(long)]
-        version: Option<String>,
+        /// The schema's version, for files that do not carry one.
+        #[arg(long, value_name = "VERSION")]
+        schema_version: Option<String>,
         /// Replace an existing file (only before it has been pushed!).
         #[arg(long)]
         force: bool,
@@ -133,6 +139,14 @@ pub fn run(cmd: SchemaCommand) -> anyhow::Result<Outcome> {
                     problems,
                 });
             }
+            // A broken schema shows up again under every schema that refers to it;
+            // list each problem once, under the first schema that met it.
+            let mut seen = std::collections::HashSet::new();
+            for r in &mut results {
+                r.problems.retain(|p| {
+                    seen.insert((p.file.clone(), p.pointer.clone(), p.message.clone()))
+                });
+            }
             let bad = results.iter().filter(|r| !r.ok).count();
             if json {
                 output::json(&results)?;
@@ -146,9 +160,14 @@ pub fn run(cmd: SchemaCommand) -> anyhow::Result<Outcome> {
                 if bad == 0 {
                     writeln!(
                         out,
-                        "{} {} compile",
+                        "{} {} {}",
                         output::ok("ok:"),
-                        count(results.len(), "schema")
+                        count(results.len(), "schema"),
+                        if results.len() == 1 {
+                            "compiles"
+                        } else {
+                            "compile"
+                        }
                     )?;
                 } else {
                     writeln!(
@@ -168,12 +187,12 @@ pub fn run(cmd: SchemaCommand) -> anyhow::Result<Outcome> {
         SchemaCommand::Add {
             files,
             name,
-            version,
+            schema_version: version,
             force,
         } => {
             let root = archive_root()?;
             if files.len() > 1 && (name.is_some() || version.is_some()) {
-                bail!("--name and --version apply to one file at a time");
+                bail!("--name and --schema-version apply to one file at a time");
             }
             let mut out = anstream::stdout();
             for file in &files {
@@ -223,7 +242,7 @@ fn target_of(file: &Path, name: Option<&str>, version: Option<&str>) -> anyhow::
         })
         .with_context(|| {
             format!(
-                "{}: give the schema's version with --version",
+                "{}: give the schema's version with --schema-version",
                 file.display()
             )
         })?;

@@ -205,7 +205,10 @@ fn validate_files(source: &dyn Source, files: Vec<(String, Vec<u8>)>, mode: Mode
     let mut slots = Vec::new();
     for ((path, bytes), parsed) in files.iter().zip(parsed) {
         let outcome = if bytes.is_empty() && source.read(path).ok().flatten().is_none() {
-            Err(vec![Problem::file(path, "there is no such deposit")])
+            Err(vec![Problem::file(
+                path,
+                "there is no deposit.json here: every folder in deposits/ needs its metadata file",
+            )])
         } else {
             parsed.and_then(|d| prepare(&mut registry, source, d))
         };

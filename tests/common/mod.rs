@@ -1,0 +1,211 @@
+//! A small chainable harness for real archives: a bare server made by
+//! `capsule init --bare`, clones made by the real `git`, real pushes through the
+//! installed hook.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use tempfile::TempDir;
+
+pub const ZEE: &str = include_str!("../../demo/deposits/zee/deposit.json");
+pub const HIGGS: &str = include_str!("../../demo/deposits/higgs-4l/deposit.json");
+pub const MISTAKE: &str = include_str!("../../demo/mistake/deposit.json");
+pub const CAP_DOCS_SCHEMA: &str = include_str!("../../schemas/cap-docs-example/0.0.1.json");
+
+pub fn capsule_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_capsule"))
+}
+
+/// `capsule` with a clean environment for identity variables.
+pub fn capsule(dir: &Path) -> Command {
+    let mut cmd = Command::new(capsule_bin());
+    cmd.current_dir(dir)
+        .env_remove("CAPSULE_USER")
+        .env("NO_COLOR", "1");
+    cmd
+}
+
+/// `git` with a fixed identity and no user or system configuration.
+pub fn git(dir: &Path) -> Command {
+    let mut cmd = Command::new("git");
+    cmd.current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "Alice Analyst")
+        .env("GIT_AUTHOR_EMAIL", "alice@example.org")
+        .env("GIT_COMMITTER_NAME", "Alice Analyst")
+        .env("GIT_COMMITTER_EMAIL", "alice@example.org")
+        .env("CAPSULE_USER", "alice")
+        .env("NO_COLOR", "1");
+    cmd
+}
+
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("cannot start command");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A bare server repository with capsule's hooks.
+pub struct Server {
+    pub tmp: TempDir,
+    pub git_dir: PathBuf,
+}
+
+impl Server {
+    pub fn new() -> Server {
+        Server::named("server.git")
+    }
+
+    pub fn named(name: &str) -> Server {
+        let tmp = TempDir::new().unwrap();
+        let git_dir = tmp.path().join(name);
+        run_ok(
+            capsule(tmp.path())
+                .args([
+                    "init",
+                    "--bare",
+                    "--admin",
+                    "alice",
+                    "--admin-email",
+                    "alice@example.org",
+                ])
+                .arg(&git_dir),
+        );
+        Server { tmp, git_dir }
+    }
+
+    /// A new clone in the server's temp folder.
+    pub fn clone(&self, name: &str) -> Work {
+        let path = self.tmp.path().join(name);
+        run_ok(
+            git(self.tmp.path())
+                .arg("clone")
+                .arg("--quiet")
+                .arg(&self.git_dir)
+                .arg(&path),
+        );
+        Work { path }
+    }
+
+    /// The commit a ref points at, or None.
+    pub fn rev(&self, name: &str) -> Option<String> {
+        let out = git(&self.git_dir)
+            .args(["rev-parse", "--verify", "--quiet", name])
+            .output()
+            .unwrap();
+        out.status
+            .success()
+            .then(|| stdout(&out).trim().to_string())
+    }
+}
+
+/// A working clone.
+pub struct Work {
+    pub path: PathBuf,
+}
+
+/// What a push did.
+pub struct Push {
+    pub landed: bool,
+    pub output: String,
+}
+
+impl Push {
+    /// The lines the hook printed (git shows them prefixed with `remote:`).
+    pub fn remote_lines(&self) -> Vec<String> {
+        self.output
+            .lines()
+            .filter_map(|l| l.strip_prefix("remote: "))
+            .map(|l| l.trim_end().to_string())
+            .collect()
+    }
+
+    pub fn errors(&self) -> Vec<String> {
+        self.remote_lines()
+            .into_iter()
+            .filter(|l| l.starts_with("error: "))
+            .collect()
+    }
+
+    pub fn assert_rejected_with(&self, needle: &str) -> &Self {
+        assert!(
+            !self.landed,
+            "push should have been rejected:\n{}",
+            self.output
+        );
+        assert!(
+            self.output.contains(needle),
+            "expected `{needle}` in the push output:\n{}",
+            self.output
+        );
+        self
+    }
+
+    pub fn assert_landed(&self) -> &Self {
+        assert!(self.landed, "push should have landed:\n{}", self.output);
+        self
+    }
+}
+
+impl Work {
+    pub fn write(&self, path: &str, content: impl AsRef<[u8]>) -> &Self {
+        let target = self.path.join(path);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::write(target, content).unwrap();
+        self
+    }
+
+    pub fn remove(&self, path: &str) -> &Self {
+        run_ok(git(&self.path).args(["rm", "-q", "-r", path]));
+        self
+    }
+
+    pub fn commit(&self, message: &str) -> &Self {
+        run_ok(git(&self.path).args(["add", "-A"]));
+        run_ok(git(&self.path).args(["commit", "-q", "--allow-empty", "-m", message]));
+        self
+    }
+
+    pub fn git(&self, args: &[&str]) -> Output {
+        run_ok(git(&self.path).args(args))
+    }
+
+    pub fn head(&self) -> String {
+        stdout(&self.git(&["rev-parse", "HEAD"])).trim().to_string()
+    }
+
+    pub fn push_as(&self, user: &str, refspec: &str) -> Push {
+        let out = git(&self.path)
+            .env("CAPSULE_USER", user)
+            .args(["push", "origin", refspec])
+            .output()
+            .unwrap();
+        Push {
+            landed: out.status.success(),
+            output: format!("{}{}", stdout(&out), stderr(&out)),
+        }
+    }
+
+    pub fn push(&self) -> Push {
+        self.push_as("alice", "HEAD:main")
+    }
+
+    pub fn capsule(&self, args: &[&str]) -> Output {
+        capsule(&self.path).args(args).output().unwrap()
+    }
+}
