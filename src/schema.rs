@@ -984,8 +984,7 @@ mod tests {
     #[test]
     fn unresolvable_refs_are_problems_with_pointers() {
         let problems =
-            load(json!({"properties": {"x": {"$ref": "https://example.org/elsewhere.json"}}}))
-                .unwrap_err();
+            load(json!({"properties": {"x": {"$ref": "somewhere/else/entirely"}}})).unwrap_err();
         assert_eq!(problems[0].pointer, "/properties/x/$ref");
         assert!(problems[0].message.contains("cannot resolve"));
     }

@@ -461,3 +461,41 @@ fn the_hook_fails_closed_on_internal_errors() {
     push.assert_rejected_with("push rejected (capsule fails closed)");
     assert_eq!(server.rev("refs/heads/main"), before);
 }
+
+#[test]
+fn a_deleted_schema_version_cannot_come_back_with_other_content() {
+    let (_server, work) = server_with_docs_schema();
+    work.remove("schemas/cap-docs-example/0.0.1.json")
+        .commit("Delete an unused schema");
+    work.push()
+        .assert_rejected_with("schema cap-docs-example/0.0.1 is published and cannot be deleted");
+    work.git(&["reset", "-q", "--hard", "HEAD~1"]);
+    // Re-adding in one commit what another commit removed is still a change.
+    work.remove("schemas/cap-docs-example/0.0.1.json")
+        .commit("Delete");
+    work.write(
+        "schemas/cap-docs-example/0.0.1.json",
+        CAP_DOCS_SCHEMA.replace("Status", "State"),
+    )
+    .commit("Re-add");
+    work.push()
+        .assert_rejected_with("was published with other content and can never change");
+}
+
+#[test]
+fn deposit_files_need_their_metadata() {
+    let (_server, work) = server_with_docs_schema();
+    work.write("deposits/x/plot.txt", "a plot")
+        .commit("Orphan file");
+    work.push()
+        .assert_rejected_with("deposits/x/ has files but no deposit.json");
+    work.git(&["reset", "-q", "--hard", "HEAD~1"]);
+    work.write("deposits/x/deposit.json", ZEE)
+        .write("deposits/x/plot.txt", "a plot")
+        .commit("Deposit with a file");
+    work.push().assert_landed();
+    work.remove("deposits/x/deposit.json")
+        .commit("Drop metadata only");
+    work.push()
+        .assert_rejected_with("deposit.json was deleted but deposits/x/ still has files");
+}

@@ -94,9 +94,11 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<Outcome> {
             let read = parallel_map(&files, |f| (f.clone(), std::fs::read(root.join(f))));
             let read = read
                 .into_iter()
-                .map(|(f, r)| {
-                    r.map(|b| (f.clone(), b))
-                        .with_context(|| format!("cannot read {f}"))
+                .map(|(f, r)| match r {
+                    Ok(bytes) => Ok((f, bytes)),
+                    // Reported as a problem of that deposit below.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((f, Vec::new())),
+                    Err(e) => Err(anyhow::Error::new(e).context(format!("cannot read {f}"))),
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
             validate_files(&tree, read, mode)
@@ -277,11 +279,12 @@ fn print(report: &Report, json: bool) -> anyhow::Result<()> {
     } else {
         writeln!(
             out,
-            "{} {} of {} invalid {what}: {}",
+            "{} {} of {} invalid {what}: {} ({})",
             output::bad("failed:"),
             invalid,
             count(report.deposits.len(), "deposit"),
-            count(report.problems, "problem")
+            count(report.problems, "problem"),
+            report.source
         )?;
     }
     Ok(())

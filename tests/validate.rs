@@ -1,0 +1,181 @@
+//! `capsule validate` and `capsule init` on working archives.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use tempfile::TempDir;
+
+fn archive() -> (TempDir, std::path::PathBuf) {
+    let tmp = TempDir::new().unwrap();
+    let dir = tmp.path().join("archive");
+    run_ok(
+        capsule(tmp.path())
+            .args(["init", "--admin", "alice"])
+            .arg(&dir),
+    );
+    (tmp, dir)
+}
+
+fn write(dir: &std::path::Path, path: &str, text: &str) {
+    let target = dir.join(path);
+    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+    std::fs::write(target, text).unwrap();
+}
+
+#[test]
+fn init_makes_a_clean_committed_archive() {
+    let (_tmp, dir) = archive();
+    for file in [
+        "capsule.toml",
+        "access.toml",
+        "README.md",
+        "schemas/analysis/1.0.0.json",
+        "templates/README.md",
+    ] {
+        assert!(dir.join(file).is_file(), "{file} missing");
+    }
+    let status = run_ok(git(&dir).args(["status", "--porcelain"]));
+    assert_eq!(stdout(&status), "", "a new archive has nothing to commit");
+    let out = capsule(&dir).args(["validate"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains("no deposits to check"));
+    // init refuses to overwrite.
+    let again = capsule(dir.parent().unwrap())
+        .args(["init"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(2));
+    assert!(stderr(&again).contains("already exists and is not empty"));
+}
+
+#[test]
+fn the_cap_documentation_example_is_a_draft_until_it_has_a_name() {
+    let (_tmp, dir) = archive();
+    write(&dir, "schemas/cap-docs-example/0.0.1.json", CAP_DOCS_SCHEMA);
+    write(&dir, "deposits/zee/deposit.json", ZEE);
+    for args in [vec!["validate"], vec!["validate", "--publish"]] {
+        let out = capsule(&dir).args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stdout(&out));
+    }
+    let mut zee: Value = serde_json::from_str(ZEE).unwrap();
+    zee["basic_info"]
+        .as_object_mut()
+        .unwrap()
+        .remove("analysis_name");
+    write(
+        &dir,
+        "deposits/zee/deposit.json",
+        &serde_json::to_string_pretty(&zee).unwrap(),
+    );
+    let draft = capsule(&dir)
+        .args(["validate", "deposits/zee"])
+        .output()
+        .unwrap();
+    assert_eq!(draft.status.code(), Some(0), "{}", stdout(&draft));
+    let publish = capsule(&dir)
+        .args(["validate", "--publish", "deposits/zee"])
+        .output()
+        .unwrap();
+    assert_eq!(publish.status.code(), Some(1));
+    let text = stdout(&publish);
+    assert!(
+        text.contains("deposits/zee/deposit.json:4:17: /basic_info/analysis_name (Basic Information › Analysis Name): required field `analysis_name` is missing"),
+        "{text}"
+    );
+    assert!(
+        text.contains("1 of 1 deposit invalid for publishing: 1 problem (the working tree)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn json_output_carries_every_problem_as_data() {
+    let (_tmp, dir) = archive();
+    write(&dir, "deposits/w/deposit.json", MISTAKE);
+    write(&dir, "deposits/h/deposit.json", HIGGS);
+    let out = capsule(&dir).args(["validate", "--json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["valid"], false);
+    assert_eq!(report["mode"], "draft");
+    assert_eq!(report["problems"], 2);
+    let deposits = report["deposits"].as_array().unwrap();
+    assert_eq!(deposits.len(), 2);
+    assert_eq!(deposits[0]["file"], "deposits/h/deposit.json");
+    assert_eq!(deposits[0]["valid"], true);
+    let problems = deposits[1]["problems"].as_array().unwrap();
+    assert_eq!(problems[0]["pointer"], "/basic_info/status");
+    assert_eq!(problems[0]["line"], 6);
+    assert_eq!(problems[0]["column"], 15);
+    assert_eq!(problems[0]["title_path"], "Basic Information › Status");
+    assert_eq!(problems[1]["pointer"], "/basic_info/people_info/1/email");
+}
+
+#[test]
+fn validate_at_a_revision_and_exit_codes() {
+    let (_tmp, dir) = archive();
+    write(&dir, "deposits/w/deposit.json", MISTAKE);
+    run_ok(git(&dir).args(["add", "-A"]));
+    run_ok(git(&dir).args(["commit", "-q", "-m", "bad"]));
+    // Fix it in the working tree only: the working tree is valid, HEAD is not.
+    write(&dir, "deposits/w/deposit.json", HIGGS);
+    assert_eq!(
+        capsule(&dir)
+            .args(["validate"])
+            .output()
+            .unwrap()
+            .status
+            .code(),
+        Some(0)
+    );
+    let at_head = capsule(&dir)
+        .args(["validate", "--rev", "HEAD"])
+        .output()
+        .unwrap();
+    assert_eq!(at_head.status.code(), Some(1));
+    assert!(
+        stdout(&at_head).contains("(commit "),
+        "{}",
+        stdout(&at_head)
+    );
+    // Could not run: not an archive, not a revision, not a deposit.
+    let nowhere = TempDir::new().unwrap();
+    assert_eq!(
+        capsule(nowhere.path())
+            .args(["validate"])
+            .output()
+            .unwrap()
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        capsule(&dir)
+            .args(["validate", "--rev", "no-such-rev"])
+            .output()
+            .unwrap()
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        capsule(&dir)
+            .args(["validate", "README.md"])
+            .output()
+            .unwrap()
+            .status
+            .code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn a_deposit_folder_without_metadata_is_a_problem_not_a_crash() {
+    let (_tmp, dir) = archive();
+    write(&dir, "deposits/empty/notes.txt", "just notes");
+    let out = capsule(&dir).args(["validate"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("deposits/empty/deposit.json: there is no deposit.json here"));
+}
