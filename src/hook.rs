@@ -318,26 +318,23 @@ fn check_commit(
         }
         match classify(&path) {
             PathKind::DepositJson { .. } if status != Delta::Deleted => deposits.push((path, blob)),
-            PathKind::DepositFile { id, .. } if status != Delta::Deleted => {
-                if !orphans_checked.contains(&id) {
-                    let metadata = format!("deposits/{id}/deposit.json");
-                    if source.blob_id(&metadata)?.is_none() {
-                        problems.push(Problem::file(
-                            &path,
-                            format!("deposits/{id}/ has files but no deposit.json: add its metadata in {metadata}"),
-                        ));
-                    }
-                    orphans_checked.insert(id);
-                }
-            }
-            PathKind::DepositJson { id } => {
-                // Deleting the metadata of a deposit that keeps other files orphans them.
-                if !source.list(&format!("deposits/{id}"))?.is_empty() {
+            PathKind::DepositFile { id, .. }
+                if status != Delta::Deleted && orphans_checked.insert(id.clone()) =>
+            {
+                let metadata = format!("deposits/{id}/deposit.json");
+                if source.blob_id(&metadata)?.is_none() {
                     problems.push(Problem::file(
                         &path,
-                        format!("deposit.json was deleted but deposits/{id}/ still has files: delete the whole folder, or keep its metadata"),
+                        format!("deposits/{id}/ has files but no deposit.json: add its metadata in {metadata}"),
                     ));
                 }
+            }
+            // Deleting the metadata of a deposit that keeps other files orphans them.
+            PathKind::DepositJson { id } if !source.list(&format!("deposits/{id}"))?.is_empty() => {
+                problems.push(Problem::file(
+                    &path,
+                    format!("deposit.json was deleted but deposits/{id}/ still has files: delete the whole folder, or keep its metadata"),
+                ));
             }
             PathKind::Schema(sref) => match status {
                 Delta::Added => {

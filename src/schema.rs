@@ -167,11 +167,7 @@ impl LoadedSchema {
             return Err(problems);
         }
         if !(config.is_null() || config.is_object()) {
-            let pointer = if form == SchemaForm::Plain {
-                "/config".to_string()
-            } else {
-                "/config".to_string()
-            };
+            let pointer = "/config".to_string();
             problems.push(Problem::at(
                 &path,
                 &text,
@@ -282,7 +278,7 @@ fn meta_reason(e: &ValidationError<'_>) -> String {
         _ => {
             let text = e.to_string();
             if text.len() > 200 {
-                format!("{}…", &text[..text.floor_char_boundary(200)])
+                format!("{}…", text.chars().take(200).collect::<String>())
             } else {
                 text
             }

@@ -101,7 +101,7 @@ mod tests {
 
     #[test]
     fn sorts_a_list() {
-        let mut list = vec![v("0.10.0"), v("0.2.0"), v("0.9.1"), v("0.0.1")];
+        let mut list = [v("0.10.0"), v("0.2.0"), v("0.9.1"), v("0.0.1")];
         list.sort();
         let texts: Vec<_> = list.iter().map(|v| v.as_str().to_string()).collect();
         assert_eq!(texts, ["0.0.1", "0.2.0", "0.9.1", "0.10.0"]);
