@@ -27,6 +27,7 @@ pub mod deposit;
 pub mod hook;
 pub mod locate;
 pub mod problem;
+pub mod record;
 pub mod scaffold;
 pub mod schema;
 pub mod settings;
