@@ -9,10 +9,16 @@
 //! [groups]
 //! cms-members = ["alice", "bob"]
 //! ```
+//!
+//! It also says what a person may do with one deposit, from CAP's `_access`
+//! (`deposit-read`, `deposit-update`, `deposit-admin`, each `{users, roles}`) and
+//! `_deposit.owners`. This module judges; the hook decides which state to judge from
+//! (always the state before the push).
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::settings::{IdentitySettings, SettingsError};
 
@@ -55,6 +61,169 @@ impl Access {
     }
 }
 
+impl Access {
+    /// Whether `user` matches an entry of a `users` or `admins` list: the user name,
+    /// the user's e-mail (case-insensitively), or a group the user belongs to.
+    pub fn matches(&self, user: &str, entry: &str) -> bool {
+        entry == user
+            || self
+                .email(user)
+                .is_some_and(|email| email.eq_ignore_ascii_case(entry))
+            || self.is_member(user, entry)
+    }
+
+    /// Whether `user` matches any entry of `list`.
+    pub fn matches_any(&self, user: &str, list: &[String]) -> bool {
+        list.iter().any(|entry| self.matches(user, entry))
+    }
+
+    /// The user name whose e-mail is `email`, if one is listed.
+    pub fn user_by_email(&self, email: &str) -> Option<&str> {
+        self.people
+            .iter()
+            .find(|(_, e)| e.eq_ignore_ascii_case(email))
+            .map(|(user, _)| user.as_str())
+    }
+
+    /// Whether the archive knows this user (listed in `[people]`).
+    pub fn knows(&self, user: &str) -> bool {
+        self.people.contains_key(user)
+    }
+}
+
+/// What a person may do with a deposit, weakest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Level {
+    None,
+    Read,
+    Update,
+    Admin,
+}
+
+impl Level {
+    /// The `_access` key that grants this level.
+    pub fn key(self) -> &'static str {
+        match self {
+            Level::None => "none",
+            Level::Read => "deposit-read",
+            Level::Update => "deposit-update",
+            Level::Admin => "deposit-admin",
+        }
+    }
+}
+
+/// One `_access` entry: `{ "users": [...], "roles": [...] }`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Grant {
+    pub users: Vec<String>,
+    pub roles: Vec<String>,
+}
+
+impl Grant {
+    fn from_value(value: Option<&Value>) -> Grant {
+        let list = |key: &str| -> Vec<String> {
+            value
+                .and_then(|v| v.get(key))
+                .and_then(Value::as_array)
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        Grant {
+            users: list("users"),
+            roles: list("roles"),
+        }
+    }
+
+    fn allows(&self, access: &Access, user: &str) -> bool {
+        access.matches_any(user, &self.users)
+            || self.roles.iter().any(|role| access.is_member(user, role))
+    }
+
+    /// Whether everybody may use this grant (CAP's public read: a role `*` or `public`).
+    pub fn is_public(&self) -> bool {
+        self.roles
+            .iter()
+            .chain(&self.users)
+            .any(|r| r == "*" || r == "public")
+    }
+}
+
+/// The access part of one deposit: owners and the three grants.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DepositAccess {
+    pub owners: Vec<String>,
+    pub read: Grant,
+    pub update: Grant,
+    pub admin: Grant,
+}
+
+impl DepositAccess {
+    /// Reads `_deposit.owners` and `_access` from a deposit; missing parts grant nothing.
+    pub fn of(deposit: &Value) -> DepositAccess {
+        let access = deposit.get("_access");
+        let owners = deposit
+            .pointer("/_deposit/owners")
+            .and_then(Value::as_array)
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|v| match v {
+                        Value::String(s) => Some(s.clone()),
+                        // CAP stores owners as numeric user ids; keep them comparable.
+                        Value::Number(n) => Some(n.to_string()),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        DepositAccess {
+            owners,
+            read: Grant::from_value(access.and_then(|a| a.get("deposit-read"))),
+            update: Grant::from_value(access.and_then(|a| a.get("deposit-update"))),
+            admin: Grant::from_value(access.and_then(|a| a.get("deposit-admin"))),
+        }
+    }
+
+    /// The strongest level `user` holds. Owners hold admin, as in CAP.
+    pub fn level(&self, access: &Access, user: &str) -> Level {
+        if access.matches_any(user, &self.owners) || self.admin.allows(access, user) {
+            Level::Admin
+        } else if self.update.allows(access, user) {
+            Level::Update
+        } else if self.read.allows(access, user) {
+            Level::Read
+        } else {
+            Level::None
+        }
+    }
+
+    /// Whether anybody at all may read the deposit (public site, public search).
+    pub fn is_public(&self) -> bool {
+        self.read.is_public()
+    }
+
+    /// Who holds `level` or more, for messages that say whom to ask.
+    pub fn holders(&self, level: Level) -> Vec<String> {
+        let mut names: Vec<String> = self.owners.clone();
+        names.extend(self.admin.users.iter().cloned());
+        names.extend(self.admin.roles.iter().map(|r| format!("group {r}")));
+        if level <= Level::Update {
+            names.extend(self.update.users.iter().cloned());
+            names.extend(self.update.roles.iter().map(|r| format!("group {r}")));
+        }
+        let mut seen = std::collections::HashSet::new();
+        names.retain(|n| seen.insert(n.clone()));
+        names
+    }
+}
+
 /// The pusher as the hosting server reports it: the first of the configured variables
 /// that is set and non-empty, with the variable's name.
 pub fn pusher_from_env(identity: &IdentitySettings) -> Option<(String, String)> {
@@ -70,6 +239,33 @@ pub fn pusher_from_env(identity: &IdentitySettings) -> Option<(String, String)> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deposit_levels_follow_owners_grants_and_groups() {
+        let a = Access::parse(
+            "[people]\nalice = \"alice@x.org\"\nbob = \"bob@x.org\"\ncarol = \"carol@x.org\"\ndave = \"dave@x.org\"\n[groups]\nreaders = [\"dave\"]\n",
+        )
+        .unwrap();
+        let d = DepositAccess::of(&serde_json::json!({
+            "_deposit": {"owners": ["alice"]},
+            "_access": {
+                "deposit-read": {"users": [], "roles": ["readers"]},
+                "deposit-update": {"users": ["BOB@x.org"], "roles": []},
+                "deposit-admin": {"users": ["carol"], "roles": []}
+            }
+        }));
+        assert_eq!(d.level(&a, "alice"), Level::Admin);
+        assert_eq!(d.level(&a, "bob"), Level::Update);
+        assert_eq!(d.level(&a, "carol"), Level::Admin);
+        assert_eq!(d.level(&a, "dave"), Level::Read);
+        assert_eq!(d.level(&a, "eve"), Level::None);
+        assert!(!d.is_public());
+        assert_eq!(d.holders(Level::Admin), ["alice", "carol"]);
+        assert_eq!(
+            DepositAccess::of(&serde_json::json!({})).level(&a, "alice"),
+            Level::None
+        );
+    }
 
     #[test]
     fn nested_groups_and_emails() {

@@ -8,6 +8,8 @@
 //! This module never prints: it returns a [`PushReport`] that the CLI renders as the
 //! `remote:` lines the pusher sees.
 
+mod rules;
+
 use std::collections::HashSet;
 
 use git2::{Delta, FileMode, ObjectType, Oid, Repository, Sort, Tree};
@@ -108,13 +110,23 @@ pub struct ArchiveState {
 }
 
 impl ArchiveState {
-    /// Reads capsule.toml and access.toml from the default branch (HEAD's target).
+    /// Reads capsule.toml and access.toml from the default branch: HEAD's target, or
+    /// the branch that capsule.toml names as `archive.default_branch` when it exists.
     pub fn before_push(repo: &Repository) -> Result<ArchiveState, HookError> {
         let head = repo
             .find_reference("HEAD")
             .ok()
             .and_then(|r| r.symbolic_target().map(str::to_string))
             .and_then(|name| repo.refname_to_id(&name).ok());
+        let state = Self::at(repo, head)?;
+        let named = format!("refs/heads/{}", state.settings.archive.default_branch);
+        match repo.refname_to_id(&named) {
+            Ok(tip) if Some(tip) != head => Self::at(repo, Some(tip)),
+            _ => Ok(state),
+        }
+    }
+
+    fn at(repo: &Repository, head: Option<Oid>) -> Result<ArchiveState, HookError> {
         let Some(commit) = head else {
             return Ok(ArchiveState {
                 settings: Settings::default(),
@@ -144,16 +156,27 @@ impl ArchiveState {
 }
 
 /// Checks a whole push. `Err` means the hook could not decide: the caller must reject.
+///
+/// `pusher` is who the server says is pushing (see [`crate::access::pusher_from_env`]).
 pub fn check_push(
     repo: &Repository,
+    state: &ArchiveState,
     updates: &[RefUpdate],
     pusher: Option<String>,
 ) -> Result<PushReport, HookError> {
-    let state = ArchiveState::before_push(repo)?;
     let mut report = PushReport {
-        pusher,
+        pusher: pusher.clone(),
         ..PushReport::default()
     };
+    let judge = rules::Judge {
+        repo,
+        state,
+        pusher: pusher.as_deref(),
+    };
+    if let Some(problem) = judge.check_identity(&state.settings.identity.env) {
+        report.problems.push(problem);
+        return Ok(report);
+    }
     let mut registry = SchemaRegistry::new();
 
     let new_commits = commits_new_to_repository(repo, updates)?;
@@ -189,7 +212,7 @@ pub fn check_push(
         check_commit(
             repo,
             commit_id,
-            &state,
+            state,
             &mut registry,
             &PublishedSchemas {
                 is_published: &schema_is_published,
@@ -200,6 +223,10 @@ pub fn check_push(
         if report.problems.len() > before {
             report.bad_commits += 1;
         }
+    }
+    for update in updates {
+        let mut found = judge.check_update(update, updates, &mut registry)?;
+        report.problems.append(&mut found);
     }
     Ok(report)
 }
@@ -479,7 +506,7 @@ fn check_commit(
             },
             PathKind::Review { .. } if status != Delta::Deleted => {
                 let bytes = repo.find_blob(blob)?.content().to_vec();
-                if let Err(mut p) = parse_deposit(&path, &bytes) {
+                if let Err(mut p) = crate::record::Review::parse(&path, &bytes) {
                     problems.append(&mut p);
                 }
             }

@@ -5,12 +5,18 @@
 //! that holds the deposit as published. Versions count from 1 without gaps, and a record
 //! tag is never moved or deleted: the hook enforces both. This module only reads and
 //! names records; it never writes refs itself except through [`create_record_tag`].
+//!
+//! Reviews live here too: append-only JSON files under `deposits/<id>/reviews/`, one
+//! per review, comment or resolution, so that history is the review thread.
 
 use std::collections::BTreeMap;
 
 use git2::{Oid, Repository};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::deposit::check_id;
+use crate::problem::Problem;
 
 /// The namespace every record tag lives in.
 pub const RECORD_TAG_PREFIX: &str = "refs/tags/records/";
@@ -146,9 +152,206 @@ pub fn create_record_tag(
     repo.tag(&name, &object, tagger, message, false)
 }
 
+/// What a review file is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewKind {
+    /// A review with a verdict.
+    Review,
+    /// A comment on a review.
+    Comment,
+    /// Marks a review as resolved.
+    Resolution,
+}
+
+impl ReviewKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReviewKind::Review => "review",
+            ReviewKind::Comment => "comment",
+            ReviewKind::Resolution => "resolution",
+        }
+    }
+}
+
+/// The verdicts a review can carry (CAP's review types).
+pub const REVIEW_TYPES: [&str; 3] = ["approved", "request_changes", "declined"];
+
+/// One review file, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Review {
+    pub kind: ReviewKind,
+    /// The verdict, for a review.
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<String>,
+    pub body: String,
+    pub author: String,
+    pub created: String,
+    /// The review a comment or resolution belongs to (its file name without `.json`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub review: Option<String>,
+    /// Internal reviews never appear on a public site.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub internal: bool,
+}
+
+impl Review {
+    /// Parses and checks a review file; every problem has its pointer.
+    pub fn parse(path: &str, bytes: &[u8]) -> Result<Review, Vec<Problem>> {
+        let text = crate::schema::decode_json_text(path, bytes)?;
+        let value = crate::schema::parse_json(path, &text)?;
+        let at = |pointer: &str, message: String| Problem::at(path, &text, pointer, message);
+        let Value::Object(map) = &value else {
+            return Err(vec![at("", "a review must be a JSON object".into())]);
+        };
+        let mut problems = Vec::new();
+        let string = |key: &str, problems: &mut Vec<Problem>, required: bool| -> Option<String> {
+            match map.get(key) {
+                Some(Value::String(s)) => Some(s.clone()),
+                None if !required => None,
+                None => {
+                    problems.push(at("", format!("the review has no `{key}`")));
+                    None
+                }
+                Some(_) => {
+                    problems.push(at(&format!("/{key}"), format!("`{key}` must be a string")));
+                    None
+                }
+            }
+        };
+        let kind = match string("kind", &mut problems, true).as_deref() {
+            Some("review") => Some(ReviewKind::Review),
+            Some("comment") => Some(ReviewKind::Comment),
+            Some("resolution") => Some(ReviewKind::Resolution),
+            Some(other) => {
+                problems.push(at(
+                    "/kind",
+                    format!(
+                        "`{other}` is not a kind of review file: use review, comment or resolution"
+                    ),
+                ));
+                None
+            }
+            None => None,
+        };
+        let verdict = string("type", &mut problems, kind == Some(ReviewKind::Review));
+        if let Some(v) = &verdict {
+            if !REVIEW_TYPES.contains(&v.as_str()) {
+                problems.push(at(
+                    "/type",
+                    format!(
+                        "`{v}` is not a review type: use approved, request_changes or declined"
+                    ),
+                ));
+            }
+        }
+        let body =
+            string("body", &mut problems, kind != Some(ReviewKind::Resolution)).unwrap_or_default();
+        let author = string("author", &mut problems, true).unwrap_or_default();
+        let created = string("created", &mut problems, true).unwrap_or_default();
+        let review = string(
+            "review",
+            &mut problems,
+            matches!(kind, Some(ReviewKind::Comment | ReviewKind::Resolution)),
+        );
+        let internal = match map.get("internal") {
+            None => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => {
+                problems.push(at("/internal", "`internal` must be true or false".into()));
+                false
+            }
+        };
+        for key in map.keys() {
+            if ![
+                "kind", "type", "body", "author", "created", "review", "internal",
+            ]
+            .contains(&key.as_str())
+            {
+                problems.push(at(
+                    &format!("/{}", crate::locate::escape_token(key)),
+                    format!("unknown key `{key}` in a review file"),
+                ));
+            }
+        }
+        match (kind, problems.is_empty()) {
+            (Some(kind), true) => Ok(Review {
+                kind,
+                verdict,
+                body,
+                author,
+                created,
+                review,
+                internal,
+            }),
+            _ => Err(problems),
+        }
+    }
+
+    /// The JSON text stored for this review.
+    pub fn to_json(&self) -> String {
+        let mut value = serde_json::to_value(self).expect("a review serialises");
+        if let Value::Object(map) = &mut value {
+            map.insert("kind".into(), Value::String(self.kind.as_str().into()));
+        }
+        let mut text = serde_json::to_string_pretty(&value).expect("a review serialises");
+        text.push('\n');
+        text
+    }
+
+    /// The file name for this review: sortable by time, unique per author and kind.
+    pub fn file_name(&self) -> String {
+        let stamp: String = self
+            .created
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .collect();
+        format!("{stamp}-{}-{}.json", self.author, self.kind.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reviews_parse_and_round_trip() {
+        let review = Review {
+            kind: ReviewKind::Review,
+            verdict: Some("approved".into()),
+            body: "Looks complete.".into(),
+            author: "carol".into(),
+            created: "2026-11-22T20:00:00Z".into(),
+            review: None,
+            internal: false,
+        };
+        let text = review.to_json();
+        assert_eq!(Review::parse("r.json", text.as_bytes()).unwrap(), review);
+        assert_eq!(review.file_name(), "20261122T200000Z-carol-review.json");
+
+        let bad =
+            br#"{"kind": "review", "type": "maybe", "author": "x", "created": "t", "extra": 1}"#;
+        let problems = Review::parse("r.json", bad).unwrap_err();
+        let messages: Vec<_> = problems
+            .iter()
+            .map(|p| (p.pointer.as_str(), p.message.as_str()))
+            .collect();
+        assert!(
+            messages
+                .iter()
+                .any(|(p, m)| *p == "/type" && m.contains("not a review type")),
+            "{messages:?}"
+        );
+        assert!(
+            messages.iter().any(|(_, m)| m.contains("no `body`")),
+            "{messages:?}"
+        );
+        assert!(messages.iter().any(|(p, _)| *p == "/extra"), "{messages:?}");
+
+        let comment = br#"{"kind": "comment", "body": "why?", "author": "x", "created": "t"}"#;
+        let problems = Review::parse("c.json", comment).unwrap_err();
+        assert!(problems[0].message.contains("no `review`"), "{problems:?}");
+    }
 
     #[test]
     fn record_refs_parse_and_print() {

@@ -102,9 +102,32 @@ pub struct Policy {
     /// User names allowed to change schemas, capsule.toml and access.toml.
     #[serde(default)]
     pub admins: Vec<String>,
-    /// Branches that cannot be deleted or force-pushed.
+    /// Branches that cannot be deleted or force-pushed (`*` at the end matches a prefix).
     #[serde(default = "default_protected")]
     pub protected_branches: Vec<String>,
+    /// Users or groups who may create deposits that they do not own themselves.
+    #[serde(default)]
+    pub creators: Vec<String>,
+    /// Users or groups who may publish any deposit (besides each deposit's admins).
+    #[serde(default)]
+    pub publishers: Vec<String>,
+    /// Users or groups who may review any reviewable deposit (besides its admins).
+    #[serde(default)]
+    pub reviewers: Vec<String>,
+    /// Who may create, move or delete tags other than record tags.
+    #[serde(default)]
+    pub tags: TagPolicy,
+}
+
+/// Who may push tags outside `records/`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TagPolicy {
+    /// Archive admins only.
+    #[default]
+    Admins,
+    /// Anyone listed in access.toml may create them; only admins move or delete them.
+    Members,
 }
 
 impl Default for Policy {
@@ -113,6 +136,10 @@ impl Default for Policy {
             max_file_bytes: default_max_file_bytes(),
             admins: Vec::new(),
             protected_branches: default_protected(),
+            creators: Vec::new(),
+            publishers: Vec::new(),
+            reviewers: Vec::new(),
+            tags: TagPolicy::default(),
         }
     }
 }
@@ -122,6 +149,18 @@ fn default_max_file_bytes() -> u64 {
 }
 fn default_protected() -> Vec<String> {
     vec!["main".into()]
+}
+
+impl Policy {
+    /// Whether `branch` (without `refs/heads/`) is protected.
+    pub fn is_protected(&self, branch: &str) -> bool {
+        self.protected_branches
+            .iter()
+            .any(|pattern| match pattern.strip_suffix('*') {
+                Some(prefix) => branch.starts_with(prefix),
+                None => pattern == branch,
+            })
+    }
 }
 
 impl Settings {

@@ -197,7 +197,7 @@ fn pre_receive_inner(git_dir: &Path) -> anyhow::Result<Outcome> {
     let repo = capsule::archive::open_for_hook(git_dir).context("opening the repository")?;
     let state = ArchiveState::before_push(&repo)?;
     let pusher = pusher_from_env(&state.settings.identity).map(|(user, _)| user);
-    let report = check_push(&repo, &updates, pusher)?;
+    let report = check_push(&repo, &state, &updates, pusher)?;
 
     let mut err = anstream::stderr();
     for problem in &report.problems {

@@ -1,0 +1,698 @@
+//! Who may change what: the push rules, judged from the state before the push.
+//!
+//! Every rule looks at the *net* change a ref update makes (its old tip, or for a new
+//! branch the point where it left the default branch, against its new tip), so the cost
+//! follows what changed. Rights always come from the state before the push: the
+//! deposit as the updated branch (or the default branch) had it, and capsule.toml and
+//! access.toml of the default branch. Nobody can grant themselves a right in the push
+//! that uses it.
+//!
+//! Every refusal says who, what, which rule, and how to get the right.
+
+use std::collections::BTreeSet;
+
+use git2::{Delta, Oid, Repository};
+use serde_json::Value;
+
+use super::{tree_changes, ArchiveState, HookError, RefUpdate};
+use crate::access::{DepositAccess, Level};
+use crate::archive::{short, GitTree};
+use crate::deposit::{classify, parse_schema_ref, PathKind};
+use crate::problem::Problem;
+use crate::record::{parse_record_ref, versions_of, RecordVersion, Review, ReviewKind};
+use crate::schema::{Mode, SchemaRegistry};
+use crate::settings::TagPolicy;
+use crate::validate::{check, parse_deposit, prepare};
+
+/// The judge of one push.
+pub struct Judge<'a> {
+    pub repo: &'a Repository,
+    pub state: &'a ArchiveState,
+    /// The pusher's user name; `None` for an anonymous push.
+    pub pusher: Option<&'a str>,
+}
+
+/// The refusal text every rule uses: who, what, which rule, how to get the right.
+fn denied(who: &str, what: &str, rule: &str, how: &str) -> String {
+    format!("{who} may not {what}: {rule}. {how}")
+}
+
+impl Judge<'_> {
+    fn who(&self) -> &str {
+        self.pusher.unwrap_or("an anonymous pusher")
+    }
+
+    fn access(&self) -> &crate::access::Access {
+        &self.state.access
+    }
+
+    /// The repository has no accepted state yet: its first push sets the rules.
+    fn bootstrapping(&self) -> bool {
+        self.state.base.is_none()
+    }
+
+    fn is_archive_admin(&self) -> bool {
+        self.bootstrapping()
+            || self.pusher.is_some_and(|u| {
+                self.access()
+                    .matches_any(u, &self.state.settings.policy.admins)
+            })
+    }
+
+    fn in_list(&self, list: &[String]) -> bool {
+        self.pusher
+            .is_some_and(|u| self.access().matches_any(u, list))
+    }
+
+    fn admins_text(&self) -> String {
+        let admins = &self.state.settings.policy.admins;
+        if admins.is_empty() {
+            "nobody is listed in policy.admins".to_string()
+        } else {
+            admins.join(", ")
+        }
+    }
+
+    /// Who is pushing, and whether the archive knows them. `Some` refuses the push.
+    pub fn check_identity(&self, variables: &[String]) -> Option<Problem> {
+        let identity = &self.state.settings.identity;
+        match self.pusher {
+            None if identity.allow_anonymous => None,
+            None => Some(Problem::file(
+                "push",
+                format!(
+                    "the server did not say who is pushing (none of {} is set), and this archive refuses anonymous pushes (identity.allow_anonymous = false in capsule.toml). Push through an account of the hosting server, or see docs/access.md for wiring identity",
+                    variables.join(", ")
+                ),
+            )),
+            Some(_) if self.bootstrapping() || identity.allow_anonymous => None,
+            Some(user) => {
+                let known = self.access().knows(user)
+                    || self.state.settings.policy.admins.iter().any(|a| a == user);
+                (!known).then(|| {
+                    Problem::file(
+                        "push",
+                        denied(
+                            user,
+                            "push to this archive",
+                            "only people listed in access.toml [people] may push",
+                            &format!(
+                                "Ask an archive admin ({}) to add `{user} = \"<e-mail>\"` to access.toml",
+                                self.admins_text()
+                            ),
+                        ),
+                    )
+                })
+            }
+        }
+    }
+
+    /// Checks one ref update. `updates` is the whole push (record versions pushed
+    /// together must follow each other).
+    pub fn check_update(
+        &self,
+        update: &RefUpdate,
+        updates: &[RefUpdate],
+        registry: &mut SchemaRegistry,
+    ) -> Result<Vec<Problem>, HookError> {
+        if let Some(branch) = update.name.strip_prefix("refs/heads/") {
+            return self.check_branch(update, branch, registry);
+        }
+        if let Some(parsed) = parse_record_ref(&update.name) {
+            return match parsed {
+                Ok(record) => self.check_record(update, record, updates, registry),
+                Err(why) => Ok(vec![Problem::file(&update.name, why)]),
+            };
+        }
+        if update.name.starts_with("refs/tags/") {
+            return Ok(self.check_other_tag(update).into_iter().collect());
+        }
+        if self.is_archive_admin() {
+            return Ok(Vec::new());
+        }
+        Ok(vec![Problem::file(
+            &update.name,
+            denied(
+                self.who(),
+                &format!("update {}", update.name),
+                "refs other than branches and tags are reserved for archive admins",
+                &format!(
+                    "Push a branch instead, or ask an archive admin ({})",
+                    self.admins_text()
+                ),
+            ),
+        )])
+    }
+
+    fn check_branch(
+        &self,
+        update: &RefUpdate,
+        branch: &str,
+        registry: &mut SchemaRegistry,
+    ) -> Result<Vec<Problem>, HookError> {
+        let repo = self.repo;
+        let policy = &self.state.settings.policy;
+        let protected = policy.is_protected(branch);
+        if update.is_delete() {
+            if protected {
+                return Ok(vec![Problem::file(
+                    &update.name,
+                    denied(
+                        self.who(),
+                        &format!("delete branch {branch}"),
+                        "it is protected (policy.protected_branches in capsule.toml), and a protected branch is never deleted",
+                        "An archive admin can first remove it from policy.protected_branches",
+                    ),
+                )]);
+            }
+            return Ok(Vec::new());
+        }
+        let new_commit = repo.find_object(update.new, None)?.peel_to_commit()?;
+        let mut problems = Vec::new();
+        if !update.is_create()
+            && update.old != new_commit.id()
+            && !repo.graph_descendant_of(new_commit.id(), update.old)?
+            && protected
+        {
+            problems.push(Problem::file(
+                &update.name,
+                denied(
+                    self.who(),
+                    &format!("force-push branch {branch}"),
+                    &format!("it is protected (policy.protected_branches), so its history is never rewritten ({} is not an ancestor of {})", short(update.old), short(new_commit.id())),
+                    "Fetch, rebase or merge your work on top of it (`git pull --rebase`), and push again",
+                ),
+            ));
+            return Ok(problems);
+        }
+
+        // What the branch changes, and the state its rights come from.
+        let (base, rights) = if update.is_create() {
+            let base = match self.state.base {
+                Some(tip) => repo.merge_base(tip, new_commit.id()).ok(),
+                None => None,
+            };
+            (base, self.state.base.or(base))
+        } else {
+            (Some(update.old), Some(update.old))
+        };
+        let base_tree = base.map(|c| repo.find_commit(c)?.tree()).transpose()?;
+        let changes = tree_changes(repo, base_tree.as_ref(), &new_commit.tree()?)?;
+
+        let new_source = GitTree::at_commit(repo, new_commit.id())?;
+        let rights_source = rights.map(|c| GitTree::at_commit(repo, c)).transpose()?;
+        let base_source = base.map(|c| GitTree::at_commit(repo, c)).transpose()?;
+
+        let mut deposits: BTreeSet<String> = BTreeSet::new();
+        let mut reviews: Vec<(String, String, Delta, Oid)> = Vec::new();
+        let mut archive_files: Vec<String> = Vec::new();
+        for change in &changes {
+            let path = String::from_utf8_lossy(&change.path).into_owned();
+            match classify(&path) {
+                PathKind::DepositJson { id } | PathKind::DepositFile { id, .. } => {
+                    deposits.insert(id);
+                }
+                PathKind::Review { id, file } => {
+                    reviews.push((id, file, change.status, change.id));
+                }
+                // Layout problems are reported by validation.
+                PathKind::Misplaced(_) => {}
+                _ => archive_files.push(path),
+            }
+        }
+
+        if !archive_files.is_empty() && !self.is_archive_admin() {
+            for path in archive_files {
+                problems.push(Problem::file(
+                    &path,
+                    denied(
+                        self.who(),
+                        &format!("change {path} on {branch}"),
+                        "only archive admins (policy.admins in capsule.toml) may change schemas, templates, capsule.toml, access.toml and other files outside deposits/",
+                        &format!("Ask an archive admin ({}) to make the change, or to add you to policy.admins", self.admins_text()),
+                    ),
+                ));
+            }
+        }
+
+        let before = |id: &str| -> Result<Option<Value>, HookError> {
+            let path = format!("deposits/{id}/deposit.json");
+            for source in rights_source.iter().chain(base_source.iter()) {
+                if let Some(bytes) = source.read(&path)? {
+                    // An unreadable deposit grants nothing; validation reports it.
+                    return Ok(Some(serde_json::from_slice(&bytes).unwrap_or(Value::Null)));
+                }
+            }
+            Ok(None)
+        };
+        let after = |id: &str| -> Result<Option<Value>, HookError> {
+            Ok(new_source
+                .read(&format!("deposits/{id}/deposit.json"))?
+                .map(|bytes| serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
+        };
+
+        for id in &deposits {
+            let (old, new) = (before(id)?, after(id)?);
+            if let Some(problem) = self.judge_deposit(
+                id,
+                branch,
+                old.as_ref(),
+                new.as_ref(),
+                registry,
+                &new_source,
+            )? {
+                problems.push(problem);
+            }
+        }
+
+        for (id, file, status, blob) in reviews {
+            let old = before(&id)?;
+            let new = after(&id)?;
+            problems.extend(self.judge_review(
+                &id,
+                &file,
+                status,
+                blob,
+                old.as_ref().or(new.as_ref()),
+                new.as_ref(),
+                registry,
+                &new_source,
+            )?);
+        }
+        Ok(problems)
+    }
+
+    /// The schema config (`config` of the schema a deposit names), Null if unknown.
+    fn schema_config(
+        &self,
+        deposit: &Value,
+        registry: &mut SchemaRegistry,
+        source: &GitTree<'_>,
+    ) -> Value {
+        let Some(sref) = deposit
+            .get("$schema")
+            .and_then(Value::as_str)
+            .and_then(parse_schema_ref)
+        else {
+            return Value::Null;
+        };
+        match registry.load(source, &sref) {
+            Ok(Some((_, schema))) => schema.config.clone(),
+            _ => Value::Null,
+        }
+    }
+
+    fn config_grants(&self, config: &Value, right: &str) -> bool {
+        let list: Vec<String> = config
+            .pointer(&format!("/permissions/{right}"))
+            .and_then(Value::as_array)
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.in_list(&list)
+    }
+
+    fn level_on(&self, deposit: Option<&Value>) -> Level {
+        if self.is_archive_admin() {
+            return Level::Admin;
+        }
+        match (self.pusher, deposit) {
+            (Some(user), Some(d)) => DepositAccess::of(d).level(self.access(), user),
+            _ => Level::None,
+        }
+    }
+
+    fn judge_deposit(
+        &self,
+        id: &str,
+        branch: &str,
+        old: Option<&Value>,
+        new: Option<&Value>,
+        registry: &mut SchemaRegistry,
+        new_source: &GitTree<'_>,
+    ) -> Result<Option<Problem>, HookError> {
+        let file = format!("deposits/{id}/deposit.json");
+        let who = self.who();
+        let Some(old) = old else {
+            // Creating a deposit.
+            let Some(new) = new else { return Ok(None) };
+            if self.level_on(Some(new)) == Level::Admin
+                || self.in_list(&self.state.settings.policy.creators)
+                || self.config_grants(&self.schema_config(new, registry, new_source), "create")
+            {
+                return Ok(None);
+            }
+            return Ok(Some(Problem::file(
+                file,
+                denied(
+                    who,
+                    &format!("create deposit {id} on {branch}"),
+                    "a new deposit must name its creator among its owners (_deposit.owners) or in _access.deposit-admin, unless policy.creators or the schema's config.permissions.create lets the creator's group create deposits for others",
+                    &format!("Add \"{who}\" to _deposit.owners (capsule new does this), or ask an archive admin ({}) to add you to policy.creators", self.admins_text()),
+                ),
+            )));
+        };
+        let level = self.level_on(Some(old));
+        let holders = || {
+            let h = DepositAccess::of(old).holders(Level::Admin);
+            if h.is_empty() {
+                format!("an archive admin ({})", self.admins_text())
+            } else {
+                h.join(", ")
+            }
+        };
+        let Some(new) = new else {
+            if level >= Level::Admin {
+                return Ok(None);
+            }
+            return Ok(Some(Problem::file(
+                file,
+                denied(
+                    who,
+                    &format!("delete deposit {id} on {branch}"),
+                    "deleting a deposit needs deposit-admin in its _access (owners hold it)",
+                    &format!("Ask one of its admins ({}) to delete it or to add you to _access.deposit-admin", holders()),
+                ),
+            )));
+        };
+        let system_changed = ["_access", "_deposit"]
+            .iter()
+            .any(|key| old.get(key) != new.get(key));
+        if system_changed && level < Level::Admin {
+            return Ok(Some(Problem::file(
+                file,
+                denied(
+                    who,
+                    &format!("change _access or _deposit of {id} on {branch}"),
+                    &format!("who may read, change and own a deposit is decided by its admins: this needs deposit-admin, and {who} holds {}", describe(level)),
+                    &format!("Ask one of its admins ({}) to make the change", holders()),
+                ),
+            )));
+        }
+        if level >= Level::Update {
+            return Ok(None);
+        }
+        Ok(Some(Problem::file(
+            file,
+            denied(
+                who,
+                &format!("change deposit {id} on {branch}"),
+                &format!("changing a deposit needs deposit-update or deposit-admin in its _access, and {who} holds {}", describe(level)),
+                &format!(
+                    "Ask one of its admins ({}) to add \"{who}\" to _access.deposit-update.users",
+                    holders()
+                ),
+            ),
+        )))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn judge_review(
+        &self,
+        id: &str,
+        file: &str,
+        status: Delta,
+        blob: Oid,
+        rights_deposit: Option<&Value>,
+        deposit: Option<&Value>,
+        registry: &mut SchemaRegistry,
+        new_source: &GitTree<'_>,
+    ) -> Result<Vec<Problem>, HookError> {
+        let path = format!("deposits/{id}/reviews/{file}");
+        let who = self.who();
+        if status != Delta::Added {
+            let what = if status == Delta::Deleted {
+                "delete"
+            } else {
+                "edit"
+            };
+            return Ok(vec![Problem::file(
+                &path,
+                denied(
+                    who,
+                    &format!("{what} the review file {file}"),
+                    "reviews are append-only: a review, comment or resolution is never edited or deleted once it landed",
+                    "Add a comment (`capsule review ID --comment REVIEW -m TEXT`) or resolve it (`capsule review ID --resolve REVIEW`) instead",
+                ),
+            )]);
+        }
+        let Some(deposit) = deposit else {
+            return Ok(vec![Problem::file(
+                &path,
+                format!("a review of deposit {id}, which has no deposit.json: reviews belong to an existing deposit"),
+            )]);
+        };
+        let bytes = self.repo.find_blob(blob)?.content().to_vec();
+        let Ok(review) = Review::parse(&path, &bytes) else {
+            // The commit that added it reports what is wrong with it.
+            return Ok(Vec::new());
+        };
+        let config = self.schema_config(deposit, registry, new_source);
+        if config.get("reviewable").and_then(Value::as_bool) != Some(true) {
+            let schema = deposit
+                .get("$schema")
+                .and_then(Value::as_str)
+                .unwrap_or("?");
+            return Ok(vec![Problem::file(
+                &path,
+                format!("deposit {id} cannot be reviewed: its schema {schema} does not set config.reviewable = true"),
+            )]);
+        }
+        let mut problems = Vec::new();
+        if self.pusher != Some(review.author.as_str()) {
+            problems.push(Problem::file(
+                &path,
+                format!(
+                    "the review names `{}` as its author, but {who} is pushing it: a review is signed by the person who pushes it (capsule review fills this in)",
+                    review.author
+                ),
+            ));
+        }
+        let level = self.level_on(rights_deposit);
+        let may_review = level >= Level::Admin
+            || self.in_list(&self.state.settings.policy.reviewers)
+            || self.config_grants(&config, "review");
+        let target = match review.kind {
+            ReviewKind::Review => None,
+            _ => {
+                let name = review.review.clone().unwrap_or_default();
+                let target_path = format!("deposits/{id}/reviews/{name}.json");
+                match new_source.read(&target_path)? {
+                    Some(bytes) => Review::parse(&target_path, &bytes).ok(),
+                    None => None,
+                }
+                .filter(|r| r.kind == ReviewKind::Review)
+                .or_else(|| {
+                    problems.push(Problem::file(
+                        &path,
+                        format!("`review` names `{name}`, which is not a review of deposit {id}: use the file name of a review without .json"),
+                    ));
+                    None
+                })
+            }
+        };
+        let allowed = match review.kind {
+            ReviewKind::Review => may_review,
+            ReviewKind::Comment => may_review || level >= Level::Update,
+            ReviewKind::Resolution => {
+                level >= Level::Update
+                    || target
+                        .as_ref()
+                        .is_some_and(|t| Some(t.author.as_str()) == self.pusher)
+            }
+        };
+        if !allowed {
+            let (what, rule) = match review.kind {
+                ReviewKind::Review => ("review", "reviewing needs deposit-admin on the deposit, or membership of a group named in policy.reviewers (capsule.toml) or the schema's config.permissions.review"),
+                ReviewKind::Comment => ("comment on a review of", "commenting needs the review right or deposit-update on the deposit"),
+                ReviewKind::Resolution => ("resolve a review of", "a review is resolved by its author or by someone with deposit-update on the deposit"),
+            };
+            problems.push(Problem::file(
+                &path,
+                denied(
+                    who,
+                    &format!("{what} deposit {id}"),
+                    rule,
+                    &format!("Ask an archive admin ({}) to add you to policy.reviewers, or the deposit's admins to grant you access", self.admins_text()),
+                ),
+            ));
+        }
+        Ok(problems)
+    }
+
+    fn check_record(
+        &self,
+        update: &RefUpdate,
+        record: RecordVersion<'_>,
+        updates: &[RefUpdate],
+        registry: &mut SchemaRegistry,
+    ) -> Result<Vec<Problem>, HookError> {
+        let name = &update.name;
+        let tag = format!("records/{}/v{}", record.id, record.version);
+        let who = self.who();
+        if !update.is_create() {
+            let what = if update.is_delete() { "delete" } else { "move" };
+            return Ok(vec![Problem::file(
+                name,
+                denied(
+                    who,
+                    &format!("{what} the record tag {tag}"),
+                    "published versions are immutable: a record tag is never moved, re-pointed or deleted, by anyone",
+                    &format!("Publish a new version instead (`capsule publish {}`)", record.id),
+                ),
+            )]);
+        }
+        let mut problems = Vec::new();
+        let repo = self.repo;
+        if repo.find_tag(update.new).is_err() {
+            problems.push(Problem::file(
+                name,
+                format!("{tag} is a lightweight tag: record tags must be annotated, so that they say who published and why. Use `capsule publish {}` (or `git tag -a`)", record.id),
+            ));
+        }
+        let Ok(commit) = repo.find_object(update.new, None)?.peel_to_commit() else {
+            problems.push(Problem::file(name, format!("{tag} must point at a commit")));
+            return Ok(problems);
+        };
+
+        // Versions count 1, 2, 3, ... without gaps, also when several are pushed at once.
+        let existing = versions_of(repo, record.id)?;
+        let latest = existing.last().map_or(0, |r| r.version);
+        let mut in_push: Vec<u32> = updates
+            .iter()
+            .filter(|u| u.is_create())
+            .filter_map(|u| match parse_record_ref(&u.name) {
+                Some(Ok(r)) if r.id == record.id => Some(r.version),
+                _ => None,
+            })
+            .collect();
+        in_push.sort_unstable();
+        let position = in_push
+            .iter()
+            .position(|&v| v == record.version)
+            .unwrap_or(0);
+        let expected = latest + 1 + position as u32;
+        if record.version != expected {
+            let published = if latest == 0 {
+                format!("{} has never been published", record.id)
+            } else {
+                format!("the latest version of {} is v{latest}", record.id)
+            };
+            problems.push(Problem::file(
+                name,
+                format!("{tag} is out of order: {published}, so the next record tag is records/{}/v{expected}. `capsule publish {}` picks the number", record.id, record.id),
+            ));
+        }
+
+        // The deposit as published must be complete: validated with `required`.
+        let source = GitTree::at_commit(repo, commit.id())?;
+        let path = format!("deposits/{}/deposit.json", record.id);
+        let label = short(commit.id());
+        let Some(bytes) = source.read(&path)? else {
+            problems.push(Problem::file(
+                name,
+                format!("{tag} points at commit {label}, which has no {path}: tag a commit that contains the deposit"),
+            ));
+            return Ok(problems);
+        };
+        let published =
+            match parse_deposit(&path, &bytes).and_then(|d| prepare(registry, &source, d)) {
+                Ok(prepared) => {
+                    let found = check(&prepared, Mode::Publish);
+                    let value = prepared.deposit.value.clone();
+                    problems.extend(found.into_iter().map(|p| {
+                        Problem {
+                            message: format!("{} (needed to publish {tag})", p.message),
+                            ..p
+                        }
+                        .in_commit(label.clone())
+                    }));
+                    value
+                }
+                Err(found) => {
+                    problems.extend(found.into_iter().map(|p| p.in_commit(label.clone())));
+                    return Ok(problems);
+                }
+            };
+
+        // Rights: the deposit as the default branch has it, else as last published,
+        // else (a deposit published as it is created) as tagged.
+        let mut rights_deposit = None;
+        if let Some(tip) = self.state.base {
+            rights_deposit = GitTree::at_commit(repo, tip)?
+                .read(&path)?
+                .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+        }
+        if rights_deposit.is_none() {
+            if let Some(last) = existing.last() {
+                rights_deposit = GitTree::at_commit(repo, last.commit)?
+                    .read(&path)?
+                    .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+            }
+        }
+        let rights_deposit = rights_deposit.unwrap_or_else(|| published.clone());
+        let config = self.schema_config(&published, registry, &source);
+        let allowed = self.level_on(Some(&rights_deposit)) >= Level::Admin
+            || self.in_list(&self.state.settings.policy.publishers)
+            || self.config_grants(&config, "publish");
+        if !allowed {
+            let holders = DepositAccess::of(&rights_deposit).holders(Level::Admin);
+            problems.push(Problem::file(
+                name,
+                denied(
+                    who,
+                    &format!("publish {}", record.id),
+                    "publishing needs deposit-admin on the deposit (owners hold it), or membership of policy.publishers (capsule.toml) or the schema's config.permissions.publish",
+                    &format!(
+                        "Ask one of its admins ({}) to publish it, or to add you to _access.deposit-admin",
+                        if holders.is_empty() { self.admins_text() } else { holders.join(", ") }
+                    ),
+                ),
+            ));
+        }
+        Ok(problems)
+    }
+
+    fn check_other_tag(&self, update: &RefUpdate) -> Option<Problem> {
+        let tag = update.name.trim_start_matches("refs/tags/");
+        let policy = self.state.settings.policy.tags;
+        let allowed = self.is_archive_admin()
+            || (update.is_create() && policy == TagPolicy::Members && self.pusher.is_some());
+        if allowed {
+            return None;
+        }
+        let what = if update.is_delete() {
+            "delete"
+        } else if update.is_create() {
+            "create"
+        } else {
+            "move"
+        };
+        Some(Problem::file(
+            &update.name,
+            denied(
+                self.who(),
+                &format!("{what} the tag {tag}"),
+                match policy {
+                    TagPolicy::Admins => "tags other than record tags are reserved for archive admins (policy.tags = \"admins\")",
+                    TagPolicy::Members => "members may create tags, but only archive admins move or delete them (policy.tags = \"members\")",
+                },
+                &format!("Publish records with `capsule publish`, or ask an archive admin ({})", self.admins_text()),
+            ),
+        ))
+    }
+}
+
+fn describe(level: Level) -> &'static str {
+    match level {
+        Level::None => "no access",
+        Level::Read => "only deposit-read",
+        Level::Update => "deposit-update",
+        Level::Admin => "deposit-admin",
+    }
+}
