@@ -126,13 +126,7 @@ impl Grant {
             value
                 .and_then(|v| v.get(key))
                 .and_then(Value::as_array)
-                .map(|items| {
-                    items
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_string)
-                        .collect()
-                })
+                .map(|items| items.iter().filter_map(person_entry).collect())
                 .unwrap_or_default()
         };
         Grant {
@@ -155,6 +149,17 @@ impl Grant {
     }
 }
 
+/// One person or group in an access list, in any of the forms CAP writes: a name or
+/// e-mail, a numeric user id, or an object with an `email`.
+fn person_entry(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Object(map) => map.get("email").and_then(Value::as_str).map(str::to_string),
+        _ => None,
+    }
+}
+
 /// The access part of one deposit: owners and the three grants.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct DepositAccess {
@@ -171,17 +176,7 @@ impl DepositAccess {
         let owners = deposit
             .pointer("/_deposit/owners")
             .and_then(Value::as_array)
-            .map(|items| {
-                items
-                    .iter()
-                    .filter_map(|v| match v {
-                        Value::String(s) => Some(s.clone()),
-                        // CAP stores owners as numeric user ids; keep them comparable.
-                        Value::Number(n) => Some(n.to_string()),
-                        _ => None,
-                    })
-                    .collect()
-            })
+            .map(|items| items.iter().filter_map(person_entry).collect())
             .unwrap_or_default();
         DepositAccess {
             owners,
@@ -222,6 +217,21 @@ impl DepositAccess {
         names.retain(|n| seen.insert(n.clone()));
         names
     }
+}
+
+/// Who is working in a clone: `CAPSULE_USER`, else the user whose e-mail is git's
+/// `user.email`, else the login name. Local commands use it to fill in owners and
+/// review authors; the server judges the pusher, never this.
+pub fn local_user(access: &Access, git_email: Option<&str>) -> Option<String> {
+    let from_env = |var: &str| std::env::var(var).ok().filter(|v| !v.trim().is_empty());
+    from_env("CAPSULE_USER")
+        .or_else(|| {
+            git_email
+                .and_then(|e| access.user_by_email(e))
+                .map(str::to_string)
+        })
+        .or_else(|| from_env("USER"))
+        .or_else(|| from_env("USERNAME"))
 }
 
 /// The pusher as the hosting server reports it: the first of the configured variables

@@ -23,7 +23,9 @@
 
 pub mod access;
 pub mod archive;
+pub mod authoring;
 pub mod deposit;
+pub mod history;
 pub mod hook;
 pub mod locate;
 pub mod problem;
