@@ -216,13 +216,20 @@ fn pre_receive_inner(git_dir: &Path) -> anyhow::Result<Outcome> {
         writeln!(err, "capsule: {} {checked}", output::ok("ok:"))?;
         Ok(Outcome::Ok)
     } else {
+        let problems = count(report.problems.len(), "problem");
+        let place = if report.bad_commits > 0 {
+            format!(
+                " in {} of {}",
+                count(report.bad_commits, "commit"),
+                count(report.commits, "commit")
+            )
+        } else {
+            String::new()
+        };
         writeln!(
             err,
-            "capsule: {} {} in {} of {}; nothing was changed. Fix them (`capsule validate` shows the same) and push again.",
+            "capsule: {} {problems}{place}; nothing was changed. Fix them (`capsule validate` shows the same) and push again.",
             output::bad("push rejected:"),
-            count(report.problems.len(), "problem"),
-            count(report.bad_commits, "commit"),
-            count(report.commits, "commit"),
         )?;
         Ok(Outcome::Problems)
     }

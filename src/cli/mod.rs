@@ -3,10 +3,14 @@
 //! Exit codes mean the same for every command: 0 success, 1 the input was checked and
 //! found wanting (problems, a rejected push), 2 the command could not run.
 
+mod author;
+mod clone;
 mod demo;
+mod history;
 mod hook;
 mod init;
 mod output;
+mod record;
 mod schema;
 mod validate;
 
@@ -47,6 +51,18 @@ enum Command {
     /// Install, inspect and run the server-side git hooks.
     #[command(subcommand)]
     Hook(hook::HookCommand),
+    /// Start a new deposit from a schema, with you as its owner.
+    New(author::NewArgs),
+    /// Publish the committed deposit as the next immutable record version.
+    Publish(record::PublishArgs),
+    /// Review a deposit, comment on a review, or resolve one.
+    Review(record::ReviewArgs),
+    /// List every version of a deposit, with the record versions marked.
+    Log(history::LogArgs),
+    /// Show a deposit at a version, field by field.
+    Show(history::ShowArgs),
+    /// Compare two versions of a deposit field by field.
+    Diff(history::DiffArgs),
     /// Build a demo server and clone, push example analyses and show a rejected push.
     Demo(demo::DemoArgs),
 }
@@ -69,6 +85,12 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Validate(args) => validate::run(args),
         Command::Schema(cmd) => schema::run(cmd),
         Command::Hook(cmd) => hook::run(cmd),
+        Command::New(args) => author::run(args),
+        Command::Publish(args) => record::publish(args),
+        Command::Review(args) => record::review(args),
+        Command::Log(args) => history::run_log(args),
+        Command::Show(args) => history::run_show(args),
+        Command::Diff(args) => history::run_diff(args),
         Command::Demo(args) => demo::run(args),
     };
     match result {

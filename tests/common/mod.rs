@@ -201,6 +201,36 @@ impl Work {
         }
     }
 
+    /// Pushes with the pusher named by one identity variable (`None`: no identity).
+    pub fn push_with(&self, identity: Option<(&str, &str)>, refspec: &str) -> Push {
+        let mut cmd = git(&self.path);
+        cmd.env_remove("CAPSULE_USER");
+        for var in ["GL_USERNAME", "GITEA_PUSHER_NAME", "GL_USER", "REMOTE_USER"] {
+            cmd.env_remove(var);
+        }
+        if let Some((var, user)) = identity {
+            cmd.env(var, user);
+        }
+        let out = cmd.args(["push", "origin", refspec]).output().unwrap();
+        Push {
+            landed: out.status.success(),
+            output: format!("{}{}", stdout(&out), stderr(&out)),
+        }
+    }
+
+    /// `capsule` in this clone acting as `user`.
+    pub fn capsule_as(&self, user: &str, args: &[&str]) -> Output {
+        let mut cmd = capsule(&self.path);
+        cmd.env("CAPSULE_USER", user)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_AUTHOR_NAME", "Alice Analyst")
+            .env("GIT_AUTHOR_EMAIL", "alice@example.org")
+            .env("GIT_COMMITTER_NAME", "Alice Analyst")
+            .env("GIT_COMMITTER_EMAIL", "alice@example.org");
+        cmd.args(args).output().unwrap()
+    }
+
     pub fn push(&self) -> Push {
         self.push_as("alice", "HEAD:main")
     }

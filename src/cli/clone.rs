@@ -1,0 +1,102 @@
+//! What the authoring commands share: the clone they run in, its settings, the user,
+//! and the real `git` for talking to the server.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context};
+use git2::Repository;
+
+use capsule::access::{local_user, Access};
+use capsule::archive::find_root;
+use capsule::deposit::check_id;
+use capsule::settings::Settings;
+
+pub struct Clone {
+    pub root: PathBuf,
+    pub repo: Repository,
+    pub access: Access,
+}
+
+impl Clone {
+    /// The archive around the current folder.
+    pub fn open() -> anyhow::Result<Clone> {
+        let cwd = std::env::current_dir()?;
+        let root = find_root(&cwd).context(
+            "no capsule.toml here or in any parent folder: run this inside a clone of an archive",
+        )?;
+        let repo = Repository::open(&root)
+            .with_context(|| format!("{} is not a git repository", root.display()))?;
+        let read = |name: &str| std::fs::read_to_string(root.join(name)).unwrap_or_default();
+        // A broken capsule.toml is reported here rather than half-used.
+        Settings::parse(&read("capsule.toml")).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let access = Access::parse(&read("access.toml")).map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(Clone { root, repo, access })
+    }
+
+    /// Who is working here: `--as`, else `CAPSULE_USER`, git's user.email, the login.
+    pub fn user(&self, as_user: Option<&str>) -> anyhow::Result<String> {
+        if let Some(user) = as_user {
+            return Ok(user.to_string());
+        }
+        let email = self
+            .repo
+            .config()
+            .ok()
+            .and_then(|c| c.get_string("user.email").ok())
+            .or_else(|| std::env::var("GIT_AUTHOR_EMAIL").ok());
+        local_user(&self.access, email.as_deref()).context(
+            "cannot tell who you are: pass --as USER or set CAPSULE_USER to your user name in access.toml",
+        )
+    }
+
+    /// Checks an id given on the command line and that its deposit exists.
+    pub fn deposit(&self, id: &str) -> anyhow::Result<PathBuf> {
+        check_id(id).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let path = self.root.join("deposits").join(id).join("deposit.json");
+        if !path.is_file() {
+            bail!(
+                "there is no deposit {id} here (no deposits/{id}/deposit.json); `capsule new SCHEMA` creates one"
+            );
+        }
+        Ok(path)
+    }
+
+    /// The real git client in this clone.
+    pub fn git(&self) -> Command {
+        git_in(&self.root)
+    }
+
+    /// The branch HEAD is on.
+    pub fn branch(&self) -> anyhow::Result<String> {
+        let head = self
+            .repo
+            .head()
+            .context("the repository has no commits yet")?;
+        head.shorthand()
+            .filter(|_| head.is_branch())
+            .map(str::to_string)
+            .context("HEAD is detached: check out a branch first")
+    }
+
+    pub fn has_remote(&self, remote: &str) -> bool {
+        self.repo.find_remote(remote).is_ok()
+    }
+}
+
+pub fn git_in(dir: &Path) -> Command {
+    let mut cmd = Command::new("git");
+    cmd.current_dir(dir);
+    cmd
+}
+
+/// Runs git, passing its output through; `Err` with git's words when it fails.
+pub fn run_git(cmd: &mut Command, what: &str) -> anyhow::Result<()> {
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot run git to {what}; is git installed?"))?;
+    if !status.success() {
+        bail!("git could not {what} (see its message above)");
+    }
+    Ok(())
+}
