@@ -82,13 +82,16 @@ pub fn log(repo: &Repository, start: Oid, id: &str) -> Result<Vec<DepositVersion
         }
         versions.push(version_of(&commit, marks, now.is_none()));
     }
+    // Records published from commits this branch does not reach go last, newest first.
+    let mut elsewhere = Vec::new();
     for (commit, marks) in &records {
         if !seen_records.contains(commit) {
             let commit = repo.find_commit(*commit)?;
-            versions.push(version_of(&commit, marks.clone(), false));
+            elsewhere.push(version_of(&commit, marks.clone(), false));
         }
     }
-    versions.sort_by(|a, b| b.date.cmp(&a.date).then_with(|| b.records.cmp(&a.records)));
+    elsewhere.sort_by(|a, b| b.records.cmp(&a.records));
+    versions.extend(elsewhere);
     Ok(versions)
 }
 

@@ -92,6 +92,8 @@ pub struct PushReport {
     pub bad_commits: usize,
     pub deposits_checked: usize,
     pub schemas_checked: usize,
+    /// Record versions this push publishes (`records/<id>/v<N>`), when accepted.
+    pub records: Vec<String>,
     pub pusher: Option<String>,
 }
 
@@ -226,6 +228,13 @@ pub fn check_push(
     }
     for update in updates {
         let mut found = judge.check_update(update, updates, &mut registry)?;
+        if found.is_empty() && update.is_create() {
+            if let Some(Ok(record)) = crate::record::parse_record_ref(&update.name) {
+                report
+                    .records
+                    .push(format!("records/{}/v{}", record.id, record.version));
+            }
+        }
         report.problems.append(&mut found);
     }
     Ok(report)

@@ -60,7 +60,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
 
     step(
         &mut out,
-        "3. alice adds the CAP documentation's schema and three analyses, and pushes",
+        "3. alice (the archive's admin) adds people, a reviewers group, the CAP documentation's schema and three analyses, and pushes",
     )?;
     write(
         &work,
@@ -70,6 +70,16 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     write(&work, "deposits/zee/deposit.json", ZEE)?;
     write(&work, "deposits/higgs-4l/deposit.json", HIGGS)?;
     write(&work, "deposits/ttbar-xsec/deposit.json", TTBAR)?;
+    write(&work, "access.toml", PEOPLE)?;
+    let settings = std::fs::read_to_string(work.join("capsule.toml"))?;
+    write(
+        &work,
+        "capsule.toml",
+        &settings.replace(
+            "protected_branches = [\"main\"]",
+            "protected_branches = [\"main\"]\n# Groups that may review any reviewable deposit.\nreviewers = [\"physics-reviewers\"]",
+        ),
+    )?;
     git(&work, &["add", "-A"])?;
     git(&work, &["commit", "--quiet", "-m", "Add three analyses"])?;
     let (landed, text) = push(&work)?;
@@ -120,14 +130,182 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
         out,
         "\n   The server's main branch did not move: nothing invalid landed."
     )?;
+    git(&work, &["reset", "--quiet", "--hard", "origin/main"])?;
+
+    records(&mut out, &bin, &work)?;
 
     step(&mut out, "Explore it yourself")?;
     writeln!(
         out,
-        "   cd {}\n   capsule validate --json\n   git log --stat",
+        "   cd {}\n   capsule log higgs-4l\n   capsule show higgs-4l@v1\n   capsule validate --json\n   git log --stat",
         work.display()
     )?;
     Ok(Outcome::Ok)
+}
+
+const PEOPLE: &str = r#"# People (user name = e-mail) and groups of this archive.
+[people]
+alice = "alice@example.org"
+bob = "bob@example.org"
+carol = "carol@example.org"
+
+[groups]
+physics-reviewers = ["carol"]
+"#;
+
+/// Steps 6-10: who may change what, publishing versions, a review, history.
+fn records(out: &mut impl Write, bin: &Path, work: &Path) -> anyhow::Result<()> {
+    step(
+        out,
+        "6. bob may only read higgs-4l (he is not in its _access): his edit is refused",
+    )?;
+    edit(work, "deposits/higgs-4l/deposit.json", |d| {
+        d["general_title"] = "Bob's better title".into();
+    })?;
+    git(
+        work,
+        &["commit", "--quiet", "-am", "Bob edits the Higgs analysis"],
+    )?;
+    let (landed, text) = push_as(work, "bob")?;
+    show_remote(out, &text)?;
+    if landed {
+        bail!("bob's edit was accepted; this is a bug in capsule");
+    }
+    git(work, &["reset", "--quiet", "--hard", "origin/main"])?;
+
+    step(out, "7. alice, its owner, publishes higgs-4l as record v1")?;
+    run_capsule(
+        out,
+        bin,
+        work,
+        "alice",
+        &[
+            "publish",
+            "higgs-4l",
+            "--push",
+            "-m",
+            "First public version",
+        ],
+    )?;
+
+    step(out, "8. alice updates the analysis and publishes v2")?;
+    edit(work, "deposits/higgs-4l/deposit.json", |d| {
+        d["basic_info"]["status"] = "published".into();
+        if let Some(keywords) = d["basic_info"]["keywords"].as_array_mut() {
+            keywords.push("legacy".into());
+        }
+    })?;
+    git(
+        work,
+        &[
+            "commit",
+            "--quiet",
+            "-am",
+            "Higgs analysis: published, with a legacy keyword",
+        ],
+    )?;
+    let (landed, text) = push_as(work, "alice")?;
+    show_remote(out, &text)?;
+    if !landed {
+        bail!("alice's update was refused; this is a bug in capsule");
+    }
+    run_capsule(
+        out,
+        bin,
+        work,
+        "alice",
+        &["publish", "higgs-4l", "--push", "-m", "Status: published"],
+    )?;
+
+    step(out, "9. carol, of the physics-reviewers group, approves it")?;
+    run_capsule(
+        out,
+        bin,
+        work,
+        "carol",
+        &[
+            "review",
+            "higgs-4l",
+            "--type",
+            "approved",
+            "-m",
+            "Complete and reproducible.",
+            "--push",
+        ],
+    )?;
+
+    step(out, "10. The history, straight from git")?;
+    run_capsule(out, bin, work, "alice", &["log", "higgs-4l"])?;
+    run_capsule(out, bin, work, "alice", &["diff", "higgs-4l", "v1", "v2"])?;
+    Ok(())
+}
+
+fn edit(
+    root: &Path,
+    path: &str,
+    change: impl FnOnce(&mut serde_json::Value),
+) -> anyhow::Result<()> {
+    let file = root.join(path);
+    let mut value: serde_json::Value = serde_json::from_slice(&std::fs::read(&file)?)?;
+    change(&mut value);
+    std::fs::write(&file, serde_json::to_string_pretty(&value)? + "\n")?;
+    Ok(())
+}
+
+/// Runs capsule in the clone as `user`, showing the command and its output.
+fn run_capsule(
+    out: &mut impl Write,
+    bin: &Path,
+    work: &Path,
+    user: &str,
+    args: &[&str],
+) -> anyhow::Result<()> {
+    let output = Command::new(bin)
+        .current_dir(work)
+        .args(args)
+        .envs(identity(user))
+        .output()?;
+    let quoted: Vec<String> = args
+        .iter()
+        .map(|a| {
+            if a.contains(' ') {
+                format!("\"{a}\"")
+            } else {
+                a.to_string()
+            }
+        })
+        .collect();
+    writeln!(out, "   $ capsule {}   # as {user}", quoted.join(" "))?;
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        writeln!(out, "   {line}")?;
+    }
+    for line in String::from_utf8_lossy(&output.stderr).lines() {
+        writeln!(out, "   {line}")?;
+    }
+    if !output.status.success() {
+        bail!(
+            "`capsule {}` failed in the demo; this is a bug in capsule",
+            args.join(" ")
+        );
+    }
+    Ok(())
+}
+
+/// The git and capsule identity of a demo user.
+fn identity(user: &str) -> Vec<(String, String)> {
+    let name = match user {
+        "alice" => "Alice Analyst",
+        "bob" => "Bob Builder",
+        _ => "Carol Convener",
+    };
+    let email = format!("{user}@example.org");
+    vec![
+        ("GIT_AUTHOR_NAME".into(), name.into()),
+        ("GIT_AUTHOR_EMAIL".into(), email.clone()),
+        ("GIT_COMMITTER_NAME".into(), name.into()),
+        ("GIT_COMMITTER_EMAIL".into(), email),
+        ("CAPSULE_USER".into(), user.into()),
+    ]
 }
 
 fn step(out: &mut impl Write, title: &str) -> std::io::Result<()> {
@@ -168,9 +346,14 @@ fn git(dir: &Path, args: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Pushes and returns whether it landed, with git's output.
+/// Pushes as alice and returns whether it landed, with git's output.
 fn push(dir: &Path) -> anyhow::Result<(bool, String)> {
+    push_as(dir, "alice")
+}
+
+fn push_as(dir: &Path, user: &str) -> anyhow::Result<(bool, String)> {
     let output = git_command(dir)
+        .envs(identity(user))
         .args(["push", "origin", "HEAD:main"])
         .output()?;
     Ok((

@@ -213,7 +213,12 @@ fn pre_receive_inner(git_dir: &Path) -> anyhow::Result<Outcome> {
         count(report.schemas_checked, "schema"),
     );
     if report.accepted() {
-        writeln!(err, "capsule: {} {checked}", output::ok("ok:"))?;
+        let published = if report.records.is_empty() {
+            String::new()
+        } else {
+            format!("; publishes {}", report.records.join(", "))
+        };
+        writeln!(err, "capsule: {} {checked}{published}", output::ok("ok:"))?;
         Ok(Outcome::Ok)
     } else {
         let problems = count(report.problems.len(), "problem");

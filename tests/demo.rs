@@ -1,0 +1,39 @@
+//! `capsule demo` runs end to end on a fresh machine and shows what it promises.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn the_demo_runs_and_shows_each_step() {
+    let tmp = tempfile::TempDir::new().unwrap();
+    let dir = tmp.path().join("demo");
+    let out = capsule(tmp.path())
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .arg("demo")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}\n{}", stderr(&out));
+    for expected in [
+        "capsule: ok: 1 commit, 3 deposits and 1 schema checked",
+        "(Basic Information › Status): \"finished\" is not one of the allowed values",
+        "bob may not change deposit higgs-4l on main",
+        "Published records/higgs-4l/v1",
+        "publishes records/higgs-4l/v2",
+        "Committed deposits/higgs-4l/reviews/",
+        "[record v2]",
+        "~ Basic Information › Status (/basic_info/status): \"in progress\" → \"published\"",
+    ] {
+        assert!(
+            text.contains(expected),
+            "`{expected}` missing from the demo:\n{text}"
+        );
+    }
+    let server = dir.join("server.git");
+    for tag in ["records/higgs-4l/v1", "records/higgs-4l/v2"] {
+        run_ok(git(&server).args(["rev-parse", "--verify", "--quiet", tag]));
+    }
+}
