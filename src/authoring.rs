@@ -139,10 +139,122 @@ pub fn now() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }
 
+/// Sets the value at a JSON pointer, creating missing objects on the way. An array
+/// index must exist, or be the array's length or `-` (append).
+pub fn set_pointer(root: &mut Value, pointer: &str, new: Value) -> Result<(), String> {
+    if pointer.is_empty() {
+        if !new.is_object() {
+            return Err("the whole deposit must be a JSON object".into());
+        }
+        *root = new;
+        return Ok(());
+    }
+    let Some(rest) = pointer.strip_prefix('/') else {
+        return Err(format!(
+            "`{pointer}` is not a JSON pointer: it must start with `/`, as in /basic_info/status"
+        ));
+    };
+    let tokens: Vec<String> = rest
+        .split('/')
+        .map(|t| t.replace("~1", "/").replace("~0", "~"))
+        .collect();
+    let mut node = root;
+    for (i, token) in tokens.iter().enumerate() {
+        let last = i + 1 == tokens.len();
+        let here = format!("/{}", rest.split('/').take(i).collect::<Vec<_>>().join("/"));
+        node = match node {
+            Value::Object(map) => {
+                if last {
+                    map.insert(token.clone(), new);
+                    return Ok(());
+                }
+                map.entry(token.clone())
+                    .or_insert_with(|| Value::Object(Map::new()))
+            }
+            Value::Array(items) => {
+                let len = items.len();
+                let index = if token == "-" {
+                    len
+                } else {
+                    token
+                        .parse::<usize>()
+                        .map_err(|_| format!("`{token}` is not an index of the array at {here}"))?
+                };
+                if index > len {
+                    return Err(format!("index {index} is past the end of the array at {here} ({len} items): use {len} or - to append"));
+                }
+                if index == len {
+                    items.push(if last {
+                        new.clone()
+                    } else {
+                        Value::Object(Map::new())
+                    });
+                    if last {
+                        return Ok(());
+                    }
+                } else if last {
+                    items[index] = new;
+                    return Ok(());
+                }
+                &mut items[index]
+            }
+            other => {
+                return Err(format!(
+                    "cannot set {pointer}: the value at {here} is {}, not an object or array",
+                    match other {
+                        Value::Null => "null",
+                        Value::Bool(_) => "a boolean",
+                        Value::Number(_) => "a number",
+                        _ => "a string",
+                    }
+                ))
+            }
+        };
+    }
+    Ok(())
+}
+
+/// Writes a deposit atomically: a temporary file beside it, flushed, then renamed, so a
+/// crash leaves the old file or the new one, never half of one.
+pub fn write_json_atomically(path: &std::path::Path, value: &Value) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut file = tempfile::NamedTempFile::new_in(dir)?;
+    let mut text = serde_json::to_string_pretty(value).map_err(std::io::Error::other)?;
+    text.push('\n');
+    file.write_all(text.as_bytes())?;
+    file.as_file().sync_all()?;
+    file.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::deposit::SchemaRef;
+
+    #[test]
+    fn set_pointer_creates_objects_and_appends() {
+        let mut d = json!({"a": {"list": [1]}});
+        set_pointer(&mut d, "/a/b/c", json!("x")).unwrap();
+        set_pointer(&mut d, "/a/list/-", json!(2)).unwrap();
+        set_pointer(&mut d, "/a/list/0", json!(0)).unwrap();
+        set_pointer(&mut d, "/a/x~1y", json!(true)).unwrap();
+        assert_eq!(
+            d,
+            json!({"a": {"list": [0, 2], "b": {"c": "x"}, "x/y": true}})
+        );
+        assert!(set_pointer(&mut d, "/a/list/5", json!(1))
+            .unwrap_err()
+            .contains("past the end"));
+        assert!(set_pointer(&mut d, "/a/b/c/d", json!(1))
+            .unwrap_err()
+            .contains("is a string"));
+        assert!(set_pointer(&mut d, "a", json!(1))
+            .unwrap_err()
+            .contains("must start with `/`"));
+    }
 
     #[test]
     fn pid_format_numbers_ids() {

@@ -206,9 +206,62 @@ pub fn classify(path: &str) -> PathKind {
     }
 }
 
+/// A Git LFS pointer file: the real content lives in LFS storage.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LfsPointer {
+    /// `sha256:<hex>`
+    pub oid: String,
+    pub size: u64,
+}
+
+/// Recognises a Git LFS pointer (the small text file git stores in place of a large
+/// file tracked with `git lfs track`).
+pub fn lfs_pointer(bytes: &[u8]) -> Option<LfsPointer> {
+    if bytes.len() > 1024 {
+        return None;
+    }
+    let text = std::str::from_utf8(bytes).ok()?;
+    let mut lines = text.lines();
+    if !lines
+        .next()?
+        .starts_with("version https://git-lfs.github.com/spec/")
+    {
+        return None;
+    }
+    let (mut oid, mut size) = (None, None);
+    for line in lines {
+        if let Some(v) = line.strip_prefix("oid ") {
+            let hex = v.strip_prefix("sha256:")?;
+            if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return None;
+            }
+            oid = Some(v.to_string());
+        } else if let Some(v) = line.strip_prefix("size ") {
+            size = v.parse().ok();
+        }
+    }
+    Some(LfsPointer {
+        oid: oid?,
+        size: size?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lfs_pointers_are_recognised() {
+        let pointer = format!(
+            "version https://git-lfs.github.com/spec/v1\noid sha256:{}\nsize 12345\n",
+            "a".repeat(64)
+        );
+        let found = lfs_pointer(pointer.as_bytes()).unwrap();
+        assert_eq!(found.size, 12345);
+        assert!(found.oid.starts_with("sha256:aaaa"));
+        assert!(lfs_pointer(b"version 1\nsize 3\n").is_none());
+        assert!(lfs_pointer(pointer.replace("size 12345\n", "").as_bytes()).is_none());
+    }
 
     fn sref(name: &str, version: &str) -> Option<SchemaRef> {
         Some(SchemaRef {

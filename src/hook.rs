@@ -422,6 +422,7 @@ fn check_commit(
     let mut schemas = Vec::new();
     let mut deleted_schemas = Vec::new();
     let mut orphans_checked = HashSet::new();
+    let mut bundles = Vec::new();
 
     for change in changes {
         let status = change.status;
@@ -460,6 +461,36 @@ fn check_commit(
                     ),
                 ));
                 continue;
+            }
+        }
+        if let PathKind::DepositFile { id, rest } = classify(&path) {
+            if status != Delta::Deleted && rest.ends_with(".bundle") {
+                bundles.push((path.clone(), blob, id, rest));
+            }
+        }
+        // A deposit that starts recording a bundle, or another commit for one, has
+        // that bundle checked again.
+        if let PathKind::DepositJson { id } = classify(&path) {
+            if status != Delta::Deleted {
+                let records = |oid: Oid| {
+                    repo.find_blob(oid)
+                        .ok()
+                        .and_then(|b| serde_json::from_slice::<serde_json::Value>(b.content()).ok())
+                        .map(|d| crate::capture::bundle_records(&d))
+                        .unwrap_or_default()
+                };
+                let before = if status == Delta::Added {
+                    Vec::new()
+                } else {
+                    records(change.old_id)
+                };
+                for (file, _) in records(blob).into_iter().filter(|r| !before.contains(r)) {
+                    let bundle_path = format!("deposits/{id}/{file}");
+                    match source.blob_id(&bundle_path)? {
+                        Some(bundle_blob) => bundles.push((bundle_path, bundle_blob, id.clone(), file)),
+                        None => problems.push(Problem::file(&path, format!("the deposit records the bundle {file}, but {bundle_path} is not in this commit: add the bundle, or remove `bundle`"))),
+                    }
+                }
             }
         }
         match classify(&path) {
@@ -558,6 +589,21 @@ fn check_commit(
             Err(LoadError::Io(path, e)) => {
                 return Err(HookError::Io(std::io::Error::other(format!("{path}: {e}"))))
             }
+        }
+    }
+
+    // Captured software must be usable: the bundle opens, its objects are intact, and
+    // it holds the commit the deposit records for it.
+    bundles.sort();
+    bundles.dedup();
+    for (path, blob, id, rest) in bundles {
+        let deposit = source
+            .read(&format!("deposits/{id}/deposit.json"))?
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+        let commit = deposit.and_then(|d| crate::capture::recorded_commit(&d, &rest));
+        let bytes = repo.find_blob(blob)?.content().to_vec();
+        if let Err(why) = crate::capture::verify_bundle(&bytes, commit.as_deref()) {
+            problems.push(Problem::file(&path, why));
         }
     }
 

@@ -24,7 +24,9 @@
 pub mod access;
 pub mod archive;
 pub mod authoring;
+pub mod capture;
 pub mod deposit;
+pub mod fetch;
 pub mod history;
 pub mod hook;
 pub mod locate;

@@ -21,6 +21,9 @@ pub struct Settings {
     /// Site settings are read by the site builder; kept whole here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub site: Option<toml::Table>,
+    /// Experiment databases that `capsule fetch` fills deposits from.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub fetchers: std::collections::BTreeMap<String, crate::fetch::FetcherSettings>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

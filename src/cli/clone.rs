@@ -15,6 +15,7 @@ use capsule::settings::Settings;
 pub struct Clone {
     pub root: PathBuf,
     pub repo: Repository,
+    pub settings: Settings,
     pub access: Access,
 }
 
@@ -29,9 +30,15 @@ impl Clone {
             .with_context(|| format!("{} is not a git repository", root.display()))?;
         let read = |name: &str| std::fs::read_to_string(root.join(name)).unwrap_or_default();
         // A broken capsule.toml is reported here rather than half-used.
-        Settings::parse(&read("capsule.toml")).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let settings =
+            Settings::parse(&read("capsule.toml")).map_err(|e| anyhow::anyhow!("{e}"))?;
         let access = Access::parse(&read("access.toml")).map_err(|e| anyhow::anyhow!("{e}"))?;
-        Ok(Clone { root, repo, access })
+        Ok(Clone {
+            root,
+            repo,
+            settings,
+            access,
+        })
     }
 
     /// Who is working here: `--as`, else `CAPSULE_USER`, git's user.email, the login.
@@ -77,6 +84,38 @@ impl Clone {
             .filter(|_| head.is_branch())
             .map(str::to_string)
             .context("HEAD is detached: check out a branch first")
+    }
+
+    /// The problems `value` would have as `deposits/<id>/deposit.json` (draft rules,
+    /// exactly as the server checks a push).
+    pub fn problems_of(
+        &self,
+        id: &str,
+        value: &serde_json::Value,
+    ) -> anyhow::Result<Vec<capsule::problem::Problem>> {
+        use capsule::validate::{check, parse_deposit, prepare};
+        let path = format!("deposits/{id}/deposit.json");
+        let mut text = serde_json::to_string_pretty(value)?;
+        text.push('\n');
+        let tree = capsule::archive::WorkTree::new(&self.root);
+        let mut registry = capsule::schema::SchemaRegistry::new();
+        Ok(
+            match parse_deposit(&path, text.as_bytes())
+                .and_then(|d| prepare(&mut registry, &tree, d))
+            {
+                Ok(prepared) => check(&prepared, capsule::schema::Mode::Draft),
+                Err(problems) => problems,
+            },
+        )
+    }
+
+    /// Reads a deposit's JSON.
+    pub fn read_deposit(&self, id: &str) -> anyhow::Result<serde_json::Value> {
+        let path = self.deposit(id)?;
+        let bytes = std::fs::read(&path)?;
+        serde_json::from_slice(&bytes).with_context(|| {
+            format!("deposits/{id}/deposit.json is not valid JSON: fix it first (`capsule validate` shows where)")
+        })
     }
 
     pub fn has_remote(&self, remote: &str) -> bool {

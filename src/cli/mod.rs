@@ -6,6 +6,8 @@
 mod author;
 mod clone;
 mod demo;
+mod edit;
+mod fetch;
 mod history;
 mod hook;
 mod init;
@@ -57,6 +59,16 @@ enum Command {
     Publish(record::PublishArgs),
     /// Review a deposit, comment on a review, or resolve one.
     Review(record::ReviewArgs),
+    /// Set one field of a deposit (validated before it is written).
+    Set(edit::SetArgs),
+    /// Edit a deposit in your editor; it is validated before it is saved.
+    Edit(edit::EditArgs),
+    /// Add analysis files to a deposit (large files go to Git LFS).
+    Attach(edit::AttachArgs),
+    /// Fill a deposit's fields from an experiment database declared in capsule.toml.
+    Fetch(fetch::FetchArgs),
+    /// Record a git repository's commit in a deposit, optionally with its code as a bundle.
+    CaptureRepo(fetch::CaptureArgs),
     /// List every version of a deposit, with the record versions marked.
     Log(history::LogArgs),
     /// Show a deposit at a version, field by field.
@@ -88,6 +100,11 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::New(args) => author::run(args),
         Command::Publish(args) => record::publish(args),
         Command::Review(args) => record::review(args),
+        Command::Set(args) => edit::set(args),
+        Command::Edit(args) => edit::edit(args),
+        Command::Attach(args) => edit::attach(args),
+        Command::Fetch(args) => fetch::fetch(args),
+        Command::CaptureRepo(args) => fetch::capture(args),
         Command::Log(args) => history::run_log(args),
         Command::Show(args) => history::run_show(args),
         Command::Diff(args) => history::run_diff(args),

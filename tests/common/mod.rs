@@ -239,3 +239,56 @@ impl Work {
         capsule(&self.path).args(args).output().unwrap()
     }
 }
+
+/// `git daemon` serving every repository under `base` on a loopback port; killed on drop.
+pub struct Daemon {
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl Daemon {
+    /// Starts the daemon and waits until `probe` (a repository path under `base`) answers.
+    pub fn start(base: &Path, probe: &str) -> Daemon {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let child = git(base)
+            .args([
+                "daemon",
+                "--export-all",
+                "--reuseaddr",
+                "--listen=127.0.0.1",
+            ])
+            .arg(format!("--port={port}"))
+            .arg(format!("--base-path={}", base.display()))
+            .arg(base)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("git daemon");
+        let daemon = Daemon { child, port };
+        for _ in 0..100 {
+            let ok = git(base)
+                .args(["ls-remote", &daemon.url(probe)])
+                .output()
+                .unwrap()
+                .status
+                .success();
+            if ok {
+                return daemon;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("git daemon did not come up");
+    }
+
+    pub fn url(&self, repo: &str) -> String {
+        format!("git://127.0.0.1:{}/{repo}", self.port)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

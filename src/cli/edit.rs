@@ -1,0 +1,369 @@
+//! `capsule set`, `capsule edit` and `capsule attach`: changing a deposit in a clone.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use serde::Serialize;
+use serde_json::Value;
+
+use capsule::authoring::{set_pointer, write_json_atomically};
+use capsule::deposit::{lfs_pointer, LfsPointer};
+use capsule::history::{diff_values, FieldChange};
+use capsule::problem::Problem;
+
+use super::clone::Clone;
+use super::output::{self, count};
+use super::Outcome;
+
+/// Prints problems and the verdict that nothing was written.
+fn report_problems(problems: &[Problem], what: &str) -> anyhow::Result<Outcome> {
+    let mut err = anstream::stderr();
+    for problem in problems {
+        writeln!(err, "{}", output::problem_line(problem))?;
+    }
+    writeln!(
+        err,
+        "{} {what}: {}; nothing was written",
+        output::bad("refused:"),
+        count(problems.len(), "problem")
+    )?;
+    Ok(Outcome::Problems)
+}
+
+fn print_changes(changes: &[FieldChange]) -> anyhow::Result<()> {
+    let mut out = anstream::stdout();
+    for change in changes {
+        let show = |v: &Option<Value>| v.as_ref().map(Value::to_string).unwrap_or_default();
+        match change.kind {
+            capsule::history::FieldChangeKind::Added => writeln!(
+                out,
+                "  {}",
+                output::ok(&format!("+ {}: {}", change.pointer, show(&change.new)))
+            )?,
+            capsule::history::FieldChangeKind::Removed => writeln!(
+                out,
+                "  {}",
+                output::bad(&format!("- {}: {}", change.pointer, show(&change.old)))
+            )?,
+            capsule::history::FieldChangeKind::Changed => writeln!(
+                out,
+                "  ~ {}: {} → {}",
+                change.pointer,
+                show(&change.old),
+                show(&change.new)
+            )?,
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "VALUE is read as JSON when it is JSON (numbers, true, [..], {..}, \"quoted\"),
+otherwise as a string. Missing objects on the way are created; `-` as the last array
+index appends. The result is validated as a draft before anything is written.
+
+Examples:
+  capsule set zee /basic_info/status \"in progress\"
+  capsule set zee /basic_info/keywords/- Higgs
+  capsule set zee /basic_info/measurements/0/sqrt_s_tev 13"
+)]
+pub struct SetArgs {
+    /// The deposit.
+    id: String,
+    /// Where, as a JSON pointer (e.g. /basic_info/analysis_name).
+    pointer: String,
+    /// The new value.
+    value: String,
+    /// Take VALUE as a string even if it looks like JSON.
+    #[arg(long)]
+    string: bool,
+    /// Print the change as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn set(args: SetArgs) -> anyhow::Result<Outcome> {
+    let clone = Clone::open()?;
+    let path = clone.deposit(&args.id)?;
+    let old = clone.read_deposit(&args.id)?;
+    let value = if args.string {
+        Value::String(args.value.clone())
+    } else {
+        serde_json::from_str(&args.value).unwrap_or_else(|_| Value::String(args.value.clone()))
+    };
+    let mut new = old.clone();
+    set_pointer(&mut new, &args.pointer, value).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let problems = clone.problems_of(&args.id, &new)?;
+    if !problems.is_empty() {
+        return report_problems(&problems, &format!("{} {}", args.id, args.pointer));
+    }
+    let changes = diff_values(&old, &new);
+    write_json_atomically(&path, &new)?;
+    if args.json {
+        output::json(&changes)?;
+    } else {
+        writeln!(
+            anstream::stdout(),
+            "Updated deposits/{}/deposit.json",
+            args.id
+        )?;
+        print_changes(&changes)?;
+    }
+    Ok(Outcome::Ok)
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Opens the deposit in $VISUAL or $EDITOR (else vi). When you close the editor,
+the result is checked as a draft. With problems, on a terminal you are asked whether
+to reopen it; otherwise your edit is kept in .git/capsule/edits/ and the deposit is
+left as it was. An edit is never lost."
+)]
+pub struct EditArgs {
+    /// The deposit.
+    id: String,
+}
+
+pub fn edit(args: EditArgs) -> anyhow::Result<Outcome> {
+    let clone = Clone::open()?;
+    let path = clone.deposit(&args.id)?;
+    let original = std::fs::read_to_string(&path)?;
+    let editor = std::env::var("VISUAL")
+        .or_else(|_| std::env::var("EDITOR"))
+        .unwrap_or_else(|_| "vi".into());
+    let mut draft = tempfile::Builder::new()
+        .prefix(&format!("{}-", args.id))
+        .suffix(".json")
+        .tempfile()?;
+    draft.write_all(original.as_bytes())?;
+    draft.flush()?;
+    let interactive = std::io::stdin().is_terminal();
+    loop {
+        // The editor may carry arguments (`code --wait`): let the shell split them.
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("{editor} \"$1\""))
+            .arg("sh")
+            .arg(draft.path())
+            .status()
+            .with_context(|| format!("cannot start the editor `{editor}`"))?;
+        if !status.success() {
+            let kept = keep_edit(&clone, &args.id, &std::fs::read(draft.path())?)?;
+            bail!(
+                "the editor `{editor}` failed ({status}); your text is kept in {}",
+                kept.display()
+            );
+        }
+        let text = std::fs::read(draft.path())?;
+        if text == original.as_bytes() {
+            writeln!(anstream::stdout(), "No changes.")?;
+            return Ok(Outcome::Ok);
+        }
+        let file = format!("deposits/{}/deposit.json", args.id);
+        let problems = match capsule::validate::parse_deposit(&file, &text) {
+            Ok(parsed) => clone.problems_of(&args.id, &parsed.value)?,
+            Err(problems) => problems,
+        };
+        if problems.is_empty() {
+            let value: Value = serde_json::from_slice(&text)?;
+            let changes = diff_values(
+                &serde_json::from_str(&original).unwrap_or(Value::Null),
+                &value,
+            );
+            // Keep the author's own formatting: write the text as edited.
+            let mut out = tempfile::NamedTempFile::new_in(path.parent().unwrap())?;
+            out.write_all(&text)?;
+            out.as_file().sync_all()?;
+            out.persist(&path).map_err(|e| e.error)?;
+            writeln!(anstream::stdout(), "Updated {file}")?;
+            print_changes(&changes)?;
+            return Ok(Outcome::Ok);
+        }
+        let mut err = anstream::stderr();
+        for problem in &problems {
+            writeln!(err, "{}", output::problem_line(problem))?;
+        }
+        if interactive {
+            write!(
+                err,
+                "Reopen the editor to fix {}? [Y/n] ",
+                count(problems.len(), "problem")
+            )?;
+            err.flush()?;
+            let mut answer = String::new();
+            std::io::stdin().read_line(&mut answer)?;
+            if !answer.trim().eq_ignore_ascii_case("n") {
+                continue;
+            }
+        }
+        let kept = keep_edit(&clone, &args.id, &text)?;
+        writeln!(
+            err,
+            "{} deposits/{}/deposit.json is unchanged; your edit is kept in {}",
+            output::bad("not saved:"),
+            args.id,
+            kept.display()
+        )?;
+        return Ok(Outcome::Problems);
+    }
+}
+
+/// Keeps an edit that could not be saved, inside the git directory (never committed).
+fn keep_edit(clone: &Clone, id: &str, text: &[u8]) -> anyhow::Result<PathBuf> {
+    let dir = clone.repo.path().join("capsule").join("edits");
+    std::fs::create_dir_all(&dir)?;
+    let stamp: String = capsule::authoring::now()
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
+    let path = dir.join(format!("{id}-{stamp}.json"));
+    std::fs::write(&path, text)?;
+    Ok(path)
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Files are copied into deposits/<ID>/ (or a folder inside it with --to). Files
+larger than the archive's policy.max_file_bytes are refused: track them with Git LFS
+(`git lfs track`) and attach the pointer git-lfs writes, which capsule recognises.
+Nothing is copied unless every file can be.
+
+Examples:
+  capsule attach zee plots/mass.pdf notes.md
+  capsule attach zee ntuple.root --to data"
+)]
+pub struct AttachArgs {
+    /// The deposit.
+    id: String,
+    /// The files to attach.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// A folder inside the deposit to put them in.
+    #[arg(long, value_name = "FOLDER")]
+    to: Option<String>,
+    /// Replace files that are already attached.
+    #[arg(long)]
+    force: bool,
+    /// Print what was attached as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct Attached {
+    path: String,
+    bytes: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lfs: Option<LfsPointer>,
+}
+
+pub fn attach(args: AttachArgs) -> anyhow::Result<Outcome> {
+    let clone = Clone::open()?;
+    clone.deposit(&args.id)?;
+    let max = clone.settings.policy.max_file_bytes;
+    let folder = match &args.to {
+        Some(to) => {
+            let clean = to.trim_matches('/');
+            if clean
+                .split('/')
+                .any(|part| part.is_empty() || part == "." || part == ".." || part == "reviews")
+                || clean == "reviews"
+            {
+                bail!(
+                    "--to {to}: give a plain folder name inside the deposit (not .., not reviews)"
+                );
+            }
+            format!("deposits/{}/{clean}", args.id)
+        }
+        None => format!("deposits/{}", args.id),
+    };
+    let mut plan = Vec::new();
+    let mut refused = Vec::new();
+    for file in &args.files {
+        let meta =
+            std::fs::metadata(file).with_context(|| format!("cannot read {}", file.display()))?;
+        if !meta.is_file() {
+            bail!("{} is not a file", file.display());
+        }
+        let name = file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .with_context(|| format!("{} has no usable file name", file.display()))?;
+        if name == "deposit.json" && args.to.is_none() {
+            bail!("a file named deposit.json would replace the deposit's metadata: rename it, or use --to");
+        }
+        let target = format!("{folder}/{name}");
+        if clone.root.join(&target).exists() && !args.force {
+            bail!("{target} exists already: use --force to replace it");
+        }
+        let head = read_head(file)?;
+        let lfs = lfs_pointer(&head);
+        if lfs.is_none() && meta.len() > max {
+            refused.push(format!(
+                "{} is {} bytes; the archive's limit is {max} bytes (policy.max_file_bytes). Track it with Git LFS: `git lfs track '{target}'`, copy it there, `git add` it, and commit the pointer",
+                file.display(),
+                meta.len()
+            ));
+            continue;
+        }
+        plan.push((file.clone(), target, meta.len(), lfs));
+    }
+    if !refused.is_empty() {
+        for why in &refused {
+            output::error(why);
+        }
+        writeln!(
+            anstream::stderr(),
+            "{} nothing was attached",
+            output::bad("refused:")
+        )?;
+        return Ok(Outcome::Problems);
+    }
+    let mut attached = Vec::new();
+    for (source, target, bytes, lfs) in plan {
+        let destination = clone.root.join(&target);
+        std::fs::create_dir_all(destination.parent().unwrap())?;
+        let mut partial = tempfile::NamedTempFile::new_in(destination.parent().unwrap())?;
+        std::io::copy(&mut std::fs::File::open(&source)?, &mut partial)?;
+        partial.as_file().sync_all()?;
+        partial.persist(&destination).map_err(|e| e.error)?;
+        attached.push(Attached {
+            path: target,
+            bytes,
+            lfs,
+        });
+    }
+    if args.json {
+        output::json(&attached)?;
+    } else {
+        let mut out = anstream::stdout();
+        for a in &attached {
+            match &a.lfs {
+                Some(lfs) => writeln!(
+                    out,
+                    "Attached {} (Git LFS pointer: {} bytes, {})",
+                    a.path, lfs.size, lfs.oid
+                )?,
+                None => writeln!(out, "Attached {} ({} bytes)", a.path, a.bytes)?,
+            }
+        }
+        writeln!(
+            out,
+            "Commit and push them: git add deposits/{} && git commit",
+            args.id
+        )?;
+    }
+    Ok(Outcome::Ok)
+}
+
+fn read_head(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut head = Vec::new();
+    std::fs::File::open(path)?
+        .take(1025)
+        .read_to_end(&mut head)?;
+    Ok(head)
+}
