@@ -26,6 +26,10 @@ fn the_demo_runs_and_shows_each_step() {
         "Committed deposits/higgs-4l/reviews/",
         "[record v2]",
         "~ Basic Information › Status (/basic_info/status): \"in progress\" → \"published\"",
+        "Fetched ttbar-xsec from imports/cadi.json",
+        "/general_title: \"Inclusive top quark pair production cross-section in the dilepton channel\" → \"Measurement of the top quark pair production cross section at 13.6 TeV\"",
+        "(refs/tags/v1.0) in /analysis_software/repositories",
+        "Stored the code in deposits/ttbar-xsec/software/ttbar-code-",
     ] {
         assert!(
             text.contains(expected),
@@ -36,4 +40,13 @@ fn the_demo_runs_and_shows_each_step() {
     for tag in ["records/higgs-4l/v1", "records/higgs-4l/v2"] {
         run_ok(git(&server).args(["rev-parse", "--verify", "--quiet", tag]));
     }
+    // The captured code landed on the server as a bundle that git can read.
+    let listing = stdout(&run_ok(git(&server).args([
+        "ls-tree",
+        "-r",
+        "--name-only",
+        "main",
+        "deposits/ttbar-xsec/software",
+    ])));
+    assert!(listing.trim().ends_with(".bundle"), "{listing}");
 }

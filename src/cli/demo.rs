@@ -19,6 +19,7 @@ const ZEE: &str = include_str!("../../demo/deposits/zee/deposit.json");
 const HIGGS: &str = include_str!("../../demo/deposits/higgs-4l/deposit.json");
 const TTBAR: &str = include_str!("../../demo/deposits/ttbar-xsec/deposit.json");
 const MISTAKE: &str = include_str!("../../demo/mistake/deposit.json");
+const CADI: &str = include_str!("../../demo/imports/cadi.json");
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -133,6 +134,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     git(&work, &["reset", "--quiet", "--hard", "origin/main"])?;
 
     records(&mut out, &bin, &work)?;
+    bring_in(&mut out, &bin, &dir, &work)?;
 
     step(&mut out, "Explore it yourself")?;
     writeln!(
@@ -237,6 +239,80 @@ fn records(out: &mut impl Write, bin: &Path, work: &Path) -> anyhow::Result<()> 
     step(out, "10. The history, straight from git")?;
     run_capsule(out, bin, work, "alice", &["log", "higgs-4l"])?;
     run_capsule(out, bin, work, "alice", &["diff", "higgs-4l", "v1", "v2"])?;
+    Ok(())
+}
+
+/// Steps 11-12: filling a deposit from an experiment database, capturing its code.
+fn bring_in(out: &mut impl Write, bin: &Path, dir: &Path, work: &Path) -> anyhow::Result<()> {
+    step(
+        out,
+        "11. alice fills ttbar-xsec from the experiment's analysis database (a CADI-like file here; a URL in real life)",
+    )?;
+    write(work, "imports/cadi.json", CADI)?;
+    let mut settings = std::fs::read_to_string(work.join("capsule.toml"))?;
+    settings.push_str(
+        r#"
+# A fetcher: where to ask, and which deposit field takes which answer field.
+[fetchers.cadi]
+file = "imports/cadi.json"   # or url = "https://.../cadi/{key}"
+select = "/{key}"
+[fetchers.cadi.map]
+"/general_title" = "/title"
+"/basic_info/keywords" = "/keywords"
+"#,
+    );
+    write(work, "capsule.toml", &settings)?;
+    run_capsule(
+        out,
+        bin,
+        work,
+        "alice",
+        &["fetch", "ttbar-xsec", "cadi", "TOP-21-008"],
+    )?;
+
+    step(
+        out,
+        "12. alice captures the analysis code: the commit, and the code itself as a bundle",
+    )?;
+    let code = dir.join("ttbar-code");
+    git(dir, &["init", "--quiet", "ttbar-code"])?;
+    std::fs::write(
+        code.join("xsec.py"),
+        "# Fit the ttbar cross-section\nprint('sigma = 830 pb')\n",
+    )?;
+    git(&code, &["add", "-A"])?;
+    git(&code, &["commit", "--quiet", "-m", "Cross-section fit"])?;
+    git(&code, &["tag", "-a", "v1.0", "-m", "As used for the paper"])?;
+    let url = format!("file://{}", code.display());
+    run_capsule(
+        out,
+        bin,
+        work,
+        "alice",
+        &[
+            "capture-repo",
+            "ttbar-xsec",
+            &url,
+            "--ref",
+            "v1.0",
+            "--bundle",
+        ],
+    )?;
+    git(work, &["add", "-A"])?;
+    git(
+        work,
+        &[
+            "commit",
+            "--quiet",
+            "-m",
+            "ttbar: fetched from CADI, code captured",
+        ],
+    )?;
+    let (landed, text) = push_as(work, "alice")?;
+    show_remote(out, &text)?;
+    if !landed {
+        bail!("the fetched and captured deposit was refused; this is a bug in capsule");
+    }
     Ok(())
 }
 
