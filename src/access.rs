@@ -49,7 +49,11 @@ impl Access {
                 continue;
             }
             for member in self.groups.get(g).into_iter().flatten() {
-                if member == user || self.email(user) == Some(member.as_str()) {
+                if member == user
+                    || self
+                        .email(user)
+                        .is_some_and(|e| e.eq_ignore_ascii_case(member))
+                {
                     return true;
                 }
                 if self.groups.contains_key(member) {

@@ -115,6 +115,16 @@ impl<'r> GitTree<'r> {
         }
     }
 
+    /// The id of the folder (tree) at `path`, `None` when there is none.
+    pub fn folder_id(&self, path: &str) -> Result<Option<Oid>, git2::Error> {
+        match self.tree.get_path(Path::new(path)) {
+            Ok(entry) if entry.kind() == Some(ObjectType::Tree) => Ok(Some(entry.id())),
+            Ok(_) => Ok(None),
+            Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     pub fn list(&self, path: &str) -> Result<Vec<String>, git2::Error> {
         let subtree = if path.is_empty() {
             self.tree.clone()

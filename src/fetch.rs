@@ -232,7 +232,9 @@ pub fn select<'a>(
             .iter()
             .find(|item| match item.pointer(matching) {
                 Some(Value::String(s)) => s == key,
-                Some(Value::Number(n)) => key.parse::<serde_json::Number>().ok().as_ref() == Some(n),
+                Some(Value::Number(n)) => {
+                    key.parse::<serde_json::Number>().ok().as_ref() == Some(n)
+                }
                 Some(_) => false,
                 None => false,
             })

@@ -63,6 +63,10 @@ pub fn log(repo: &Repository, start: Oid, id: &str) -> Result<Vec<DepositVersion
     walk.push(start)?;
     let mut versions = Vec::new();
     let mut seen_records = std::collections::HashSet::new();
+    // A record tagged on a commit that did not touch the deposit (publishing tags
+    // HEAD) belongs to the version that commit carries: the next older change with
+    // the same folder.
+    let mut pending: Vec<(Option<Oid>, Oid)> = Vec::new();
     for oid in walk {
         let commit = repo.find_commit(oid?)?;
         let now = folder_id(&commit, &folder);
@@ -74,12 +78,25 @@ pub fn log(repo: &Repository, start: Oid, id: &str) -> Result<Vec<DepositVersion
             parents.iter().all(|p| *p != now)
         };
         if !changed {
+            if records.contains_key(&commit.id()) && now.is_some() {
+                pending.push((now, commit.id()));
+            }
             continue;
         }
-        let marks = records.get(&commit.id()).cloned().unwrap_or_default();
+        let mut marks = records.get(&commit.id()).cloned().unwrap_or_default();
         if !marks.is_empty() {
             seen_records.insert(commit.id());
         }
+        pending.retain(|(folder_at, tagged)| {
+            if *folder_at == now {
+                marks.extend(records[tagged].iter().copied());
+                seen_records.insert(*tagged);
+                false
+            } else {
+                true
+            }
+        });
+        marks.sort_unstable();
         versions.push(version_of(&commit, marks, now.is_none()));
     }
     // Records published from commits this branch does not reach go last, newest first.

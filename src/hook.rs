@@ -107,40 +107,57 @@ impl PushReport {
 pub struct ArchiveState {
     pub settings: Settings,
     pub access: Access,
-    /// The tree of the default branch before the push, if there is one.
+    /// The tip of the default branch before the push, if there is one.
     pub base: Option<Oid>,
+    /// The default branch's full ref name (`refs/heads/main`).
+    pub default_ref: String,
+    /// Whether the repository has any branch at all.
+    pub has_branches: bool,
+    /// Whether the default branch holds a capsule.toml (an archive, not a plain
+    /// repository that just had the hooks installed).
+    pub has_settings: bool,
 }
 
 impl ArchiveState {
     /// Reads capsule.toml and access.toml from the default branch: HEAD's target, or
     /// the branch that capsule.toml names as `archive.default_branch` when it exists.
     pub fn before_push(repo: &Repository) -> Result<ArchiveState, HookError> {
-        let head = repo
+        let head_ref = repo
             .find_reference("HEAD")
             .ok()
             .and_then(|r| r.symbolic_target().map(str::to_string))
-            .and_then(|name| repo.refname_to_id(&name).ok());
-        let state = Self::at(repo, head)?;
+            .unwrap_or_else(|| "refs/heads/main".to_string());
+        let head = repo.refname_to_id(&head_ref).ok();
+        let state = Self::at(repo, head, head_ref)?;
         let named = format!("refs/heads/{}", state.settings.archive.default_branch);
         match repo.refname_to_id(&named) {
-            Ok(tip) if Some(tip) != head => Self::at(repo, Some(tip)),
+            Ok(tip) if Some(tip) != head => Self::at(repo, Some(tip), named),
             _ => Ok(state),
         }
     }
 
-    fn at(repo: &Repository, head: Option<Oid>) -> Result<ArchiveState, HookError> {
+    fn at(
+        repo: &Repository,
+        head: Option<Oid>,
+        default_ref: String,
+    ) -> Result<ArchiveState, HookError> {
+        let has_branches = repo.references_glob("refs/heads/*")?.next().is_some();
         let Some(commit) = head else {
             return Ok(ArchiveState {
                 settings: Settings::default(),
                 access: Access::default(),
                 base: None,
+                default_ref,
+                has_branches,
+                has_settings: false,
             });
         };
         let tree = GitTree::at_commit(repo, commit)?;
+        let settings_text = tree.read("capsule.toml")?;
+        let has_settings = settings_text.is_some();
         // A broken capsule.toml on the default branch must not lock everyone out:
         // fall back to defaults (the hook refuses pushes that would create one).
-        let settings = tree
-            .read("capsule.toml")?
+        let settings = settings_text
             .and_then(|b| String::from_utf8(b).ok())
             .and_then(|t| Settings::parse(&t).ok())
             .unwrap_or_default();
@@ -153,6 +170,9 @@ impl ArchiveState {
             settings,
             access,
             base: Some(commit),
+            default_ref,
+            has_branches,
+            has_settings,
         })
     }
 }
@@ -170,10 +190,16 @@ pub fn check_push(
         pusher: pusher.clone(),
         ..PushReport::default()
     };
+    // The repository as it was before the push: objects it already held were checked
+    // when they arrived (libgit2 ignores git's quarantine variables, so a plain open
+    // sees only them).
+    let before = Repository::open_bare(repo.path()).ok();
     let judge = rules::Judge {
         repo,
         state,
         pusher: pusher.as_deref(),
+        before: before.as_ref(),
+        updates,
     };
     if let Some(problem) = judge.check_identity(&state.settings.identity.env) {
         report.problems.push(problem);

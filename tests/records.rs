@@ -291,14 +291,14 @@ fn publishing_makes_immutable_numbered_records() {
 
     // bob may update but not publish; the local tag is removed again.
     let out = publish(&work, "bob", "higgs");
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("bob may not publish higgs: publishing needs deposit-admin"),
         "{}",
         stderr(&out)
     );
     assert!(
-        stderr(&out).contains("the local tag was removed"),
+        stderr(&out).contains("it was not published, and the local tag was removed"),
         "{}",
         stderr(&out)
     );
@@ -569,4 +569,174 @@ fn new_scaffolds_a_deposit_the_hook_accepts() {
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn records_come_from_the_default_branch() {
+    let (server, work) = archive();
+    // bob crafts a commit where he owns a new deposit and pushes only a record tag.
+    let mut mine: serde_json::Value = serde_json::from_str(HIGGS).unwrap();
+    mine["_deposit"]["owners"] = serde_json::json!(["bob"]);
+    work.write("deposits/carol-x/deposit.json", pretty(&mine))
+        .commit("crafted");
+    work.git(&["tag", "-a", "records/carol-x/v1", "-m", "sneaky"]);
+    work.push_as("bob", "refs/tags/records/carol-x/v1")
+        .assert_rejected_with("records/carol-x/v1 points at commit");
+    let out = work.push_as("bob", "refs/tags/records/carol-x/v1");
+    assert!(out.output.contains("which is not on the default branch (main): records are published from the default branch"), "{}", out.output);
+    assert_eq!(server.rev("refs/tags/records/carol-x/v1"), None);
+    // Pushed together with the branch, it is published.
+    work.push_as("bob", "HEAD:main").assert_landed();
+    work.push_as("bob", "refs/tags/records/carol-x/v1")
+        .assert_landed();
+
+    // `capsule publish` says so before tagging a commit the server does not have.
+    edit_higgs(&work, |d| d["general_title"] = "not pushed".into());
+    work.commit("local only");
+    let out = publish(&work, "alice", "higgs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("is not on origin/main yet: push it first"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(work
+        .git(&["tag", "-l", "records/higgs/*"])
+        .stdout
+        .is_empty());
+}
+
+#[test]
+fn work_branches_cannot_be_taken_over() {
+    let (server, work) = archive();
+    let mut carols: serde_json::Value = serde_json::from_str(HIGGS).unwrap();
+    carols["_deposit"]["owners"] = serde_json::json!(["carol"]);
+    work.write("deposits/carol-x/deposit.json", pretty(&carols))
+        .commit("carol's draft");
+    work.push_as("carol", "HEAD:carol-work").assert_landed();
+    work.push_as("bob", ":carol-work").assert_rejected_with(
+        "bob may not delete branch carol-work: it holds changes to deposit carol-x that are not on the default branch, and discarding them needs deposit-admin on carol-x. Ask one of its admins (carol, alice)",
+    );
+    assert!(server.rev("refs/heads/carol-work").is_some());
+    work.push_as("carol", ":carol-work").assert_landed();
+    assert_eq!(server.rev("refs/heads/carol-work"), None);
+}
+
+#[test]
+fn merges_carry_accepted_work_without_re_judging_it() {
+    let (server, work) = archive();
+    // carol reviews on a branch of her own; alice merges it into main.
+    let out = work.capsule_as(
+        "carol",
+        &["review", "higgs", "--type", "approved", "-m", "ok"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    work.push_as("carol", "HEAD:review-x").assert_landed();
+    work.git(&["reset", "--quiet", "--hard", "origin/main"]);
+    work.git(&[
+        "merge",
+        "--quiet",
+        "--no-ff",
+        "-m",
+        "merge carol's review",
+        "origin/review-x",
+    ]);
+    work.push_as("alice", "HEAD:main").assert_landed();
+
+    // dave's work branch takes main's changes (bob's edit of higgs) by a merge.
+    work.git(&["checkout", "--quiet", "-b", "dave-work", "origin/main~1"]);
+    work.write("deposits/daves/deposit.json", {
+        let mut d: serde_json::Value = serde_json::from_str(HIGGS).unwrap();
+        d["_deposit"]["owners"] = serde_json::json!(["dave"]);
+        pretty(&d)
+    })
+    .commit("dave's analysis");
+    work.push_as("dave", "HEAD:dave-work").assert_landed();
+    work.git(&["checkout", "--quiet", "main"]);
+    work.git(&["reset", "--quiet", "--hard", "origin/main"]);
+    edit_higgs(&work, |d| d["general_title"] = "bob's".into());
+    work.commit("bob edits");
+    work.push_as("bob", "HEAD:main").assert_landed();
+    work.git(&["checkout", "--quiet", "dave-work"]);
+    work.git(&["merge", "--quiet", "--no-edit", "origin/main"]);
+    work.push_as("dave", "HEAD:dave-work").assert_landed();
+    assert!(server.rev("refs/heads/dave-work").is_some());
+
+    // The owner deletes a deposit together with its reviews.
+    work.git(&["checkout", "--quiet", "main"]);
+    work.git(&["reset", "--quiet", "--hard", "origin/main"]);
+    work.remove("deposits/higgs").commit("retire higgs");
+    work.push_as("alice", "HEAD:main").assert_landed();
+}
+
+#[test]
+fn the_rules_never_disappear() {
+    let (server, work) = archive();
+    work.remove("capsule.toml").commit("drop the rules");
+    refused(
+        &server,
+        &work,
+        "alice",
+        "capsule.toml cannot be deleted from the default branch main",
+    );
+    // A HEAD that names no branch: capsule cannot read the rules and refuses everything.
+    run_ok(git(&server.git_dir).args(["branch", "-m", "main", "trunk"]));
+    run_ok(git(&server.git_dir).args(["symbolic-ref", "HEAD", "refs/heads/nope"]));
+    edit_higgs(&work, |d| d["general_title"] = "x".into());
+    work.commit("anything");
+    let before = server.rev("refs/heads/trunk");
+    work.push_as("alice", "HEAD:trunk")
+        .assert_rejected_with("the default branch (refs/heads/nope) does not exist");
+    assert_eq!(server.rev("refs/heads/trunk"), before);
+}
+
+#[test]
+fn hooks_installed_into_an_existing_repository_let_the_rules_in() {
+    let tmp = tempfile::TempDir::new().unwrap();
+    let git_dir = tmp.path().join("old.git");
+    run_ok(
+        git(tmp.path())
+            .args(["init", "--quiet", "--bare", "--initial-branch=main"])
+            .arg(&git_dir),
+    );
+    let work = Work {
+        path: tmp.path().join("w"),
+    };
+    run_ok(
+        git(tmp.path())
+            .args(["clone", "--quiet"])
+            .arg(&git_dir)
+            .arg(&work.path),
+    );
+    work.write("README.md", "old project\n")
+        .commit("before capsule");
+    work.push().assert_landed();
+    run_ok(capsule(tmp.path()).args(["hook", "install"]).arg(&git_dir));
+    // The repository has no capsule.toml: the push that brings the rules lands.
+    let server = Server { tmp, git_dir };
+    work.write("capsule.toml", "[policy]\nadmins = [\"alice\"]\n")
+        .write("access.toml", "[people]\nalice = \"alice@example.org\"\n")
+        .commit("adopt capsule");
+    work.push_as("bob", "HEAD:main").assert_landed();
+    // From then on they apply: bob is not listed.
+    work.write("README.md", "changed\n").commit("bob again");
+    work.push_as("bob", "HEAD:main")
+        .assert_rejected_with("bob may not push to this archive");
+    assert!(server.rev("refs/heads/main").is_some());
+}
+
+#[test]
+fn log_marks_records_tagged_on_unrelated_commits() {
+    let (_server, work) = archive();
+    edit_higgs(&work, |d| d["general_title"] = "Changed".into());
+    work.commit("change higgs");
+    work.write("README.md", "unrelated\n")
+        .commit("unrelated change");
+    work.push().assert_landed();
+    let out = publish(&work, "alice", "higgs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = work.capsule(&["log", "higgs", "--json"]);
+    let log: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(log[0]["message"], "change higgs", "{log:#}");
+    assert_eq!(log[0]["records"], serde_json::json!([1]), "{log:#}");
 }

@@ -52,7 +52,14 @@ pub fn run(args: NewArgs) -> anyhow::Result<Outcome> {
     let clone = Clone::open()?;
     let user = clone.user(args.as_user.as_deref())?;
     let tree = WorkTree::new(&clone.root);
-    let sref = if args.schema.contains('/') || args.schema.contains("-v") {
+    // A bare name means its newest version, even when the name contains `-v`
+    // (atlas-variables); otherwise NAME/VERSION or NAME-vVERSION.
+    let known = list_schemas(&tree)?
+        .into_iter()
+        .any(|(name, _)| name == args.schema);
+    let sref = if known {
+        parse_latest_schema_ref(&format!("{}/latest", args.schema))
+    } else if args.schema.contains('/') || args.schema.contains("-v") {
         parse_schema_ref(&args.schema)
     } else {
         parse_latest_schema_ref(&format!("{}/latest", args.schema))

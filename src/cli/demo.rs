@@ -159,7 +159,7 @@ physics-reviewers = ["carol"]
 fn records(out: &mut impl Write, bin: &Path, work: &Path) -> anyhow::Result<()> {
     step(
         out,
-        "6. bob may only read higgs-4l (he is not in its _access): his edit is refused",
+        "6. bob has no rights on higgs-4l (only alice is in its _access): his edit is refused",
     )?;
     edit(work, "deposits/higgs-4l/deposit.json", |d| {
         d["general_title"] = "Bob's better title".into();

@@ -233,8 +233,13 @@ fn pre_receive_inner(git_dir: &Path) -> anyhow::Result<Outcome> {
         };
         writeln!(
             err,
-            "capsule: {} {problems}{place}; nothing was changed. Fix them (`capsule validate` shows the same) and push again.",
+            "capsule: {} {problems}{place}; nothing was changed. {}",
             output::bad("push rejected:"),
+            if report.bad_commits > 0 {
+                "Fix them (`capsule validate` shows the same) and push again."
+            } else {
+                "Fix them and push again."
+            },
         )?;
         Ok(Outcome::Problems)
     }

@@ -75,6 +75,29 @@ pub fn publish(args: PublishArgs) -> anyhow::Result<Outcome> {
     }
 
     let head = clone.repo.head()?.peel_to_commit()?;
+    // Records are published from the default branch: the server refuses a tag on a
+    // commit it does not have there, so say so before making one.
+    let default = &clone.settings.archive.default_branch;
+    let tracking = format!("refs/remotes/{}/{default}", args.remote);
+    if clone.has_remote(&args.remote) {
+        let _ = clone
+            .git()
+            .args(["fetch", "--quiet", &args.remote])
+            .arg(format!("+refs/heads/{default}:{tracking}"))
+            .status();
+        if let Ok(remote_tip) = clone.repo.refname_to_id(&tracking) {
+            let on_default =
+                remote_tip == head.id() || clone.repo.graph_descendant_of(remote_tip, head.id())?;
+            if !on_default {
+                bail!(
+                    "commit {} is not on {}/{default} yet: push it first (`git push {} HEAD:{default}`); records are published from the default branch",
+                    short(head.id()),
+                    args.remote,
+                    args.remote
+                );
+            }
+        }
+    }
     let mut status_options = git2::StatusOptions::new();
     status_options
         .pathspec(format!("deposits/{id}"))
@@ -137,15 +160,16 @@ pub fn publish(args: PublishArgs) -> anyhow::Result<Outcome> {
                 .args(["push", "--quiet", &args.remote, &record_ref(id, version)]),
             &format!("push {tag}"),
         );
-        if let Err(e) = result {
+        if result.is_err() {
             // A tag the server refused must not linger and skew the next number.
             clone
                 .repo
                 .find_reference(&record_ref(id, version))?
                 .delete()?;
-            return Err(e.context(format!(
-                "{tag} was not published; the local tag was removed"
-            )));
+            output::error(&format!(
+                "the server refused {tag} (its reasons are above); it was not published, and the local tag was removed"
+            ));
+            return Ok(Outcome::Problems);
         }
         pushed = true;
     }
@@ -325,12 +349,23 @@ pub fn review(args: ReviewArgs) -> anyhow::Result<Outcome> {
     let mut pushed = false;
     if args.push {
         let branch = clone.branch()?;
-        run_git(
+        let result = run_git(
             clone
                 .git()
                 .args(["push", "--quiet", &args.remote, &format!("HEAD:{branch}")]),
             "push the review",
-        )?;
+        );
+        if result.is_err() {
+            // Undo the commit but keep the file, so nothing is lost and a retry is simple.
+            run_git(
+                clone.git().args(["reset", "--quiet", "HEAD~1"]),
+                "undo the review commit",
+            )?;
+            output::error(&format!(
+                "the server refused the review (its reasons are above); the commit was undone and {path} kept"
+            ));
+            return Ok(Outcome::Problems);
+        }
         pushed = true;
     }
     if args.json {

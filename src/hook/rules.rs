@@ -30,25 +30,66 @@ pub struct Judge<'a> {
     pub state: &'a ArchiveState,
     /// The pusher's user name; `None` for an anonymous push.
     pub pusher: Option<&'a str>,
+    /// The repository without the pushed objects (see [`Judge::existed_before`]).
+    pub before: Option<&'a Repository>,
+    /// The whole push.
+    pub updates: &'a [RefUpdate],
 }
 
 /// The refusal text every rule uses: who, what, which rule, how to get the right.
 fn denied(who: &str, what: &str, rule: &str, how: &str) -> String {
+    if who == ANONYMOUS {
+        return format!("{who} may not {what}: {rule}. Anonymous pushers hold no rights on deposits: push as a user the server knows");
+    }
     format!("{who} may not {what}: {rule}. {how}")
 }
 
+const ANONYMOUS: &str = "an anonymous pusher";
+
 impl Judge<'_> {
     fn who(&self) -> &str {
-        self.pusher.unwrap_or("an anonymous pusher")
+        self.pusher.unwrap_or(ANONYMOUS)
     }
 
     fn access(&self) -> &crate::access::Access {
         &self.state.access
     }
 
-    /// The repository has no accepted state yet: its first push sets the rules.
+    /// The repository has no accepted state yet: its first push sets the rules. That is
+    /// an empty repository, or one whose default branch has no capsule.toml yet (hooks
+    /// installed into an existing repository: the push that adds capsule.toml and
+    /// access.toml must be possible).
     fn bootstrapping(&self) -> bool {
-        self.state.base.is_none()
+        match self.state.base {
+            None => !self.state.has_branches,
+            Some(_) => !self.state.has_settings,
+        }
+    }
+
+    /// Whether the object was in the repository before this push: then it was checked
+    /// when it arrived, by the rules of the push that brought it.
+    fn existed_before(&self, oid: Oid) -> bool {
+        self.before
+            .and_then(|r| r.odb().ok())
+            .is_some_and(|odb| odb.exists(oid))
+    }
+
+    /// The default branch's tip once this push has landed.
+    fn default_tip_after(&self) -> Option<Oid> {
+        match self
+            .updates
+            .iter()
+            .find(|u| u.name == self.state.default_ref)
+        {
+            Some(u) if u.is_delete() => None,
+            Some(u) => self
+                .repo
+                .find_object(u.new, None)
+                .and_then(|o| o.peel_to_commit())
+                .ok()
+                .map(|c| c.id()),
+            None => self.state.base,
+        }
     }
 
     fn is_archive_admin(&self) -> bool {
@@ -76,6 +117,16 @@ impl Judge<'_> {
     /// Who is pushing, and whether the archive knows them. `Some` refuses the push.
     pub fn check_identity(&self, variables: &[String]) -> Option<Problem> {
         let identity = &self.state.settings.identity;
+        if self.state.base.is_none() && self.state.has_branches {
+            // Guessing the rules from some other branch would let anyone loosen them.
+            return Some(Problem::file(
+                "push",
+                format!(
+                    "the default branch ({}) does not exist, so capsule cannot read this archive's rules and refuses every push. A server admin must point HEAD at the default branch: git symbolic-ref HEAD refs/heads/<branch>",
+                    self.state.default_ref
+                ),
+            ));
+        }
         match self.pusher {
             None if identity.allow_anonymous => None,
             None => Some(Problem::file(
@@ -165,7 +216,7 @@ impl Judge<'_> {
                     ),
                 )]);
             }
-            return Ok(Vec::new());
+            return self.check_branch_deletion(update, branch);
         }
         let new_commit = repo.find_object(update.new, None)?.peel_to_commit()?;
         let mut problems = Vec::new();
@@ -221,6 +272,20 @@ impl Judge<'_> {
             }
         }
 
+        // The rules themselves never disappear from the default branch: without
+        // capsule.toml the archive would be open to everyone again.
+        if update.name == self.state.default_ref && !self.bootstrapping() {
+            for change in changes.iter().filter(|c| c.status == Delta::Deleted) {
+                let path = String::from_utf8_lossy(&change.path);
+                if path == "capsule.toml" || path == "access.toml" {
+                    problems.push(Problem::file(
+                        path.as_ref(),
+                        format!("{path} cannot be deleted from the default branch {branch}: it holds the archive's rules. Change it instead"),
+                    ));
+                }
+            }
+        }
+
         if !archive_files.is_empty() && !self.is_archive_admin() {
             for path in archive_files {
                 problems.push(Problem::file(
@@ -251,7 +316,27 @@ impl Judge<'_> {
                 .map(|bytes| serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
         };
 
+        // A deposit brought to exactly its state on the default branch (merging the
+        // default branch into a work branch) takes nothing that was not accepted there.
+        let default_source = self
+            .state
+            .base
+            .map(|c| GitTree::at_commit(repo, c))
+            .transpose()?;
+        let folder_id = |source: &GitTree<'_>, id: &str| -> Option<Oid> {
+            source.folder_id(&format!("deposits/{id}")).ok().flatten()
+        };
+        let as_on_default = |id: &str| -> bool {
+            default_source.as_ref().is_some_and(|d| {
+                let on_default = folder_id(d, id);
+                on_default.is_some() && on_default == folder_id(&new_source, id)
+            })
+        };
+
         for id in &deposits {
+            if as_on_default(id) {
+                continue;
+            }
             let (old, new) = (before(id)?, after(id)?);
             if let Some(problem) = self.judge_deposit(
                 id,
@@ -266,8 +351,19 @@ impl Judge<'_> {
         }
 
         for (id, file, status, blob) in reviews {
+            // Reviews that are already in the repository were checked when they arrived
+            // (merging someone's review into the default branch is not forging it).
+            if status == Delta::Added && (self.existed_before(blob) || as_on_default(&id)) {
+                continue;
+            }
             let old = before(&id)?;
             let new = after(&id)?;
+            // Deleting a whole deposit deletes its reviews with it; that needs
+            // deposit-admin, which judge_deposit checks.
+            if status == Delta::Deleted && new.is_none() && old.is_some() && deposits.contains(&id)
+            {
+                continue;
+            }
             problems.extend(self.judge_review(
                 &id,
                 &file,
@@ -278,6 +374,67 @@ impl Judge<'_> {
                 registry,
                 &new_source,
             )?);
+        }
+        Ok(problems)
+    }
+
+    /// Deleting an unprotected branch throws away its changes to deposits: that needs
+    /// the right to delete them (otherwise anyone could remove someone's work branch
+    /// and push it again with themselves as the owner).
+    fn check_branch_deletion(
+        &self,
+        update: &RefUpdate,
+        branch: &str,
+    ) -> Result<Vec<Problem>, HookError> {
+        if self.is_archive_admin() {
+            return Ok(Vec::new());
+        }
+        let repo = self.repo;
+        let Ok(old) = repo
+            .find_object(update.old, None)
+            .and_then(|o| o.peel_to_commit())
+        else {
+            return Ok(Vec::new());
+        };
+        let base = self
+            .state
+            .base
+            .and_then(|tip| repo.merge_base(tip, old.id()).ok());
+        let base_tree = base.map(|c| repo.find_commit(c)?.tree()).transpose()?;
+        let changes = tree_changes(repo, base_tree.as_ref(), &old.tree()?)?;
+        let old_source = GitTree::at_commit(repo, old.id())?;
+        let mut ids = BTreeSet::new();
+        for change in &changes {
+            if let PathKind::DepositJson { id }
+            | PathKind::DepositFile { id, .. }
+            | PathKind::Review { id, .. } = classify(&String::from_utf8_lossy(&change.path))
+            {
+                ids.insert(id);
+            }
+        }
+        let mut problems = Vec::new();
+        for id in ids {
+            let deposit = old_source
+                .read(&format!("deposits/{id}/deposit.json"))?
+                .map(|b| serde_json::from_slice::<Value>(&b).unwrap_or(Value::Null));
+            if let Some(deposit) = deposit
+                .as_ref()
+                .filter(|d| self.level_on(Some(d)) < Level::Admin)
+            {
+                let holders = DepositAccess::of(deposit).holders(Level::Admin);
+                problems.push(Problem::file(
+                    &update.name,
+                    denied(
+                        self.who(),
+                        &format!("delete branch {branch}"),
+                        &format!("it holds changes to deposit {id} that are not on the default branch, and discarding them needs deposit-admin on {id}"),
+                        &format!(
+                            "Ask one of its admins ({}) to delete the branch, or merge its work first",
+                            if holders.is_empty() { self.admins_text() } else { holders.join(", ") }
+                        ),
+                    ),
+                ));
+            }
         }
         Ok(problems)
     }
@@ -620,22 +777,47 @@ impl Judge<'_> {
                 }
             };
 
-        // Rights: the deposit as the default branch has it, else as last published,
-        // else (a deposit published as it is created) as tagged.
-        let mut rights_deposit = None;
-        if let Some(tip) = self.state.base {
-            rights_deposit = GitTree::at_commit(repo, tip)?
+        // Records are published from the default branch, where every version passed
+        // the access rules; a commit that only a tag carries never did.
+        let default_tip = self.default_tip_after();
+        let on_default = match default_tip {
+            Some(tip) => tip == commit.id() || repo.graph_descendant_of(tip, commit.id())?,
+            None => false,
+        };
+        if !on_default {
+            problems.push(Problem::file(
+                name,
+                format!(
+                    "{tag} points at commit {label}, which is not on the default branch ({}): records are published from the default branch. Push the commit to it first (or in the same push), then tag it",
+                    self.state.default_ref.trim_start_matches("refs/heads/")
+                ),
+            ));
+            return Ok(problems);
+        }
+
+        // Rights: the deposit as the default branch had it before the push; for a
+        // deposit that arrives on the default branch in this very push (it passed the
+        // creation rule there), as it arrives; else as last published.
+        let read_at = |commit: Oid| -> Result<Option<Value>, HookError> {
+            Ok(GitTree::at_commit(repo, commit)?
                 .read(&path)?
-                .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+                .and_then(|b| serde_json::from_slice::<Value>(&b).ok()))
+        };
+        let mut rights_deposit = match self.state.base {
+            Some(tip) => read_at(tip)?,
+            None => None,
+        };
+        if rights_deposit.is_none() {
+            if let Some(tip) = default_tip.filter(|t| Some(*t) != self.state.base) {
+                rights_deposit = read_at(tip)?;
+            }
         }
         if rights_deposit.is_none() {
             if let Some(last) = existing.last() {
-                rights_deposit = GitTree::at_commit(repo, last.commit)?
-                    .read(&path)?
-                    .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+                rights_deposit = read_at(last.commit)?;
             }
         }
-        let rights_deposit = rights_deposit.unwrap_or_else(|| published.clone());
+        let rights_deposit = rights_deposit.unwrap_or(Value::Null);
         let config = self.schema_config(&published, registry, &source);
         let allowed = self.level_on(Some(&rights_deposit)) >= Level::Admin
             || self.in_list(&self.state.settings.policy.publishers)
