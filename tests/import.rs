@@ -113,6 +113,11 @@ timeout_secs = 1
 url = "http://127.0.0.1:{port}/html"
 [fetchers.html.map]
 "/general_title" = "/x"
+
+[fetchers.down]
+url = "http://127.0.0.1:1/nothing-listens-here"
+[fetchers.down.map]
+"/general_title" = "/x"
 "#
     );
     work.write("capsule.toml", settings + &fetchers)
@@ -224,8 +229,9 @@ fn fetch_failures_are_clear_and_write_nothing() {
     let (_server, work) = archive_with_fetchers(&http);
     let file = work.path.join("deposits/dimuon/deposit.json");
     let before = std::fs::read(&file).unwrap();
-    let cases: [(&[&str], bool, &str); 7] = [
+    let cases: [(&[&str], bool, &str); 8] = [
         (&["dimuon", "cadi", "EXO-99-999"], true, "the server answered 404 Not Found"),
+        (&["dimuon", "down", "x"], true, "http://127.0.0.1:1/nothing-listens-here: cannot reach it"),
         (&["dimuon", "html", "x"], true, "did not answer with JSON"),
         (&["dimuon", "slow", "x"], true, "no answer within 1 s (fetchers.slow.timeout_secs)"),
         (&["dimuon", "nope", "x"], true, "fetcher `nope` is not defined: add [fetchers.nope] to capsule.toml"),
