@@ -740,3 +740,57 @@ fn log_marks_records_tagged_on_unrelated_commits() {
     assert_eq!(log[0]["message"], "change higgs", "{log:#}");
     assert_eq!(log[0]["records"], serde_json::json!([1]), "{log:#}");
 }
+
+#[test]
+fn copied_reviews_and_reverting_force_pushes_are_judged() {
+    let (server, work) = archive();
+    // carol's real review lands.
+    let out = work.capsule_as(
+        "carol",
+        &["review", "higgs", "--type", "approved", "-m", "ok"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    work.push_as("carol", "HEAD:main").assert_landed();
+    let review = stdout(&out)
+        .lines()
+        .find_map(|l| l.strip_prefix("Committed "))
+        .unwrap()
+        .to_string();
+    let name = review.rsplit('/').next().unwrap().to_string();
+    // bob copies it, byte for byte, onto his own deposit.
+    let mut mine: serde_json::Value = serde_json::from_str(HIGGS).unwrap();
+    mine["_deposit"]["owners"] = serde_json::json!(["bob"]);
+    let copied = std::fs::read(work.path.join(&review)).unwrap();
+    work.write("deposits/bobs/deposit.json", pretty(&mine))
+        .write(&format!("deposits/bobs/reviews/{name}"), copied)
+        .commit("bob approves himself with carol's words");
+    refused(
+        &server,
+        &work,
+        "bob",
+        "the review names `carol` as its author, but bob is pushing it",
+    );
+
+    // bob's work branch edits higgs; dave force-pushes it back to main's state.
+    edit_higgs(&work, |d| d["general_title"] = "bob's branch".into());
+    work.commit("bob's work");
+    work.push_as("bob", "HEAD:bob-work").assert_landed();
+    let before = server.rev("refs/heads/bob-work");
+    work.git(&["reset", "--quiet", "--hard", "origin/main"]);
+    work.push_as("dave", "+HEAD:bob-work")
+        .assert_rejected_with("dave may not change deposit higgs on bob-work");
+    assert_eq!(server.rev("refs/heads/bob-work"), before);
+
+    // Even an unprotected default branch is never deleted.
+    let settings = std::fs::read_to_string(work.path.join("capsule.toml")).unwrap();
+    work.write(
+        "capsule.toml",
+        settings.replace("protected_branches = [\"main\"]", "protected_branches = []"),
+    )
+    .commit("no protection");
+    work.push_as("alice", "HEAD:main").assert_landed();
+    work.push_as("alice", ":main").assert_rejected_with(
+        "alice may not delete branch main: it is the archive's default branch",
+    );
+    assert!(server.rev("refs/heads/main").is_some());
+}

@@ -235,7 +235,7 @@ fn pre_receive_inner(git_dir: &Path) -> anyhow::Result<Outcome> {
             err,
             "capsule: {} {problems}{place}; nothing was changed. {}",
             output::bad("push rejected:"),
-            if report.bad_commits > 0 {
+            if report.problems.iter().any(|p| p.commit.is_some()) {
                 "Fix them (`capsule validate` shows the same) and push again."
             } else {
                 "Fix them and push again."

@@ -116,8 +116,11 @@ pub fn run(cli: Cli) -> ExitCode {
         // `capsule log | head`: the reader left, which is not an error of ours.
         Err(e)
             if e.chain().any(|c| {
-                c.downcast_ref::<std::io::Error>()
-                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+                let pipe = Some(std::io::ErrorKind::BrokenPipe);
+                c.downcast_ref::<std::io::Error>().map(|io| io.kind()) == pipe
+                    || c.downcast_ref::<serde_json::Error>()
+                        .and_then(|e| e.io_error_kind())
+                        == pipe
             }) =>
         {
             ExitCode::SUCCESS

@@ -30,7 +30,7 @@ pub struct Judge<'a> {
     pub state: &'a ArchiveState,
     /// The pusher's user name; `None` for an anonymous push.
     pub pusher: Option<&'a str>,
-    /// The repository without the pushed objects (see [`Judge::existed_before`]).
+    /// The repository without the pushed objects (see [`Judge::on_a_branch_before`]).
     pub before: Option<&'a Repository>,
     /// The whole push.
     pub updates: &'a [RefUpdate],
@@ -66,12 +66,23 @@ impl Judge<'_> {
         }
     }
 
-    /// Whether the object was in the repository before this push: then it was checked
-    /// when it arrived, by the rules of the push that brought it.
-    fn existed_before(&self, oid: Oid) -> bool {
-        self.before
-            .and_then(|r| r.odb().ok())
-            .is_some_and(|odb| odb.exists(oid))
+    /// Whether a branch already holds exactly this file at this path: then it was
+    /// checked when it arrived, by the rules of the push that brought it. Content alone
+    /// is not enough (a review copied to another deposit is a forgery).
+    fn on_a_branch_before(&self, path: &str, blob: Oid) -> bool {
+        let Some(repo) = self.before else {
+            return false;
+        };
+        let Ok(branches) = repo.references_glob("refs/heads/*") else {
+            return false;
+        };
+        branches.flatten().any(|reference| {
+            reference
+                .peel_to_tree()
+                .ok()
+                .and_then(|tree| tree.get_path(std::path::Path::new(path)).ok())
+                .is_some_and(|entry| entry.id() == blob)
+        })
     }
 
     /// The default branch's tip once this push has landed.
@@ -216,6 +227,17 @@ impl Judge<'_> {
                     ),
                 )]);
             }
+            if update.name == self.state.default_ref && !self.bootstrapping() {
+                return Ok(vec![Problem::file(
+                    &update.name,
+                    denied(
+                        self.who(),
+                        &format!("delete branch {branch}"),
+                        "it is the archive's default branch, which holds its rules and its accepted state",
+                        "A server admin can make another branch the default (HEAD) first",
+                    ),
+                )]);
+            }
             return self.check_branch_deletion(update, branch);
         }
         let new_commit = repo.find_object(update.new, None)?.peel_to_commit()?;
@@ -236,6 +258,10 @@ impl Judge<'_> {
             ));
             return Ok(problems);
         }
+
+        let fast_forward = update.is_create()
+            || update.old == new_commit.id()
+            || repo.graph_descendant_of(new_commit.id(), update.old)?;
 
         // What the branch changes, and the state its rights come from.
         let (base, rights) = if update.is_create() {
@@ -334,7 +360,9 @@ impl Judge<'_> {
         };
 
         for id in &deposits {
-            if as_on_default(id) {
+            // Only when the branch moves forward: a force-push back to the default
+            // branch's state throws away someone's work and is judged like any change.
+            if fast_forward && as_on_default(id) {
                 continue;
             }
             let (old, new) = (before(id)?, after(id)?);
@@ -353,7 +381,10 @@ impl Judge<'_> {
         for (id, file, status, blob) in reviews {
             // Reviews that are already in the repository were checked when they arrived
             // (merging someone's review into the default branch is not forging it).
-            if status == Delta::Added && (self.existed_before(blob) || as_on_default(&id)) {
+            let path = format!("deposits/{id}/reviews/{file}");
+            if status == Delta::Added
+                && (self.on_a_branch_before(&path, blob) || (fast_forward && as_on_default(&id)))
+            {
                 continue;
             }
             let old = before(&id)?;
