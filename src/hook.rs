@@ -412,6 +412,7 @@ fn check_commit(
     let mut problems = Vec::new();
     let mut schemas = Vec::new();
     let mut deleted_schemas = Vec::new();
+    let mut deleted_templates = Vec::new();
     let mut orphans_checked = HashSet::new();
 
     for change in changes {
@@ -524,6 +525,14 @@ fn check_commit(
                     problems.push(e.into_problem());
                 }
             }
+            PathKind::Template(name) if name.starts_with("mail/") => {
+                if status == Delta::Deleted {
+                    deleted_templates.push(path);
+                } else {
+                    let bytes = repo.find_blob(blob)?.content().to_vec();
+                    problems.extend(crate::mail::check_template_file(&path, &bytes));
+                }
+            }
             PathKind::Misplaced(why) if status != Delta::Deleted => {
                 problems.push(Problem::file(&path, why))
             }
@@ -543,6 +552,13 @@ fn check_commit(
                         break;
                     }
                 }
+                // Its notification config too: CAP accepted broken ones and then
+                // silently sent nothing.
+                let mail = crate::mail::check_schema(&compiled.root, &source)?;
+                problems.extend(mail.problems);
+                report
+                    .warnings
+                    .extend(mail.warnings.iter().map(|w| format!("{label} {w}")));
             }
             Ok(None) => {}
             Err(LoadError::Invalid(mut p)) => problems.append(&mut p),
@@ -552,6 +568,10 @@ fn check_commit(
         }
     }
 
+    problems.extend(crate::mail::check_deleted_templates(
+        &source,
+        &deleted_templates,
+    )?);
     if !deleted_schemas.is_empty() {
         problems.extend(check_schema_deletions(&source, &deleted_schemas)?);
     }
