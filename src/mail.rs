@@ -20,8 +20,11 @@
 //! never prints; the CLI reports what it returns.
 
 pub mod config;
+pub mod outbox;
+pub mod plan;
 pub mod render;
 pub mod rules;
+pub mod send;
 
 use crate::archive::Source;
 use crate::problem::Problem;
