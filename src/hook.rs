@@ -8,7 +8,10 @@
 //! This module never prints: it returns a [`PushReport`] that the CLI renders as the
 //! `remote:` lines the pusher sees.
 
+mod notify;
 mod rules;
+
+pub use notify::{plan_notifications, NotificationPlan};
 
 use std::collections::HashSet;
 
