@@ -15,7 +15,10 @@ use capsule::mail::rules::{
 use capsule::schema::LoadedSchema;
 use serde_json::{json, Value};
 
-const FIXTURE: &str = include_str!("../../shared/fixtures/cap/schemas/cms-questionnaire.json");
+const FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/fixtures/cap/schemas/cms-questionnaire.json"
+);
 
 const PEOPLE: &str = r#"
 [people]
@@ -32,7 +35,9 @@ fn schema() -> LoadedSchema {
         name: "cms-stats-questionnaire".into(),
         version: "0.0.1".into(),
     };
-    LoadedSchema::parse(&sref, FIXTURE.as_bytes()).expect("the CAP questionnaire loads")
+    let bytes = std::fs::read(FIXTURE)
+        .unwrap_or_else(|e| panic!("{FIXTURE}: {e} (the CAP fixtures live beside the repository)"));
+    LoadedSchema::parse(&sref, &bytes).expect("the CAP questionnaire loads")
 }
 
 /// A questionnaire with a CADI id, PDFs and an MVA: every optional rule fires.
