@@ -234,16 +234,20 @@ fn smtp_down_during_20_publishes_loses_nothing_and_sends_each_once() {
 
     // The server comes back on the same port; two flushes race to deliver.
     let smtp = SmtpServer::start_on(port, Behaviour::Accept);
-    let retry = Command::new(capsule_bin())
-        .current_dir(&server.git_dir)
-        .args(["outbox", "retry"])
-        .output()
-        .unwrap();
-    let flush = Command::new(capsule_bin())
-        .current_dir(&server.git_dir)
-        .args(["outbox", "flush"])
-        .output()
-        .unwrap();
+    let start = |args: &[&str]| {
+        Command::new(capsule_bin())
+            .current_dir(&server.git_dir)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (retry, flush) = (start(&["outbox", "retry"]), start(&["outbox", "flush"]));
+    let (retry, flush) = (
+        retry.wait_with_output().unwrap(),
+        flush.wait_with_output().unwrap(),
+    );
     assert!(retry.status.success(), "{}", stderr(&retry));
     assert!(flush.status.success(), "{}", stderr(&flush));
     let received = smtp.wait_for(20, Duration::from_secs(30));

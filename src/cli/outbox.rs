@@ -219,7 +219,8 @@ fn print_report(report: &FlushReport) -> anyhow::Result<()> {
         };
         writeln!(out, "{}  {}  {what}", &a.key[..12], a.subject)?;
     }
-    if !report.attempts.is_empty() || report.waiting > 0 {
+    // Quiet when nothing was tried, so cron mails nobody while mails wait.
+    if !report.attempts.is_empty() {
         writeln!(
             out,
             "{} sent, {} waiting, {} failed",

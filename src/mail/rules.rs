@@ -88,6 +88,18 @@ pub struct ReviewView {
     pub url: String,
 }
 
+/// The `capsule` variable: what the default templates (and any other) may show
+/// beyond CAP's built-ins.
+#[derive(Debug, Serialize)]
+struct CapsuleView<'a> {
+    archive: &'a str,
+    deposit_id: &'a str,
+    title: String,
+    version: Option<u32>,
+    pusher: Option<&'a str>,
+    review: Option<ReviewView>,
+}
+
 /// One event, with everything rules may ask about it.
 #[derive(Debug, Clone)]
 pub struct Event {
@@ -286,16 +298,17 @@ impl Engine<'_> {
             review.url = format!("{page}#review-{anchor}");
             review
         });
+        let view = CapsuleView {
+            archive: self.archive.name,
+            deposit_id: &event.deposit_id,
+            title,
+            version: event.record_version,
+            pusher: event.pusher.as_deref(),
+            review,
+        };
         vars.insert(
             "capsule".into(),
-            serde_json::json!({
-                "archive": self.archive.name,
-                "deposit_id": event.deposit_id,
-                "title": title,
-                "version": event.record_version,
-                "pusher": event.pusher,
-                "review": review,
-            }),
+            serde_json::to_value(view).expect("a view serialises"),
         );
         vars
     }
