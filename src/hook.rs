@@ -8,7 +8,10 @@
 //! This module never prints: it returns a [`PushReport`] that the CLI renders as the
 //! `remote:` lines the pusher sees.
 
+mod notify;
 mod rules;
+
+pub use notify::{plan_notifications, NotificationPlan};
 
 use std::collections::HashSet;
 
@@ -447,6 +450,7 @@ fn check_commit(
     let mut problems = Vec::new();
     let mut schemas = Vec::new();
     let mut deleted_schemas = Vec::new();
+    let mut deleted_templates = Vec::new();
     let mut orphans_checked = HashSet::new();
     let mut bundles = Vec::new();
 
@@ -590,6 +594,14 @@ fn check_commit(
                     problems.push(e.into_problem());
                 }
             }
+            PathKind::Template(name) if name.starts_with("mail/") => {
+                if status == Delta::Deleted {
+                    deleted_templates.push(path);
+                } else {
+                    let bytes = repo.find_blob(blob)?.content().to_vec();
+                    problems.extend(crate::mail::check_template_file(&path, &bytes));
+                }
+            }
             PathKind::Misplaced(why) if status != Delta::Deleted => {
                 problems.push(Problem::file(&path, why))
             }
@@ -609,6 +621,13 @@ fn check_commit(
                         break;
                     }
                 }
+                // Its notification config too: CAP accepted broken ones and then
+                // silently sent nothing.
+                let mail = crate::mail::check_schema(&compiled.root, &source)?;
+                problems.extend(mail.problems);
+                report
+                    .warnings
+                    .extend(mail.warnings.iter().map(|w| format!("{label} {w}")));
             }
             Ok(None) => {}
             Err(LoadError::Invalid(mut p)) => problems.append(&mut p),
@@ -633,6 +652,10 @@ fn check_commit(
         }
     }
 
+    problems.extend(crate::mail::check_deleted_templates(
+        &source,
+        &deleted_templates,
+    )?);
     if !deleted_schemas.is_empty() {
         problems.extend(check_schema_deletions(&source, &deleted_schemas)?);
     }

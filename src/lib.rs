@@ -15,6 +15,9 @@
 //!    ├── access   (people and groups from access.toml, who is pushing)
 //!    ▼
 //! hook     (the push path: ref updates -> new commits -> changed paths -> problems)
+//!    │  after a push lands (post-receive):
+//!    ▼
+//! mail     (schema rules -> rendered mails -> durable outbox -> SMTP)
 //! scaffold (what `capsule init` and `capsule hook install` write)
 //! ```
 //!
@@ -30,6 +33,7 @@ pub mod fetch;
 pub mod history;
 pub mod hook;
 pub mod locate;
+pub mod mail;
 pub mod problem;
 pub mod record;
 pub mod scaffold;

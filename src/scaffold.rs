@@ -22,6 +22,11 @@ pub fn skeleton(name: &str, admin: &str, admin_email: &str) -> BTreeMap<String, 
     let name_toml = toml::Value::String(name.to_string()).to_string();
     let admin_toml = toml::Value::String(admin.to_string()).to_string();
     let email_toml = toml::Value::String(admin_email.to_string()).to_string();
+    let from = lettre::message::Mailbox::new(
+        Some(name.to_string()),
+        "capsule@localhost".parse().expect("a valid address"),
+    );
+    let from_toml = toml::Value::String(from.to_string()).to_string();
     files.insert(
         "capsule.toml".into(),
         format!(
@@ -47,6 +52,14 @@ max_file_bytes = 20971520
 admins = [{admin_toml}]
 # Branches that can be neither deleted nor force-pushed.
 protected_branches = ["main"]
+
+[mail]
+# Notification mails from the schemas' rules (docs/notifications.md). "file" writes
+# each mail to capsule/mail/ in the server's git directory; to send them, set
+# transport = "smtp" and url (credentials go in the hook's environment, never here).
+from = {from_toml}
+transport = "file"
+# url = "smtp://localhost:25"
 "#
         )
         .into_bytes(),

@@ -15,9 +15,9 @@ pub struct Settings {
     pub identity: IdentitySettings,
     #[serde(default)]
     pub policy: Policy,
-    /// Mail settings are read by the notification engine; kept whole here.
+    /// How notification mails leave the archive. Absent: no mail is planned at all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mail: Option<toml::Table>,
+    pub mail: Option<MailSettings>,
     /// Site settings are read by the site builder; kept whole here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub site: Option<toml::Table>,
@@ -166,6 +166,166 @@ impl Policy {
     }
 }
 
+/// `[mail]`: how notification mails leave the archive (docs/notifications.md).
+///
+/// Credentials never live here: capsule.toml is in the repository for everyone to
+/// read. They come from `CAPSULE_SMTP_USERNAME` and `CAPSULE_SMTP_PASSWORD` in the
+/// hook's environment, and a `url` with a user or password in it is refused.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailSettings {
+    /// The sender, `Name <address>` or a bare address.
+    pub from: MailFrom,
+    /// `smtp` delivers to `url`; `file` writes each mail to `dir` (dry runs, demos).
+    #[serde(default)]
+    pub transport: MailTransport,
+    /// `smtp://host:port` (plain), `smtp://host:port?tls=required` (STARTTLS) or
+    /// `smtps://host:port` (implicit TLS).
+    #[serde(default)]
+    pub url: SmtpUrl,
+    /// Who gets a mail whose rules name nobody (instead of nobody).
+    #[serde(default)]
+    pub fallback_recipients: Vec<String>,
+    /// Where links in mails start; `archive.base_url` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// For `transport = "file"`: the folder mails are written to, relative to the
+    /// server's git directory unless absolute (default `capsule/mail`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dir: Option<String>,
+    /// A PEM file of CA certificates to trust for the SMTP server, besides the system's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+    /// Seconds to wait for the server to connect and for each of its answers.
+    #[serde(default = "default_mail_timeout")]
+    pub timeout_secs: u64,
+    /// How long temporary failures are retried before a mail is moved aside.
+    #[serde(default = "default_retry_hours")]
+    pub retry_hours: u64,
+}
+
+fn default_mail_timeout() -> u64 {
+    10
+}
+fn default_retry_hours() -> u64 {
+    48
+}
+
+/// How mail leaves.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransport {
+    #[default]
+    Smtp,
+    File,
+}
+
+/// The sender address, checked when capsule.toml is read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct MailFrom(pub String);
+
+impl<'de> Deserialize<'de> for MailFrom {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse::<lettre::message::Mailbox>().map_err(|e| {
+            serde::de::Error::custom(format!(
+                "`{text}` is not a sender address ({e}); write `Name <address@example.org>` or `address@example.org`"
+            ))
+        })?;
+        Ok(MailFrom(text))
+    }
+}
+
+/// How the SMTP server is reached, checked when capsule.toml is read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct SmtpUrl(pub String);
+
+impl Default for SmtpUrl {
+    fn default() -> Self {
+        SmtpUrl("smtp://localhost:25".into())
+    }
+}
+
+/// Transport security of an SMTP connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    /// No TLS at all (a relay on the same host or network).
+    Plain,
+    /// STARTTLS, and refuse to send without it.
+    StartTls,
+    /// STARTTLS when the server offers it, plain otherwise.
+    Opportunistic,
+    /// TLS from the first byte (port 465).
+    Implicit,
+}
+
+/// A parsed `[mail] url`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmtpEndpoint {
+    pub host: String,
+    pub port: u16,
+    pub security: SmtpSecurity,
+}
+
+impl SmtpUrl {
+    /// The host, port and security the URL names, or why it cannot be used.
+    pub fn endpoint(&self) -> Result<SmtpEndpoint, String> {
+        let url =
+            url::Url::parse(&self.0).map_err(|e| format!("`{}` is not a URL: {e}", self.0))?;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err("the SMTP URL must not carry a user name or password: capsule.toml is readable by everyone with the repository. Set CAPSULE_SMTP_USERNAME and CAPSULE_SMTP_PASSWORD in the hook's environment instead".into());
+        }
+        let host = url
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| format!("`{}` names no host", self.0))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let tls = url
+            .query_pairs()
+            .find(|(k, _)| k == "tls")
+            .map(|(_, v)| v.into_owned());
+        if let Some((key, _)) = url.query_pairs().find(|(k, _)| k != "tls") {
+            return Err(format!(
+                "unknown URL option `{key}`: the only option is tls=required or tls=opportunistic"
+            ));
+        }
+        let (security, default_port) = match (url.scheme(), tls.as_deref()) {
+            ("smtp", None | Some("none")) => (SmtpSecurity::Plain, 25),
+            ("smtp", Some("required" | "starttls")) => (SmtpSecurity::StartTls, 587),
+            ("smtp", Some("opportunistic")) => (SmtpSecurity::Opportunistic, 25),
+            ("smtps", None) => (SmtpSecurity::Implicit, 465),
+            ("smtp" | "smtps", Some(other)) => {
+                return Err(format!(
+                    "`tls={other}` is not a TLS mode: use tls=required (STARTTLS) or tls=opportunistic with smtp://, or smtps:// for implicit TLS"
+                ))
+            }
+            (other, _) => {
+                return Err(format!(
+                    "`{other}://` is not an SMTP URL: use smtp:// or smtps://"
+                ))
+            }
+        };
+        Ok(SmtpEndpoint {
+            host,
+            port: url.port().unwrap_or(default_port),
+            security,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for SmtpUrl {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let url = SmtpUrl(String::deserialize(d)?);
+        url.endpoint().map_err(serde::de::Error::custom)?;
+        Ok(url)
+    }
+}
+
 impl Settings {
     /// Parses capsule.toml text; the error says where and what.
     pub fn parse(text: &str) -> Result<Settings, SettingsError> {
@@ -221,6 +381,52 @@ mod tests {
         assert_eq!(s.archive.default_branch, "main");
         assert_eq!(s.identity.env[0], "GL_USERNAME");
         assert_eq!(s.policy.protected_branches, ["main"]);
+    }
+
+    #[test]
+    fn mail_settings_are_typed_and_checked() {
+        let s = Settings::parse(
+            "[mail]\nfrom = \"Archive <capsule@example.org>\"\nurl = \"smtp://mail.example.org:587?tls=required\"\n",
+        )
+        .unwrap();
+        let mail = s.mail.unwrap();
+        assert_eq!(mail.transport, MailTransport::Smtp);
+        assert_eq!(
+            mail.url.endpoint().unwrap(),
+            SmtpEndpoint {
+                host: "mail.example.org".into(),
+                port: 587,
+                security: SmtpSecurity::StartTls
+            }
+        );
+        let implicit = SmtpUrl("smtps://mail.example.org".into())
+            .endpoint()
+            .unwrap();
+        assert_eq!(
+            (implicit.port, implicit.security),
+            (465, SmtpSecurity::Implicit)
+        );
+
+        for (bad, needle) in [
+            (
+                "url = \"smtp://bob:secret@mail.example.org\"",
+                "CAPSULE_SMTP_PASSWORD",
+            ),
+            ("url = \"http://mail.example.org\"", "not an SMTP URL"),
+            (
+                "url = \"smtp://mail.example.org?tls=maybe\"",
+                "not a TLS mode",
+            ),
+            ("transport = \"pigeon\"", "pigeon"),
+            ("password = \"x\"", "password"),
+        ] {
+            let e =
+                Settings::parse(&format!("[mail]\nfrom = \"a@example.org\"\n{bad}\n")).unwrap_err();
+            assert!(e.message.contains(needle), "{bad}: {}", e.message);
+            assert_eq!(e.line, 3, "{bad}");
+        }
+        let e = Settings::parse("[mail]\nfrom = \"not an address\"\n").unwrap_err();
+        assert!(e.message.contains("not a sender address"), "{}", e.message);
     }
 
     #[test]

@@ -30,6 +30,8 @@ fn the_demo_runs_and_shows_each_step() {
         "/general_title: \"Inclusive top quark pair production cross-section in the dilepton channel\" → \"Measurement of the top quark pair production cross section at 13.6 TeV\"",
         "(refs/tags/v1.0) in /analysis_software/repositories",
         "Stored the code in deposits/ttbar-xsec/software/ttbar-code-",
+        "Version v2 of H -> ZZ* -> 4l (Run 2 legacy) published",
+        "New review on document | Demo analyses",
     ] {
         assert!(
             text.contains(expected),

@@ -136,6 +136,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     records(&mut out, &bin, &work)?;
     bring_in(&mut out, &bin, &dir, &work)?;
 
+    show_mails(&mut out, &server)?;
+
     step(&mut out, "Explore it yourself")?;
     writeln!(
         out,
@@ -382,6 +384,52 @@ fn identity(user: &str) -> Vec<(String, String)> {
         ("GIT_COMMITTER_EMAIL".into(), email),
         ("CAPSULE_USER".into(), user.into()),
     ]
+}
+
+/// The notification mails the demo's pushes produced (the file transport writes
+/// them under the server's git directory), and where they are.
+fn show_mails(out: &mut impl Write, server: &Path) -> anyhow::Result<()> {
+    use capsule::mail::outbox::{Outbox, State};
+    let outbox = Outbox::at(server);
+    let sent = outbox.list(State::Sent)?;
+    step(out, "Notification mails")?;
+    if sent.is_empty() {
+        writeln!(
+            out,
+            "   None yet: publishing or reviewing a deposit whose schema has notification rules queues them."
+        )?;
+    }
+    let repo = capsule::archive::open_for_hook(server)?;
+    let settings = capsule::hook::ArchiveState::before_push(&repo)?.settings;
+    let dir = settings
+        .mail
+        .as_ref()
+        .map(|mail| capsule::mail::send::file_dir(mail, server));
+    for entry in &sent {
+        let mail = &entry.mail;
+        let everyone: Vec<&str> = mail
+            .to
+            .iter()
+            .chain(&mail.cc)
+            .chain(&mail.bcc)
+            .map(String::as_str)
+            .collect();
+        writeln!(out, "   {}", mail.subject)?;
+        writeln!(out, "      to {}", everyone.join(", "))?;
+        if let Some(dir) = &dir {
+            writeln!(
+                out,
+                "      {}",
+                dir.join(format!("{}.eml", entry.key)).display()
+            )?;
+        }
+    }
+    writeln!(
+        out,
+        "   capsule -C {} outbox list     shows the outbox (queued, sent, failed)",
+        server.display()
+    )?;
+    Ok(())
 }
 
 fn step(out: &mut impl Write, title: &str) -> std::io::Result<()> {

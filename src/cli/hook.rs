@@ -164,7 +164,8 @@ pub fn run(cmd: HookCommand) -> anyhow::Result<Outcome> {
             // follow a landed push (mail, index, site) hang off this point.
             let mut input = String::new();
             std::io::stdin().read_to_string(&mut input)?;
-            parse_ref_updates(&input)?;
+            let updates = parse_ref_updates(&input)?;
+            post_receive_mail(&git_dir(), &updates);
             Ok(Outcome::Ok)
         }
     }
@@ -243,4 +244,102 @@ fn pre_receive_inner(git_dir: &Path) -> anyhow::Result<Outcome> {
         )?;
         Ok(Outcome::Problems)
     }
+}
+
+/// Plans and queues the mails of a landed push, then starts their delivery without
+/// waiting for it. Never fails the push: every problem becomes a `remote:` warning.
+fn post_receive_mail(git_dir: &Path, updates: &[capsule::hook::RefUpdate]) {
+    if let Err(e) = queue_mail(git_dir, updates) {
+        output::warning(&format!(
+            "capsule could not plan the mails of this push: {e:#} (the push itself landed)"
+        ));
+    }
+}
+
+fn queue_mail(git_dir: &Path, updates: &[capsule::hook::RefUpdate]) -> anyhow::Result<()> {
+    use capsule::mail::outbox::{now, Outbox};
+    use capsule::settings::MailTransport;
+
+    // Absolute, so that log lines and file paths make sense outside the hook.
+    let git_dir = &git_dir
+        .canonicalize()
+        .unwrap_or_else(|_| git_dir.to_path_buf());
+    let repo = capsule::archive::open_for_hook(git_dir).context("opening the repository")?;
+    let identity = ArchiveState::before_push(&repo)?.settings.identity;
+    let pusher = pusher_from_env(&identity).map(|(user, _)| user);
+    let archive_key = git_dir.to_string_lossy().into_owned();
+    let plan =
+        capsule::hook::plan_notifications(&repo, &archive_key, updates, pusher.as_deref(), now())?;
+    let Some(mail) = plan.mail else {
+        return Ok(());
+    };
+    let outbox = Outbox::at(git_dir);
+    let mut queued = 0;
+    for entry in &plan.entries {
+        if outbox.enqueue(entry)? {
+            queued += 1;
+            outbox.log(
+                "queued",
+                Some(&entry.key),
+                Some(&entry.event),
+                &entry.mail.subject,
+            )?;
+        }
+    }
+    for note in &plan.notes {
+        let rule = note.rule.as_deref().unwrap_or("");
+        outbox.log(
+            &note.what,
+            None,
+            Some(&note.event),
+            &format!("{rule}: {}", note.message),
+        )?;
+        if note.what != "note" {
+            output::warning(&format!("mail {rule}: {}", note.message));
+        }
+    }
+    if queued > 0 {
+        let mut err = anstream::stderr();
+        writeln!(
+            err,
+            "capsule: {} queued for delivery (`capsule outbox list` on the server shows them)",
+            count(queued, "mail")
+        )?;
+        match mail.transport {
+            // Writing files is quick and local: done before the push returns.
+            MailTransport::File => {
+                capsule::mail::send::flush(
+                    &outbox,
+                    &mail,
+                    git_dir,
+                    std::time::Duration::from_secs(2),
+                )?;
+            }
+            MailTransport::Smtp => spawn_flush(git_dir)?,
+        }
+    }
+    Ok(())
+}
+
+/// Starts `capsule outbox flush` detached from the push: its own process group and
+/// no inherited pipes, so git returns to the pusher at once and a slow SMTP server
+/// never holds the push.
+fn spawn_flush(git_dir: &Path) -> anyhow::Result<()> {
+    use std::process::{Command, Stdio};
+    let bin = std::env::current_exe().context("cannot tell where the capsule binary is")?;
+    let git_dir = git_dir.canonicalize()?;
+    let mut cmd = Command::new(bin);
+    cmd.args(["outbox", "flush", "--quiet"])
+        .env("GIT_DIR", &git_dir)
+        .current_dir(&git_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0);
+    }
+    cmd.spawn().context("cannot start the mail delivery")?;
+    Ok(())
 }

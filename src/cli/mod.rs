@@ -11,6 +11,8 @@ mod fetch;
 mod history;
 mod hook;
 mod init;
+mod notify;
+mod outbox;
 mod output;
 mod record;
 mod schema;
@@ -75,6 +77,12 @@ enum Command {
     Show(history::ShowArgs),
     /// Compare two versions of a deposit field by field.
     Diff(history::DiffArgs),
+    /// Preview the mails a deposit's notification rules produce.
+    #[command(subcommand)]
+    Notify(notify::NotifyCommand),
+    /// See and drive the delivery of notification mails (on the server).
+    #[command(subcommand)]
+    Outbox(outbox::OutboxCommand),
     /// Build a demo server and clone, push example analyses and show a rejected push.
     Demo(demo::DemoArgs),
 }
@@ -108,6 +116,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Log(args) => history::run_log(args),
         Command::Show(args) => history::run_show(args),
         Command::Diff(args) => history::run_diff(args),
+        Command::Notify(cmd) => notify::run(cmd),
+        Command::Outbox(cmd) => outbox::run(cmd),
         Command::Demo(args) => demo::run(args),
     };
     match result {

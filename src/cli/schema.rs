@@ -60,6 +60,10 @@ struct CheckResult {
     form: Option<capsule::schema::SchemaForm>,
     ok: bool,
     problems: Vec<Problem>,
+    /// Things that work but probably not as meant (notification rules naming
+    /// methods capsule does not have, ...).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<Problem>,
 }
 
 fn archive_root() -> anyhow::Result<PathBuf> {
@@ -111,12 +115,17 @@ pub fn run(cmd: SchemaCommand) -> anyhow::Result<Outcome> {
             let mut registry = SchemaRegistry::new();
             let mut results = Vec::new();
             for sref in wanted {
+                let mut warnings = Vec::new();
                 let (title, form, problems) = match registry.compile(&tree, &sref) {
                     Ok(Some(compiled)) => {
-                        let problems = [Mode::Draft, Mode::Publish]
+                        let mut problems = [Mode::Draft, Mode::Publish]
                             .into_iter()
                             .find_map(|m| compiled.validator(m).err().map(<[Problem]>::to_vec))
                             .unwrap_or_default();
+                        // The notification config, as the hook checks it.
+                        let mail = capsule::mail::check_schema(&compiled.root, &tree)?;
+                        problems.extend(mail.problems);
+                        warnings = mail.warnings;
                         (
                             compiled.root.title.clone(),
                             Some(compiled.root.form),
@@ -137,6 +146,7 @@ pub fn run(cmd: SchemaCommand) -> anyhow::Result<Outcome> {
                     form,
                     ok: problems.is_empty(),
                     problems,
+                    warnings,
                 });
             }
             // A broken schema shows up again under every schema that refers to it;
@@ -155,6 +165,9 @@ pub fn run(cmd: SchemaCommand) -> anyhow::Result<Outcome> {
                 for r in &results {
                     for p in &r.problems {
                         writeln!(out, "{}", output::problem_line(p))?;
+                    }
+                    for w in &r.warnings {
+                        output::warning(&w.to_string());
                     }
                 }
                 if bad == 0 {
