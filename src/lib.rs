@@ -15,6 +15,7 @@
 //!    ├── access   (people and groups from access.toml, who is pushing)
 //!    ▼
 //! hook     (the push path: ref updates -> new commits -> changed paths -> problems)
+//! index    (tantivy search: git diff since the indexed commit -> documents; queries)
 //! scaffold (what `capsule init` and `capsule hook install` write)
 //! ```
 //!
@@ -25,6 +26,7 @@ pub mod access;
 pub mod archive;
 pub mod deposit;
 pub mod hook;
+pub mod index;
 pub mod locate;
 pub mod problem;
 pub mod record;

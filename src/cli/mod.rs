@@ -8,6 +8,7 @@ mod hook;
 mod init;
 mod output;
 mod schema;
+mod search;
 mod validate;
 
 use std::path::PathBuf;
@@ -49,6 +50,10 @@ enum Command {
     Hook(hook::HookCommand),
     /// Build a demo server and clone, push example analyses and show a rejected push.
     Demo(demo::DemoArgs),
+    /// Bring the search index up to date (or rebuild it with --rebuild).
+    Index(search::IndexArgs),
+    /// Search drafts and published records: words, phrases, field:value, prefix*.
+    Search(search::SearchArgs),
 }
 
 /// The outcome of a command, mapped to an exit code.
@@ -70,6 +75,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Schema(cmd) => schema::run(cmd),
         Command::Hook(cmd) => hook::run(cmd),
         Command::Demo(args) => demo::run(args),
+        Command::Index(args) => search::run_index(args),
+        Command::Search(args) => search::run_search(args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
