@@ -166,6 +166,9 @@ pub fn folders(tree: &Tree<'_>) -> Vec<(String, Oid)> {
         .collect()
 }
 
+/// Receives `(name, id now, id before)` of a changed deposit folder.
+pub type FolderChanged<'a> = dyn FnMut(&[u8], Option<Oid>, Option<Oid>) + 'a;
+
 /// Calls `changed(name, now, before)` for every folder of `deposits/` whose id differs
 /// between `new` and `old` (added, removed or changed).
 ///
@@ -174,7 +177,7 @@ pub fn folders(tree: &Tree<'_>) -> Vec<(String, Oid)> {
 pub fn diff_folders(
     new: Option<&Tree<'_>>,
     old: Option<&Tree<'_>>,
-    changed: &mut dyn FnMut(&[u8], Option<Oid>, Option<Oid>),
+    changed: &mut FolderChanged<'_>,
 ) {
     if let (Some(n), Some(o)) = (new, old) {
         if n.id() == o.id() {
