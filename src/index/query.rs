@@ -151,7 +151,7 @@ impl Compiler<'_> {
             for (i, token) in tokens.iter().enumerate() {
                 needles.push(Needle {
                     token: token.clone(),
-                    is_prefix: is_prefix && i == last,
+                    is_prefix: (is_prefix || literal.prefix) && i == last,
                     path: highlight_path.clone(),
                 });
             }
