@@ -56,15 +56,16 @@ def timed(args, repeat, cwd):
     return statistics.median(times), p
 
 
-def bench_size(n, work, repeat, updates, pack):
+def bench_size(n, work, repeat, updates, pack, reuse, full_runs):
     base = work / f"s{n}"
-    if base.exists():
-        shutil.rmtree(base)
-    run([sys.executable, str(ROOT / "bench/gen_archive.py"), str(base), "--deposits", str(n), "--seed", "1"])
-    run(["bash", str(ROOT / "bench/make_git.sh"), str(base)] + (["--pack"] if pack else []))
+    if not (reuse and (base / ".git").exists()):
+        if base.exists():
+            shutil.rmtree(base)
+        run([sys.executable, str(ROOT / "bench/gen_archive.py"), str(base), "--deposits", str(n), "--seed", "1"])
+        run(["bash", str(ROOT / "bench/make_git.sh"), str(base)] + (["--pack"] if pack else []))
 
     full = []
-    for _ in range(2):
+    for _ in range(full_runs):
         start = time.perf_counter()
         p = run([str(CAPSULE), "index", "--rebuild", "--json"], cwd=base)
         full.append(time.perf_counter() - start)
@@ -114,12 +115,15 @@ def main():
     ap.add_argument("--updates", type=int, default=11)
     ap.add_argument("--pack", action="store_true", help="pack the archive's objects (as a server after gc)")
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--reuse", action="store_true",
+                    help="reuse archives already generated in --work (their history grows by --updates commits)")
+    ap.add_argument("--full-runs", type=int, default=2, help="full index runs (the best is reported)")
     a = ap.parse_args()
     if not CAPSULE.exists():
         sys.exit(f"build first: cargo build --release ({CAPSULE} is missing)")
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
-    rows = [bench_size(int(s), work, a.repeat, a.updates, a.pack) for s in a.sizes.split(",")]
+    rows = [bench_size(int(s), work, a.repeat, a.updates, a.pack, a.reuse, a.full_runs) for s in a.sizes.split(",")]
     print("| deposits | full index | index size | update, 1 deposit changed (median) | git grep -w higgs: worktree / HEAD |")
     print("|---:|---:|---:|---:|---:|")
     for r in rows:

@@ -229,7 +229,6 @@ pub fn update(repo: &Repository, rebuild: bool) -> Result<UpdateReport, IndexErr
             };
             match touches {
                 Some(touches) => plan_changed_drafts(
-                    repo,
                     tip.expect("set"),
                     touches,
                     &store,
@@ -353,9 +352,7 @@ fn plan_all_drafts(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
 fn plan_changed_drafts(
-    repo: &Repository,
     tip: Oid,
     touches: HashMap<String, changes::Touch>,
     store: &Store,
@@ -364,19 +361,12 @@ fn plan_changed_drafts(
     plan: &mut Plan,
     report: &mut UpdateReport,
 ) -> Result<(), IndexError> {
-    let commit = repo.find_commit(tip)?;
-    let tree = deposits_tree(repo, &commit)?;
     let f = store.fields;
     for (id, touch) in touches {
         let key = document_key(&id, None);
         let existing = store.stored_created(searcher, &key)?;
         writer.delete_term(Term::from_field_text(f.key, &key));
-        let folder = tree
-            .as_ref()
-            .and_then(|t| t.get_name(&id))
-            .filter(|e| e.kind() == Some(git2::ObjectType::Tree))
-            .map(|e| e.id());
-        let Some(folder) = folder else {
+        let Some(folder) = touch.folder else {
             if existing.is_some() {
                 report.drafts_removed += 1;
             }

@@ -174,6 +174,7 @@ pub fn run(cmd: HookCommand) -> anyhow::Result<Outcome> {
 /// Catches the search index up with the push. The push has landed whatever happens
 /// here, so a failure is a warning, never an error.
 fn post_receive_index(git_dir: &Path) {
+    super::search::skip_hash_verification();
     let result = capsule::archive::open_for_hook(git_dir)
         .map_err(capsule::index::IndexError::from)
         .and_then(|repo| capsule::index::refresh(&repo));

@@ -89,6 +89,8 @@ pub struct Touch {
     pub updated: i64,
     /// The commit time of the oldest commit that added it (absent in the parent).
     pub added: Option<i64>,
+    /// The deposit's folder at `tip`, `None` when it is gone.
+    pub folder: Option<Oid>,
 }
 
 /// Walks the first-parent history from `tip` back to `stop` (exclusive; `None` means to
@@ -122,9 +124,11 @@ pub fn history(
                 let Ok(name) = std::str::from_utf8(name) else {
                     return;
                 };
+                // The first sighting is the newest change: its folder is the tip's.
                 let touch = touches.entry(name.to_string()).or_insert(Touch {
                     updated: time,
                     added: None,
+                    folder: now,
                 });
                 if now.is_some() && before.is_none() {
                     // Walking backwards: the last assignment is the oldest addition.
