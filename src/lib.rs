@@ -11,14 +11,23 @@
 //!    ▼
 //! validate (deposits -> `Problem`s with file, line:column, pointer, title path)
 //!    │
-//!    ├── deposit  (ids, `$schema` references, the layout of `deposits/`)
-//!    ├── access   (people and groups from access.toml, who is pushing)
+//!    ├── deposit  (ids, `$schema` references, the layout of `deposits/`, LFS pointers)
+//!    ├── access   (people and groups, who is pushing, rights on one deposit)
+//!    ├── record   (record tags records/<id>/v<N>, review files)
+//!    ├── capture  (git bundles of analysis code, and their checks)
 //!    ▼
-//! hook     (the push path: ref updates -> new commits -> changed paths -> problems)
+//! hook     (the push path: ref updates -> new commits -> changed paths -> problems;
+//!           hook::rules judges who may change what)
 //!    │  after a push lands (post-receive):
 //!    ▼
 //! mail     (schema rules -> rendered mails -> durable outbox -> SMTP)
-//! scaffold (what `capsule init` and `capsule hook install` write)
+//! index    (tantivy search: git diff since the indexed commit -> documents; queries)
+//!
+//! In a clone, beside the push path:
+//! authoring (new deposits, ids, pointer edits, atomic writes)
+//! fetch     (experiment databases -> deposit fields, with provenance)
+//! history   (versions of a deposit, the deposit at a version, semantic diffs)
+//! scaffold  (what `capsule init` and `capsule hook install` write)
 //! ```
 //!
 //! The command line lives in `cli` (inside the binary's crate root, `main.rs`), which
@@ -32,6 +41,7 @@ pub mod deposit;
 pub mod fetch;
 pub mod history;
 pub mod hook;
+pub mod index;
 pub mod locate;
 pub mod mail;
 pub mod problem;

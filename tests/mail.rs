@@ -825,11 +825,7 @@ fn aiosmtpd_receives_mail_over_starttls_and_implicit_tls() {
         );
         publish(&work, "alice", "higgs");
         let mails = sink.wait_for(1);
-        assert!(
-            mails[0].contains("Subject: Version v1 of"),
-            "{}",
-            mails[0]
-        );
+        assert!(mails[0].contains("Subject: Version v1 of"), "{}", mails[0]);
         let listing = wait_outbox(&server, Duration::from_secs(20), |l| l["sent"] == 1);
         assert!(
             mails[0].contains(listing["recent"][0]["message_id"].as_str().unwrap()),

@@ -161,13 +161,33 @@ pub fn run(cmd: HookCommand) -> anyhow::Result<Outcome> {
         HookCommand::PreReceive => pre_receive(),
         HookCommand::PostReceive => {
             // Consume the input so git never sees a broken pipe; the actions that
-            // follow a landed push (mail, index, site) hang off this point.
+            // follow a landed push (mail, site) hang off this point.
             let mut input = String::new();
             std::io::stdin().read_to_string(&mut input)?;
             let updates = parse_ref_updates(&input)?;
             post_receive_mail(&git_dir(), &updates);
+            post_receive_index(&git_dir());
             Ok(Outcome::Ok)
         }
+    }
+}
+
+/// Catches the search index up with the push. The push has landed whatever happens
+/// here, so a failure is a warning, never an error.
+fn post_receive_index(git_dir: &Path) {
+    super::search::skip_hash_verification();
+    let result = capsule::archive::open_for_hook(git_dir)
+        .map_err(capsule::index::IndexError::from)
+        .and_then(|repo| capsule::index::refresh(&repo));
+    match result {
+        Ok(report) => {
+            for skipped in report.iter().flat_map(|r| &r.skipped) {
+                output::warning(&format!("not in the search index: {}", skipped.reason));
+            }
+        }
+        Err(e) => output::warning(&format!(
+            "the push landed, but the search index could not be updated: {e}. Run `capsule index` in the server repository to catch up."
+        )),
     }
 }
 

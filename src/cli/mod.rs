@@ -16,6 +16,7 @@ mod outbox;
 mod output;
 mod record;
 mod schema;
+mod search;
 mod validate;
 
 use std::path::PathBuf;
@@ -85,6 +86,10 @@ enum Command {
     Outbox(outbox::OutboxCommand),
     /// Build a demo server and clone, push example analyses and show a rejected push.
     Demo(demo::DemoArgs),
+    /// Bring the search index up to date (or rebuild it with --rebuild).
+    Index(search::IndexArgs),
+    /// Search drafts and published records: words, phrases, field:value, prefix*.
+    Search(search::SearchArgs),
 }
 
 /// The outcome of a command, mapped to an exit code.
@@ -119,6 +124,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Notify(cmd) => notify::run(cmd),
         Command::Outbox(cmd) => outbox::run(cmd),
         Command::Demo(args) => demo::run(args),
+        Command::Index(args) => search::run_index(args),
+        Command::Search(args) => search::run_search(args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

@@ -294,3 +294,44 @@ impl Drop for Daemon {
         let _ = self.child.wait();
     }
 }
+
+impl Server {
+    /// `capsule` run inside the server repository.
+    pub fn capsule(&self, args: &[&str]) -> Output {
+        capsule(&self.git_dir).args(args).output().unwrap()
+    }
+}
+
+impl Work {
+    /// Publishes version `version` of `id` at HEAD: an annotated record tag, pushed.
+    pub fn publish(&self, id: &str, version: u32) -> Push {
+        let tag = format!("records/{id}/v{version}");
+        self.git(&["tag", "-a", &tag, "-m", &format!("Publish {id} v{version}")]);
+        self.push_as("alice", &format!("refs/tags/{tag}"))
+    }
+}
+
+/// A small valid deposit of `schemas/analysis/1.0.0.json`.
+pub fn analysis(title: &str, keywords: &[&str], (name, email): (&str, &str)) -> String {
+    let quote = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
+    let keywords: Vec<String> = keywords.iter().map(|k| quote(k)).collect();
+    format!(
+        r#"{{
+  "$schema": "analysis/1.0.0",
+  "general_title": {},
+  "basic_info": {{
+    "analysis_name": {},
+    "status": "in progress",
+    "people_info": [{{"name": {}, "email": {}}}],
+    "keywords": [{}]
+  }},
+  "_deposit": {{"owners": ["alice"]}}
+}}
+"#,
+        quote(title),
+        quote(title),
+        quote(name),
+        quote(email),
+        keywords.join(", ")
+    )
+}

@@ -1,0 +1,246 @@
+//! What the index must reflect, read from git: the drafts branch, what its new commits
+//! changed in `deposits/`, and the record tags.
+//!
+//! Everything here costs what changed, not what exists: a commit's changes are found
+//! by a merge of the two sorted `deposits/` trees that compares folder ids only (a
+//! deposit folder whose id did not change is never opened), and record tags are
+//! compared by a digest of their names and ids before any of them is read.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+use git2::{Commit, ObjectType, Oid, Repository, Tree, TreeEntry};
+
+use crate::archive::GitTree;
+use crate::record::{parse_record_ref, RECORD_TAG_PREFIX};
+use crate::settings::Settings;
+
+/// The branch whose tip holds the drafts, and that tip.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DraftsTip {
+    pub branch: String,
+    pub commit: Option<Oid>,
+}
+
+/// Finds the drafts branch: `archive.default_branch` from the capsule.toml of HEAD's
+/// commit, looked up as a local branch, then as `origin`'s (a clone that never checked
+/// it out); HEAD's own branch when neither exists.
+pub fn drafts_tip(repo: &Repository) -> Result<Option<DraftsTip>, git2::Error> {
+    let head_branch = repo
+        .find_reference("HEAD")
+        .ok()
+        .and_then(|r| r.symbolic_target().map(str::to_string));
+    let head_commit = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+    let configured = match &head_commit {
+        Some(commit) => GitTree::at_commit(repo, commit.id())?
+            .read("capsule.toml")?
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .and_then(|text| Settings::parse(&text).ok())
+            .map(|s| s.archive.default_branch),
+        None => None,
+    };
+    if let Some(branch) = configured {
+        for name in [
+            format!("refs/heads/{branch}"),
+            format!("refs/remotes/origin/{branch}"),
+        ] {
+            if let Ok(reference) = repo.find_reference(&name) {
+                let commit = reference.peel_to_commit()?.id();
+                return Ok(Some(DraftsTip {
+                    branch,
+                    commit: Some(commit),
+                }));
+            }
+        }
+    }
+    Ok(head_branch.map(|name| DraftsTip {
+        branch: name
+            .strip_prefix("refs/heads/")
+            .unwrap_or(&name)
+            .to_string(),
+        commit: head_commit.map(|c| c.id()),
+    }))
+}
+
+/// A digest of every record tag's name and target, to tell cheaply whether records
+/// changed since the index was written (tags are not peeled: that would read every tag
+/// object on every search).
+pub fn records_digest(repo: &Repository) -> Result<(usize, String), git2::Error> {
+    let mut lines = Vec::new();
+    for reference in repo.references_glob(&format!("{RECORD_TAG_PREFIX}*"))? {
+        let reference = reference?;
+        let (Some(name), Some(target)) = (reference.name(), reference.target()) else {
+            continue;
+        };
+        if matches!(parse_record_ref(name), Some(Ok(_))) {
+            lines.push(format!("{name} {target}\n"));
+        }
+    }
+    lines.sort();
+    let count = lines.len();
+    let digest = Oid::hash_object(ObjectType::Blob, lines.concat().as_bytes())?;
+    Ok((count, digest.to_string()))
+}
+
+/// When a deposit changed within the commits walked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Touch {
+    /// The commit time of the newest commit that changed the deposit's folder.
+    pub updated: i64,
+    /// The commit time of the oldest commit that added it (absent in the parent).
+    pub added: Option<i64>,
+    /// The deposit's folder at `tip`, `None` when it is gone.
+    pub folder: Option<Oid>,
+}
+
+/// Walks the first-parent history from `tip` back to `stop` (exclusive; `None` means to
+/// the root) and records, per deposit id, when its folder changed.
+///
+/// Returns `None` when `stop` is not on the first-parent chain of `tip` (history was
+/// rewritten): the caller must then reindex the drafts in full.
+pub fn history(
+    repo: &Repository,
+    tip: Oid,
+    stop: Option<Oid>,
+) -> Result<Option<HashMap<String, Touch>>, git2::Error> {
+    let mut touches: HashMap<String, Touch> = HashMap::new();
+    let mut commit = repo.find_commit(tip)?;
+    let mut tree = deposits_tree(repo, &commit)?;
+    loop {
+        if Some(commit.id()) == stop {
+            return Ok(Some(touches));
+        }
+        // A missing parent (a shallow clone's boundary) is treated as the root.
+        let parent = commit.parent(0).ok();
+        let parent_tree = match &parent {
+            Some(p) => deposits_tree(repo, p)?,
+            None => None,
+        };
+        let time = commit.time().seconds();
+        diff_folders(
+            tree.as_ref(),
+            parent_tree.as_ref(),
+            &mut |name, now, before| {
+                let Ok(name) = std::str::from_utf8(name) else {
+                    return;
+                };
+                // The first sighting is the newest change: its folder is the tip's.
+                let touch = touches.entry(name.to_string()).or_insert(Touch {
+                    updated: time,
+                    added: None,
+                    folder: now,
+                });
+                if now.is_some() && before.is_none() {
+                    // Walking backwards: the last assignment is the oldest addition.
+                    touch.added = Some(time);
+                }
+            },
+        );
+        match parent {
+            Some(p) => {
+                commit = p;
+                tree = parent_tree;
+            }
+            None => return Ok(stop.is_none().then_some(touches)),
+        }
+    }
+}
+
+/// The `deposits/` folder of a commit, if it has one.
+pub fn deposits_tree<'r>(
+    repo: &'r Repository,
+    commit: &Commit<'_>,
+) -> Result<Option<Tree<'r>>, git2::Error> {
+    let root = commit.tree()?;
+    let folder = root
+        .get_name("deposits")
+        .filter(|entry| entry.kind() == Some(ObjectType::Tree))
+        .map(|entry| entry.id());
+    match folder {
+        Some(id) => Ok(Some(repo.find_tree(id)?)),
+        None => Ok(None),
+    }
+}
+
+/// The deposit folders of a `deposits/` tree: `(id, folder tree id)`, files skipped.
+pub fn folders(tree: &Tree<'_>) -> Vec<(String, Oid)> {
+    tree.iter()
+        .filter(|e| e.kind() == Some(ObjectType::Tree))
+        .filter_map(|e| Some((e.name()?.to_string(), e.id())))
+        .collect()
+}
+
+/// Receives `(name, id now, id before)` of a changed deposit folder.
+pub type FolderChanged<'a> = dyn FnMut(&[u8], Option<Oid>, Option<Oid>) + 'a;
+
+/// Calls `changed(name, now, before)` for every folder of `deposits/` whose id differs
+/// between `new` and `old` (added, removed or changed).
+///
+/// Both trees are sorted the way git sorts them (a folder sorts as its name followed by
+/// `/`), so one merge pass finds the differences without hashing a single name.
+pub fn diff_folders(
+    new: Option<&Tree<'_>>,
+    old: Option<&Tree<'_>>,
+    changed: &mut FolderChanged<'_>,
+) {
+    if let (Some(n), Some(o)) = (new, old) {
+        if n.id() == o.id() {
+            return;
+        }
+    }
+    fn folder_entries<'t>(tree: Option<&'t Tree<'_>>) -> Vec<TreeEntry<'t>> {
+        tree.map(|t| {
+            t.iter()
+                .filter(|e| e.kind() == Some(ObjectType::Tree))
+                .collect()
+        })
+        .unwrap_or_default()
+    }
+    let a = folder_entries(new);
+    let b = folder_entries(old);
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        let order = match (a.get(i), b.get(j)) {
+            (Some(x), Some(y)) => git_folder_order(x.name_bytes(), y.name_bytes()),
+            (Some(_), None) => Ordering::Less,
+            (None, _) => Ordering::Greater,
+        };
+        match order {
+            Ordering::Less => {
+                changed(a[i].name_bytes(), Some(a[i].id()), None);
+                i += 1;
+            }
+            Ordering::Greater => {
+                changed(b[j].name_bytes(), None, Some(b[j].id()));
+                j += 1;
+            }
+            Ordering::Equal => {
+                if a[i].id() != b[j].id() {
+                    changed(a[i].name_bytes(), Some(a[i].id()), Some(b[j].id()));
+                }
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+}
+
+/// Git's order of two folder names: byte order of `name/`.
+fn git_folder_order(a: &[u8], b: &[u8]) -> Ordering {
+    let a = a.iter().chain(std::iter::once(&b'/'));
+    let b = b.iter().chain(std::iter::once(&b'/'));
+    a.cmp(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folders_sort_like_git() {
+        // git sorts the folder `a` as `a/`, after `a.b/` and `a-b/`.
+        let mut names: Vec<&[u8]> = vec![b"a", b"a.b", b"a-b", b"ab", b"A"];
+        names.sort_by(|x, y| git_folder_order(x, y));
+        assert_eq!(names, [&b"A"[..], b"a-b", b"a.b", b"a", b"ab"]);
+    }
+}

@@ -1,0 +1,495 @@
+//! The search index, driven by real pushes and real clones: the server's post-receive
+//! hook keeps it current, clones catch up before searching, and a killed indexer
+//! recovers.
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}):\nstdout: {}\nstderr: {}",
+            stdout(out),
+            stderr(out)
+        )
+    })
+}
+
+/// `(id, version)` of every hit, in rank order.
+fn hits(results: &Value) -> Vec<(String, Option<u64>)> {
+    results["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["id"].as_str().unwrap().to_string(), h["version"].as_u64()))
+        .collect()
+}
+
+fn search_json(dir: &Path, args: &[&str]) -> Value {
+    let out = capsule(dir)
+        .arg("search")
+        .args(args)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "search failed:\n{}",
+        stderr(&out)
+    );
+    json(&out)
+}
+
+fn draft(id: &str) -> (String, Option<u64>) {
+    (id.to_string(), None)
+}
+
+fn record(id: &str, version: u64) -> (String, Option<u64>) {
+    (id.to_string(), Some(version))
+}
+
+#[test]
+fn pushed_and_published_deposits_are_found_on_the_server() {
+    let server = Server::new();
+    let work = server.clone("work");
+    work.write("schemas/cap-docs-example/0.0.1.json", CAP_DOCS_SCHEMA)
+        .write("deposits/zee/deposit.json", ZEE)
+        .write("deposits/higgs-4l/deposit.json", HIGGS)
+        .commit("Add two analyses");
+    work.push().assert_landed();
+    let push = work.publish("higgs-4l", 1);
+    push.assert_landed();
+
+    let results = search_json(&server.git_dir, &["higgs"]);
+    let mut found = hits(&results);
+    found.sort();
+    assert_eq!(found, [draft("higgs-4l"), record("higgs-4l", 1)]);
+    let hit = &results["hits"][0];
+    assert_eq!(hit["schema"], "analysis/1.0.0");
+    assert_eq!(hit["experiment"], "CMS", "from the schema's config");
+    let first = &hit["matches"][0];
+    assert_eq!(first["pointer"], "/general_title");
+    assert_eq!(first["title_path"], "Title");
+    assert_eq!(
+        first["snippet"].as_str().unwrap()[15..20].to_lowercase(),
+        "higgs"
+    );
+
+    // People and keywords are fields of their own; phrases match words in order.
+    let by_person = search_json(&server.git_dir, &["people:\"jane doe\""]);
+    assert_eq!(hits(&by_person), [draft("zee")]);
+    let published = search_json(&server.git_dir, &["four leptons", "--status", "published"]);
+    assert_eq!(hits(&published), [record("higgs-4l", 1)]);
+    assert_eq!(published["hits"][0]["status"], "published");
+}
+
+#[test]
+fn the_server_index_follows_every_push() {
+    let server = Server::new();
+    let work = server.clone("work");
+    work.write(
+        "deposits/dimuon/deposit.json",
+        analysis(
+            "Dimuon resonance search",
+            &["dimuon"],
+            ("Ann Lee", "ann@example.org"),
+        ),
+    )
+    .commit("Add dimuon");
+    work.push().assert_landed();
+    // post-receive has already caught the index up: nothing is left to do.
+    let status = json(&run_ok(server_capsule(&server).args(["index", "--json"])));
+    assert_eq!(status["mode"], "up-to-date", "{status}");
+    assert_eq!(status["documents"], 1);
+    assert_eq!(
+        hits(&search_json(&server.git_dir, &["resonance"])),
+        [draft("dimuon")]
+    );
+
+    work.write(
+        "deposits/dimuon/deposit.json",
+        analysis(
+            "Dimuon excess study",
+            &["dimuon"],
+            ("Ann Lee", "ann@example.org"),
+        ),
+    )
+    .commit("Rename");
+    work.push().assert_landed();
+    let status = json(&run_ok(server_capsule(&server).args(["index", "--json"])));
+    assert_eq!(status["mode"], "up-to-date");
+    assert!(hits(&search_json(&server.git_dir, &["resonance"])).is_empty());
+    assert_eq!(
+        hits(&search_json(&server.git_dir, &["excess"])),
+        [draft("dimuon")]
+    );
+
+    work.remove("deposits/dimuon").commit("Withdraw");
+    work.push().assert_landed();
+    assert!(hits(&search_json(&server.git_dir, &["dimuon"])).is_empty());
+    let status = json(&run_ok(server_capsule(&server).args(["index", "--json"])));
+    assert_eq!(
+        (status["mode"].as_str(), status["documents"].as_u64()),
+        (Some("up-to-date"), Some(0))
+    );
+}
+
+fn server_capsule(server: &Server) -> std::process::Command {
+    capsule(&server.git_dir)
+}
+
+#[test]
+fn a_clone_catches_up_after_pull() {
+    let server = Server::new();
+    let alice = server.clone("alice");
+    let bob = server.clone("bob");
+    alice
+        .write(
+            "deposits/ttbar/deposit.json",
+            analysis(
+                "Top pair cross-section",
+                &["ttbar"],
+                ("Bob", "bob@example.org"),
+            ),
+        )
+        .commit("Add ttbar");
+    alice.push().assert_landed();
+    let before = search_json(&bob.path, &["ttbar"]);
+    assert!(hits(&before).is_empty(), "bob has not pulled yet");
+
+    bob.git(&["pull", "-q", "origin", "main"]);
+    let after = search_json(&bob.path, &["ttbar"]);
+    assert_eq!(hits(&after), [draft("ttbar")]);
+    assert_eq!(after["refreshed"]["mode"], "incremental", "{after}");
+    assert_eq!(after["refreshed"]["drafts_indexed"], 1);
+    // Nothing moved since: no update the second time.
+    let again = search_json(&bob.path, &["ttbar"]);
+    assert!(again.get("refreshed").is_none());
+    assert!(bob.path.join(".git/capsule/index/meta.json").is_file());
+}
+
+#[test]
+fn an_exact_title_ranks_first() {
+    let server = Server::new();
+    let work = server.clone("work");
+    let noisy = analysis(
+        "Search for heavy resonances in dimuon events",
+        &["dimuon resonance search", "dimuon", "resonance", "search"],
+        ("Dimuon Resonance", "search@example.org"),
+    );
+    work.write("deposits/a-noisy/deposit.json", noisy)
+        .write(
+            "deposits/b-exact/deposit.json",
+            analysis(
+                "Dimuon resonance search",
+                &["muons"],
+                ("Ann", "ann@example.org"),
+            ),
+        )
+        .write(
+            "deposits/c-other/deposit.json",
+            analysis(
+                "Dielectron resonance search",
+                &["electrons"],
+                ("Ann", "ann@example.org"),
+            ),
+        )
+        .commit("Three analyses");
+    work.push().assert_landed();
+    let results = search_json(&work.path, &["Dimuon resonance search"]);
+    let found = hits(&results);
+    assert_eq!(found[0], draft("b-exact"), "{results}");
+    assert!(found.contains(&draft("a-noisy")));
+    assert!(
+        !found.contains(&draft("c-other")),
+        "words are ANDed by default"
+    );
+}
+
+#[test]
+fn filters_and_facets_count_matches() {
+    let server = Server::new();
+    let work = server.clone("work");
+    work.write("schemas/cap-docs-example/0.0.1.json", CAP_DOCS_SCHEMA)
+        .write("deposits/zee/deposit.json", ZEE)
+        .write(
+            "deposits/h1/deposit.json",
+            analysis(
+                "Higgs to photons",
+                &["Higgs boson", "diphoton"],
+                ("Ann", "ann@example.org"),
+            ),
+        )
+        .write(
+            "deposits/h2/deposit.json",
+            analysis(
+                "Higgs to four leptons",
+                &["Higgs boson", "ZZ"],
+                ("Bo", "bo@example.org"),
+            ),
+        )
+        .commit("Three analyses");
+    work.push().assert_landed();
+    work.publish("h1", 1).assert_landed();
+
+    let all = search_json(&work.path, &["*", "--facets", "--limit", "100"]);
+    assert_eq!(all["total"], 4);
+    let facet = |results: &Value, name: &str| -> Vec<(String, u64)> {
+        results["facets"][name]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["value"].as_str().unwrap().to_string(),
+                    c["count"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let pairs = |list: &[(&str, u64)]| -> Vec<(String, u64)> {
+        list.iter().map(|(v, c)| (v.to_string(), *c)).collect()
+    };
+    assert_eq!(
+        facet(&all, "schema"),
+        pairs(&[("analysis/1.0.0", 3), ("cap-docs-example/0.0.1", 1)])
+    );
+    assert_eq!(
+        facet(&all, "status"),
+        pairs(&[("draft", 3), ("published", 1)])
+    );
+    assert_eq!(facet(&all, "experiment"), pairs(&[("CMS", 3)]));
+    assert_eq!(
+        facet(&all, "keyword"),
+        pairs(&[("Higgs boson", 3), ("diphoton", 2), ("ZZ", 1)])
+    );
+    assert_eq!(facet(&all, "year").iter().map(|(_, c)| c).sum::<u64>(), 4);
+
+    let higgs = search_json(&work.path, &["higgs", "--facets", "--status", "draft"]);
+    assert_eq!(higgs["total"], 2);
+    assert_eq!(facet(&higgs, "status"), pairs(&[("draft", 2)]));
+    let by_schema = search_json(&work.path, &["*", "--schema", "cap-docs-example"]);
+    assert_eq!(hits(&by_schema), [draft("zee")]);
+    let by_version = search_json(
+        &work.path,
+        &["*", "--schema", "analysis/1.0.0", "--status", "published"],
+    );
+    assert_eq!(hits(&by_version), [record("h1", 1)]);
+    let by_experiment = search_json(&work.path, &["*", "--experiment", "cms", "--limit", "10"]);
+    assert_eq!(by_experiment["total"], 3);
+    assert_eq!(
+        search_json(&work.path, &["*", "--experiment", "ATLAS"])["total"],
+        0
+    );
+}
+
+#[test]
+fn fields_prefixes_and_operators() {
+    let server = Server::new();
+    let work = server.clone("work");
+    work.write("deposits/higgs-4l/deposit.json", HIGGS)
+        .write(
+            "deposits/w-mass/deposit.json",
+            analysis(
+                "W boson mass",
+                &["W boson", "mass"],
+                ("Marta Kowalczyk", "m@example.org"),
+            ),
+        )
+        .commit("Two analyses");
+    work.push().assert_landed();
+
+    let prefix = search_json(&work.path, &["higg*"]);
+    assert_eq!(hits(&prefix), [draft("higgs-4l")]);
+    let marked = &prefix["hits"][0]["matches"][0];
+    let (a, b) = (
+        marked["highlights"][0][0].as_u64().unwrap() as usize,
+        marked["highlights"][0][1].as_u64().unwrap() as usize,
+    );
+    assert_eq!(&marked["snippet"].as_str().unwrap()[a..b], "Higgs");
+
+    // A deposit path as a field name, and --field for a whole branch of the deposit.
+    assert_eq!(
+        hits(&search_json(&work.path, &["basic_info.keywords:mass"])),
+        [draft("w-mass")]
+    );
+    let in_people = search_json(
+        &work.path,
+        &["kowalczyk", "--field", "basic_info.people_info"],
+    );
+    let mut people = hits(&in_people);
+    people.sort();
+    assert_eq!(people, [draft("higgs-4l"), draft("w-mass")]);
+    assert!(in_people["hits"][0]["matches"][0]["title_path"]
+        .as_str()
+        .unwrap()
+        .starts_with("Basic Information › People #1"));
+    assert!(hits(&search_json(
+        &work.path,
+        &["kowalczyk", "--field", "/general_title"]
+    ))
+    .is_empty());
+
+    // Boolean operators.
+    assert_eq!(
+        hits(&search_json(&work.path, &["mass -higgs"])),
+        [draft("w-mass")]
+    );
+    let either = search_json(&work.path, &["ZZ OR \"W boson\""]);
+    assert_eq!(either["total"], 2);
+    assert_eq!(
+        hits(&search_json(&work.path, &["id:W-MASS"])),
+        [draft("w-mass")]
+    );
+}
+
+#[test]
+fn a_malformed_query_exits_2_with_a_message() {
+    let server = Server::new();
+    let work = server.clone("work");
+    for (query, needle) in [
+        (
+            "title:(higgs",
+            "cannot parse the query `title:(higgs` at column 13",
+        ),
+        ("year:twenty", "take whole numbers"),
+        ("hig*gs", "only a `*` at the end of a word"),
+    ] {
+        let out = work.capsule(&["search", query]);
+        assert_eq!(out.status.code(), Some(2), "{query}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains(needle), "{query}: {err}");
+        assert!(
+            !err.contains("panicked") && !err.contains("stack backtrace"),
+            "{err}"
+        );
+    }
+    let none = work.capsule(&["search", "nothing-like-this"]);
+    assert_eq!(none.status.code(), Some(1), "no hits is exit 1, like grep");
+}
+
+/// A local archive (no server) with `n` generated deposits committed.
+fn generated_archive(dir: &Path, n: usize, word: &str) {
+    run_ok(capsule(dir.parent().unwrap()).arg("init").arg(dir));
+    write_generated(dir, n, word);
+    run_ok(git(dir).args(["add", "-A"]));
+    run_ok(git(dir).args(["commit", "-q", "-m", "Generated deposits"]));
+}
+
+fn write_generated(dir: &Path, n: usize, word: &str) {
+    let topics = ["higgs", "top", "electroweak", "susy", "exotics"];
+    for i in 0..n {
+        let topic = topics[i % topics.len()];
+        let folder = dir.join(format!("deposits/ana-{i:05}"));
+        std::fs::create_dir_all(&folder).unwrap();
+        let mut text = analysis(
+            &format!("Analysis {i} of the {topic} group, {word}"),
+            &[topic, word],
+            ("Generated Person", "person@example.org"),
+        );
+        // Some bulk, so that indexing takes a measurable time.
+        text = text.replace(
+            "\"_deposit\"",
+            &format!(
+                "\"_fetched_from\": {{\"notes\": \"{}\"}},\n  \"_deposit\"",
+                format!("{topic} {word} measurement note {i} ").repeat(40)
+            ),
+        );
+        std::fs::write(folder.join("deposit.json"), text).unwrap();
+    }
+}
+
+#[test]
+fn bad_deposits_are_skipped_with_a_warning() {
+    let tmp = tempfile::TempDir::new().unwrap();
+    let dir = tmp.path().join("archive");
+    generated_archive(&dir, 3, "first");
+    std::fs::create_dir_all(dir.join("deposits/broken")).unwrap();
+    std::fs::write(
+        dir.join("deposits/broken/deposit.json"),
+        "{\"general_title\": \"x\",,}",
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.join("deposits/latin1")).unwrap();
+    std::fs::write(
+        dir.join("deposits/latin1/deposit.json"),
+        b"{\"general_title\": \"caf\xe9\"}",
+    )
+    .unwrap();
+    run_ok(git(&dir).args(["add", "-A"]));
+    run_ok(git(&dir).args(["commit", "-q", "-m", "Bad data"]));
+
+    let out = run_ok(capsule(&dir).arg("index"));
+    let err = stderr(&out);
+    assert!(
+        err.contains("deposits/broken/deposit.json:1:23: invalid JSON"),
+        "{err}"
+    );
+    assert!(err.contains("deposits/latin1/deposit.json"), "{err}");
+    assert!(
+        stdout(&out).contains("3 drafts indexed"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(search_json(&dir, &["first"])["total"], 3);
+}
+
+#[test]
+fn a_killed_indexer_recovers_to_what_a_rebuild_gives() {
+    let tmp = tempfile::TempDir::new().unwrap();
+    let dir = tmp.path().join("archive");
+    let n = 3000;
+    generated_archive(&dir, n, "alpha");
+    run_ok(capsule(&dir).arg("index"));
+
+    // Change every deposit, then kill the indexer in the middle of catching up.
+    write_generated(&dir, n, "omega");
+    run_ok(git(&dir).args(["commit", "-q", "-am", "Change everything"]));
+    let started = Instant::now();
+    let mut child = capsule(&dir).arg("index").spawn().unwrap();
+    let segment_files = |dir: &Path| {
+        std::fs::read_dir(dir.join(".git/capsule/index"))
+            .unwrap()
+            .count()
+    };
+    let before = segment_files(&dir);
+    // Wait until it has started writing (new files appear), then kill it.
+    while segment_files(&dir) == before && started.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let still_running = child.try_wait().unwrap().is_none();
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(
+        still_running,
+        "the indexer finished before it could be killed; make the archive bigger"
+    );
+
+    // The index still holds the last committed state, and the next search catches up
+    // from it.
+    let recovered = search_json(&dir, &["omega", "--limit", "5000", "--facets"]);
+    assert_eq!(
+        recovered["refreshed"]["mode"], "incremental",
+        "{}",
+        recovered["refreshed"]
+    );
+    assert_eq!(recovered["total"], n as u64);
+    assert_eq!(search_json(&dir, &["alpha"])["total"], 0);
+
+    run_ok(capsule(&dir).args(["index", "--rebuild"]));
+    let rebuilt = search_json(&dir, &["omega", "--limit", "5000", "--facets"]);
+    assert_eq!(hits(&recovered).len(), n);
+    let mut a = hits(&recovered);
+    let mut b = hits(&rebuilt);
+    a.sort();
+    b.sort();
+    assert_eq!(a, b);
+    assert_eq!(recovered["facets"], rebuilt["facets"]);
+}
