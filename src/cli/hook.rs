@@ -165,6 +165,7 @@ pub fn run(cmd: HookCommand) -> anyhow::Result<Outcome> {
             let mut input = String::new();
             std::io::stdin().read_to_string(&mut input)?;
             parse_ref_updates(&input)?;
+            super::site::rebuild_after_push(&git_dir());
             Ok(Outcome::Ok)
         }
     }

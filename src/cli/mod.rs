@@ -14,6 +14,7 @@ mod init;
 mod output;
 mod record;
 mod schema;
+mod site;
 mod validate;
 
 use std::path::PathBuf;
@@ -75,6 +76,10 @@ enum Command {
     Show(history::ShowArgs),
     /// Compare two versions of a deposit field by field.
     Diff(history::DiffArgs),
+    /// Render the published records into a static website with a JSON API and search.
+    Build(site::BuildArgs),
+    /// Build the site, serve it on 127.0.0.1 and rebuild it when the archive changes.
+    Serve(site::ServeArgs),
     /// Build a demo server and clone, push example analyses and show a rejected push.
     Demo(demo::DemoArgs),
 }
@@ -108,6 +113,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Log(args) => history::run_log(args),
         Command::Show(args) => history::run_show(args),
         Command::Diff(args) => history::run_diff(args),
+        Command::Build(args) => site::run_build(args),
+        Command::Serve(args) => site::run_serve(args),
         Command::Demo(args) => demo::run(args),
     };
     match result {
