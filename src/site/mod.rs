@@ -160,6 +160,13 @@ struct RecordState {
     versions: Vec<(u32, String)>,
 }
 
+/// Where the manifest keeps a record: by id, or, for a deposit this build may not
+/// show, by a digest of its id, so that not even the id of a restricted deposit is
+/// written into a public site.
+fn hidden_key(id: &str) -> String {
+    format!("~{}", &util::sha256_hex(id.as_bytes())[..20])
+}
+
 /// Builds the site of the repository at `repo_path` (a clone or a bare repository).
 pub fn build(
     repo_path: &Path,
@@ -263,20 +270,24 @@ pub fn build(
     let previous = previous.unwrap_or_default();
     let keys: BTreeMap<String, String> =
         inputs.values().map(|i| (i.id.clone(), key_of(i))).collect();
+    let previous_state = |id: &str| {
+        previous
+            .records
+            .get(id)
+            .or_else(|| previous.records.get(&hidden_key(id)))
+    };
     let changed: Vec<&RecordInput> = inputs
         .values()
-        .filter(|i| {
-            !incremental
-                || previous
-                    .records
-                    .get(&i.id)
-                    .is_none_or(|s| s.key != keys[&i.id])
-        })
+        .filter(|i| !incremental || previous_state(&i.id).is_none_or(|s| s.key != keys[&i.id]))
+        .collect();
+    let known: BTreeSet<String> = inputs
+        .keys()
+        .flat_map(|id| [id.clone(), hidden_key(id)])
         .collect();
     let removed: Vec<String> = previous
         .records
         .keys()
-        .filter(|id| !inputs.contains_key(*id))
+        .filter(|id| !known.contains(*id) && !id.starts_with('~'))
         .cloned()
         .collect();
 
@@ -340,7 +351,7 @@ pub fn build(
     }
     for id in inputs.keys() {
         if !states.contains_key(id) {
-            if let Some(old) = previous.records.get(id) {
+            if let Some(old) = previous_state(id) {
                 states.insert(id.clone(), old.clone());
             }
         }
@@ -348,6 +359,13 @@ pub fn build(
 
     // Search documents get numbers: by id in a full build; kept, and new ones
     // appended, in an incremental one.
+    let search_version = {
+        let mut f = Fingerprint::new();
+        for (id, key) in &keys {
+            f.add(id).add(key);
+        }
+        f.finish()
+    };
     let search_stats;
     let shards;
     let doc_count;
@@ -361,7 +379,7 @@ pub fn build(
                 docs.push(&fresh[id].search);
             }
         }
-        let (stats, keys) = search::write_index(&output, &docs)?;
+        let (stats, keys) = search::write_index(&output, &docs, &search_version)?;
         shards = keys;
         doc_count = docs.len();
         search_stats = Some(stats);
@@ -413,6 +431,7 @@ pub fn build(
             next as usize,
             &changes,
             &all_docs,
+            &search_version,
         )?;
         shards = keys;
         doc_count = next as usize;
@@ -519,6 +538,13 @@ pub fn build(
             bytes: bytes_written,
         }
     };
+    let states: BTreeMap<String, RecordState> = states
+        .into_iter()
+        .map(|(id, state)| match state.summary {
+            Some(_) => (id, state),
+            None => (hidden_key(&id), state),
+        })
+        .collect();
     let manifest = Manifest {
         format: FORMAT,
         generator: format!("capsule {}", env!("CARGO_PKG_VERSION")),

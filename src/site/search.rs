@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 
 use super::fields::is_system_key;
 use super::model::RecordSummary;
-use super::util::{hex, Fingerprint};
+use super::util::hex;
 use super::write::Output;
 use super::SiteError;
 
@@ -203,6 +203,7 @@ pub struct SearchStats {
 pub fn write_index(
     output: &Output,
     docs: &[&SearchDoc],
+    version: &str,
 ) -> Result<(SearchStats, Vec<String>), SiteError> {
     let mut postings: HashMap<&str, Vec<(u32, u8)>> = HashMap::new();
     for (n, doc) in docs.iter().enumerate() {
@@ -228,11 +229,9 @@ pub fn write_index(
         shards: shards.len(),
         ..SearchStats::default()
     };
-    let mut version = Fingerprint::new();
     let mut write = |path: String, text: String, stats: &mut SearchStats| {
         stats.files += 1;
         stats.bytes += text.len() as u64;
-        version.add(&path).add(&text);
         output.write(&path, text.as_bytes())
     };
     let mut keys = Vec::new();
@@ -251,7 +250,7 @@ pub fn write_index(
         write(format!("search/d/{n}.js"), text, &mut stats)?;
     }
     drop(write);
-    let text = manifest_text(docs.len(), &keys, &version.finish());
+    let text = manifest_text(docs.len(), &keys, version);
     stats.manifest_bytes = text.len() as u64;
     stats.files += 1;
     stats.bytes += text.len() as u64;
@@ -342,6 +341,7 @@ pub fn patch_index(
     docs: usize,
     changes: &[DocChange],
     rows: &BTreeMap<u32, SearchDoc>,
+    version: &str,
 ) -> Result<(Option<SearchStats>, Vec<String>), SiteError> {
     if changes.is_empty() {
         return Ok((None, old_keys.to_vec()));
@@ -377,10 +377,6 @@ pub fn patch_index(
         shards: keys.len(),
         ..SearchStats::default()
     };
-    let mut version = Fingerprint::new();
-    for k in old_keys {
-        version.add(k);
-    }
     for (key, additions) in affected {
         let path = format!("search/t/{}.js", shard_file(&key));
         let mut terms = std::fs::read_to_string(live.join(&path))
@@ -402,7 +398,6 @@ pub fn patch_index(
             .map(|(t, l)| (t.clone(), encode_postings(l)))
             .collect();
         let text = shard_text(&key, encoded.iter().map(|(t, l)| (t.as_str(), l.as_str())));
-        version.add(&path).add(&text);
         stats.files += 1;
         stats.bytes += text.len() as u64;
         output.write(&path, text.as_bytes())?;
@@ -413,13 +408,12 @@ pub fn patch_index(
         let start = (n * CHUNK) as u32;
         let end = (((n + 1) * CHUNK).min(docs.max(1))) as u32;
         let text = chunk_text(n, (start..end.max(start + 1)).map(|d| rows.get(&d)));
-        version.add(&text);
         stats.files += 1;
         stats.bytes += text.len() as u64;
         output.write(&format!("search/d/{n}.js"), text.as_bytes())?;
     }
     keys.sort();
-    let text = manifest_text(docs, &keys, &version.finish());
+    let text = manifest_text(docs, &keys, version);
     stats.manifest_bytes = text.len() as u64;
     stats.files += 1;
     stats.bytes += text.len() as u64;
