@@ -543,3 +543,50 @@ fn a_rebuild_renders_only_the_record_that_changed() {
     }
     check_links(&site);
 }
+
+/// Real headless Chromium (Debian's), driven through playwright-core from
+/// tests/browser/drive.js: home, a listing to a record, another version, a diff, a
+/// search and its result, and the canary deposit whose `<script>`s must not run.
+/// Screenshots are kept in target/site-screenshots/.
+#[test]
+fn a_reader_in_chromium_browses_searches_and_no_deposit_script_runs() {
+    let ci = std::env::var_os("CI").is_some();
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let driver = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    if !Path::new(&chromium).is_file() {
+        assert!(
+            !ci,
+            "{chromium} is missing: CI must install chromium (apt-get install -y chromium)"
+        );
+        eprintln!("\n*** SKIPPING the browser test: {chromium} is not installed (apt-get install -y chromium) ***\n");
+        return;
+    }
+    assert!(
+        driver.join("node_modules/playwright-core").is_dir(),
+        "tests/browser/node_modules is missing: run `npm ci` in tests/browser"
+    );
+    let (_server, work) = archive();
+    let site = work.path.join("out/browse");
+    build_ok(&work, &site, &[]);
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap()
+        .join("site-screenshots");
+    let out = std::process::Command::new("node")
+        .current_dir(&driver)
+        .arg("drive.js")
+        .arg(&site)
+        .arg(&shots)
+        .env("CHROMIUM", &chromium)
+        .output()
+        .expect("cannot run node");
+    let report = stdout(&out);
+    assert!(
+        out.status.success(),
+        "the browser run failed:\n{report}\n{}",
+        stderr(&out)
+    );
+    let parsed: serde_json::Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(parsed["steps"].as_array().unwrap().len(), 6, "{report}");
+    assert!(shots.join("6-canary.png").is_file());
+}

@@ -229,7 +229,7 @@ pub fn write_index(
         shards: shards.len(),
         ..SearchStats::default()
     };
-    let mut write = |path: String, text: String, stats: &mut SearchStats| {
+    let write = |path: String, text: String, stats: &mut SearchStats| {
         stats.files += 1;
         stats.bytes += text.len() as u64;
         output.write(&path, text.as_bytes())
@@ -249,7 +249,6 @@ pub fn write_index(
         stats.chunk_bytes = stats.chunk_bytes.max(text.len() as u64);
         write(format!("search/d/{n}.js"), text, &mut stats)?;
     }
-    drop(write);
     let text = manifest_text(docs.len(), &keys, version);
     stats.manifest_bytes = text.len() as u64;
     stats.files += 1;
