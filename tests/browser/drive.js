@@ -20,7 +20,6 @@ const profile = fs.mkdtempSync(path.join(require("os").tmpdir(), "capsule-chromi
     headless: true,
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
       "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-],
     viewport: { width: 1200, height: 900 },
   });
   const page = context.pages()[0] || await context.newPage();
