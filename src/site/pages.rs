@@ -12,12 +12,15 @@ use super::model::*;
 use super::records::facet_slug;
 use super::util::{base_with_slash, xml_escape, Fingerprint};
 
+/// How a planned page turns into bytes.
+pub type RenderFn =
+    Box<dyn Fn(&super::render::Renderer) -> Result<Vec<u8>, super::SiteError> + Send + Sync>;
+
 /// A page to render: where, with which template, from what, and its fingerprint.
 pub struct PlannedPage {
     pub path: String,
     pub key: String,
-    pub render:
-        Box<dyn Fn(&super::render::Renderer) -> Result<Vec<u8>, super::SiteError> + Send + Sync>,
+    pub render: RenderFn,
 }
 
 fn planned<T: Serialize + Send + Sync + 'static>(
