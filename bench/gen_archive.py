@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Generate a synthetic capsule archive for benchmarks.
 
-    python3 bench/gen_archive.py OUT_DIR --deposits N [--seed S] [--schema PATH] [--jobs J]
+    python3 bench/gen_archive.py OUT_DIR --deposits N [--seed S] [--schema PATH] [--jobs J] [--public]
 
 Writes a plain directory (bench/make_git.sh turns it into a git repository):
 
@@ -498,12 +498,15 @@ def make_deposit(seed: int, index: int) -> tuple[str, dict]:
     return dep_id, deposit
 
 
-def write_range(args: tuple[str, int, int, int]) -> int:
-    out_dir, seed, start, stop = args
+def write_range(args: tuple) -> int:
+    out_dir, seed, start, stop = args[:4]
+    public = len(args) > 4 and args[4]
     deposits = os.path.join(out_dir, "deposits")
     total = 0
     for i in range(start, stop):
         dep_id, deposit = make_deposit(seed, i)
+        if public:
+            deposit["_access"]["deposit-read"]["roles"].append("public")
         text = json.dumps(deposit, indent=2, ensure_ascii=False) + "\n"
         data = text.encode("utf-8")
         d = os.path.join(deposits, dep_id)
@@ -523,6 +526,8 @@ def main() -> int:
                     help=f"schema to copy to schemas/analysis/1.0.0.json (default {DEFAULT_SCHEMA})")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                     help="worker processes (output does not depend on it)")
+    ap.add_argument("--public", action="store_true",
+                    help="make every deposit readable by everyone (for public site builds)")
     args = ap.parse_args()
 
     if args.deposits < 0 or args.deposits > 999_999:
@@ -544,7 +549,8 @@ def main() -> int:
 
     n = args.deposits
     chunk = 2000
-    tasks = [(str(out), args.seed, s, min(s + chunk, n + 1)) for s in range(1, n + 1, chunk)]
+    tasks = [(str(out), args.seed, s, min(s + chunk, n + 1), args.public)
+             for s in range(1, n + 1, chunk)]
     jobs = max(1, min(args.jobs, len(tasks)))
     if jobs == 1:
         total = sum(map(write_range, tasks))

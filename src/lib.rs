@@ -49,5 +49,6 @@ pub mod record;
 pub mod scaffold;
 pub mod schema;
 pub mod settings;
+pub mod site;
 pub mod validate;
 pub mod version;

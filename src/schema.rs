@@ -721,6 +721,102 @@ fn child_schema<'a>(
     None
 }
 
+/// A place in a compiled schema with its `$ref`s followed: what readers (the site, the
+/// field documentation) walk to find titles, descriptions and allowed values.
+#[derive(Clone, Copy)]
+pub struct SchemaNode<'a> {
+    schema: &'a Value,
+    doc: &'a Value,
+    documents: &'a HashMap<String, Arc<LoadedSchema>>,
+}
+
+impl<'a> SchemaNode<'a> {
+    /// The (resolved) subschema itself.
+    pub fn value(&self) -> &'a Value {
+        self.schema
+    }
+
+    /// The subschema that governs member or element `token` of this node's values.
+    pub fn child(&self, token: &str) -> Option<SchemaNode<'a>> {
+        child_schema(self.schema, token, self.doc, self.documents).map(|(schema, doc)| SchemaNode {
+            schema,
+            doc,
+            documents: self.documents,
+        })
+    }
+
+    /// The declared properties in the author's order, including those of `allOf` parts.
+    pub fn properties(&self) -> Vec<(&'a str, SchemaNode<'a>)> {
+        let mut out: Vec<(&'a str, SchemaNode<'a>)> = Vec::new();
+        let mut stack = vec![(self.schema, self.doc)];
+        let mut guard = 0;
+        while let Some((schema, doc)) = stack.pop() {
+            guard += 1;
+            if guard > 64 {
+                break;
+            }
+            let (schema, doc) = resolve(schema, self.documents, doc);
+            if let Some(Value::Object(props)) = schema.get("properties") {
+                for (name, sub) in props {
+                    if !out.iter().any(|(n, _)| *n == name.as_str()) {
+                        let (schema, doc) = resolve(sub, self.documents, doc);
+                        out.push((
+                            name.as_str(),
+                            SchemaNode {
+                                schema,
+                                doc,
+                                documents: self.documents,
+                            },
+                        ));
+                    }
+                }
+            }
+            if let Some(Value::Array(parts)) = schema.get("allOf") {
+                for part in parts.iter().rev() {
+                    stack.push((part, doc));
+                }
+            }
+        }
+        out
+    }
+
+    /// The schema of the elements, for an array with one `items` schema.
+    pub fn items(&self) -> Option<SchemaNode<'a>> {
+        match self.schema.get("items") {
+            Some(sub @ Value::Object(_)) => {
+                let (schema, doc) = resolve(sub, self.documents, self.doc);
+                Some(SchemaNode {
+                    schema,
+                    doc,
+                    documents: self.documents,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// The names listed in this node's `required`.
+    pub fn required(&self) -> Vec<&'a str> {
+        self.schema
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|list| list.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default()
+    }
+}
+
+impl CompiledSchema {
+    /// The root of the schema, for walking it.
+    pub fn node(&self) -> SchemaNode<'_> {
+        let (schema, doc) = resolve(&self.root.body, &self.documents, &self.root.body);
+        SchemaNode {
+            schema,
+            doc,
+            documents: &self.documents,
+        }
+    }
+}
+
 /// Loads and compiles schemas from archive sources, caching by content so that a push
 /// of many commits, or a run over many deposits, compiles each schema once.
 #[derive(Default)]

@@ -18,9 +18,9 @@ pub struct Settings {
     /// How notification mails leave the archive. Absent: no mail is planned at all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mail: Option<MailSettings>,
-    /// Site settings are read by the site builder; kept whole here.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub site: Option<toml::Table>,
+    /// The static site (`capsule build`, post-receive rebuilds).
+    #[serde(default)]
+    pub site: SiteSettings,
     /// Experiment databases that `capsule fetch` fills deposits from.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub fetchers: std::collections::BTreeMap<String, crate::fetch::FetcherSettings>,
@@ -60,6 +60,30 @@ fn default_base_url() -> String {
 }
 fn default_branch() -> String {
     "main".into()
+}
+
+/// `[site]`: how `capsule build` renders the archive, and where post-receive puts it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteSettings {
+    /// The folder the post-receive hook rebuilds the site into (absolute, or relative
+    /// to the repository's git folder). Unset: the hook builds no site.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out: Option<String>,
+    /// The site's title (default: the archive's name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// The public address of the site (default: `archive.base_url`); absolute links in
+    /// the sitemap, the feed and the API are built from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// Whether post-receive builds an internal site with the drafts of the default
+    /// branch (and restricted deposits). Never set this for a site the world can read.
+    #[serde(default)]
+    pub drafts: bool,
+    /// Records per listing page (default 50).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_page: Option<usize>,
 }
 
 /// Where the pusher's user name comes from.
@@ -427,6 +451,16 @@ mod tests {
         }
         let e = Settings::parse("[mail]\nfrom = \"not an address\"\n").unwrap_err();
         assert!(e.message.contains("not a sender address"), "{}", e.message);
+    }
+
+    #[test]
+    fn site_settings_are_typed() {
+        let s = Settings::parse("[site]\nout = \"/srv/www\"\ntitle = \"Ours\"\n").unwrap();
+        assert_eq!(s.site.out.as_deref(), Some("/srv/www"));
+        assert_eq!(s.site.title.as_deref(), Some("Ours"));
+        assert!(!s.site.drafts);
+        let e = Settings::parse("[site]\noutput = \"x\"\n").unwrap_err();
+        assert!(e.message.contains("output"), "{}", e.message);
     }
 
     #[test]

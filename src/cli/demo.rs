@@ -137,6 +137,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     bring_in(&mut out, &bin, &dir, &work)?;
 
     show_mails(&mut out, &server)?;
+    site(&mut out, &bin, &work)?;
 
     step(&mut out, "Explore it yourself")?;
     writeln!(
@@ -145,6 +146,23 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
         work.display()
     )?;
     Ok(Outcome::Ok)
+}
+
+/// The last step: the public site of the archive, and how to look at it.
+fn site(out: &mut impl Write, bin: &Path, work: &Path) -> anyhow::Result<()> {
+    step(
+        out,
+        "13. The public site: published, publicly readable records only (zee stays restricted)",
+    )?;
+    git(work, &["pull", "--quiet", "--ff-only", "origin", "main"])?;
+    git(work, &["fetch", "--quiet", "--tags", "origin"])?;
+    run_capsule(out, bin, work, "alice", &["build"])?;
+    writeln!(
+        out,
+        "   Browse it: cd {} && capsule serve   (then open http://127.0.0.1:8000/)",
+        work.display()
+    )?;
+    Ok(())
 }
 
 const PEOPLE: &str = r#"# People (user name = e-mail) and groups of this archive.

@@ -167,6 +167,7 @@ pub fn run(cmd: HookCommand) -> anyhow::Result<Outcome> {
             let updates = parse_ref_updates(&input)?;
             post_receive_mail(&git_dir(), &updates);
             post_receive_index(&git_dir());
+            super::site::rebuild_after_push(&git_dir());
             Ok(Outcome::Ok)
         }
     }

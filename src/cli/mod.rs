@@ -17,6 +17,7 @@ mod output;
 mod record;
 mod schema;
 mod search;
+mod site;
 mod validate;
 
 use std::path::PathBuf;
@@ -84,6 +85,10 @@ enum Command {
     /// See and drive the delivery of notification mails (on the server).
     #[command(subcommand)]
     Outbox(outbox::OutboxCommand),
+    /// Render the published records into a static website with a JSON API and search.
+    Build(site::BuildArgs),
+    /// Build the site, serve it on 127.0.0.1 and rebuild it when the archive changes.
+    Serve(site::ServeArgs),
     /// Build a demo server and clone, push example analyses and show a rejected push.
     Demo(demo::DemoArgs),
     /// Bring the search index up to date (or rebuild it with --rebuild).
@@ -123,6 +128,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Diff(args) => history::run_diff(args),
         Command::Notify(cmd) => notify::run(cmd),
         Command::Outbox(cmd) => outbox::run(cmd),
+        Command::Build(args) => site::run_build(args),
+        Command::Serve(args) => site::run_serve(args),
         Command::Demo(args) => demo::run(args),
         Command::Index(args) => search::run_index(args),
         Command::Search(args) => search::run_search(args),

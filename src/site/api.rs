@@ -1,0 +1,199 @@
+//! The JSON API: static files at CAP's routes, in CAP's shapes.
+//!
+//! - `api/records/index.json` — CAP's search response: `hits.hits[]`, `hits.total`,
+//!   `aggregations` (facets with `buckets` of `key` and `doc_count`), `links`;
+//! - `api/records/<id>/index.json` — the latest version, like `GET /api/records/<pid>`:
+//!   `id`, `created`, `updated`, `metadata`, `links`, `schema`, `experiment`, `files`,
+//!   `status`, `type`, plus capsule's `version` and `versions`;
+//! - `api/records/<id>/v<N>/index.json` — one version, same shape;
+//! - `api/schemas/<name>/<version>/index.json` — CAP's schema response (`name`,
+//!   `version`, `fullname`, `experiment`, `deposit_schema`, `config`, `links`);
+//! - `api/deposits/<id>/index.json` — drafts, internal builds only (`status: draft`).
+//!
+//! A public build drops `_access` from `metadata`: who may read a deposit is not part
+//! of the record.
+
+use serde_json::{json, Map, Value};
+
+use crate::deposit::SchemaRef;
+use crate::schema::CompiledSchema;
+
+use super::model::{RecordSummary, RecordView};
+use super::records::Shared;
+use super::util::base_with_slash;
+
+/// Pretty JSON with a final newline (stable bytes for stable input).
+pub fn to_bytes(value: &Value) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec_pretty(value).expect("JSON serialises");
+    bytes.push(b'\n');
+    bytes
+}
+
+/// The metadata a build may publish.
+pub fn metadata(deposit: &Value, internal: bool) -> Value {
+    let mut metadata = deposit.clone();
+    if !internal {
+        if let Value::Object(map) = &mut metadata {
+            map.remove("_access");
+        }
+    }
+    metadata
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn record(
+    shared: &Shared<'_>,
+    id: &str,
+    version: u32,
+    deposit: &Value,
+    view: &RecordView,
+    sref: Option<&SchemaRef>,
+    schema: Option<&CompiledSchema>,
+    files: &[Value],
+) -> Value {
+    let base = base_with_slash(&shared.base_url);
+    let draft = view.draft;
+    let self_link = if draft {
+        format!("{base}api/deposits/{id}/index.json")
+    } else {
+        format!("{base}api/records/{id}/v{version}/index.json")
+    };
+    let html = if draft {
+        format!("{base}drafts/{id}/")
+    } else {
+        format!("{base}records/{id}/v{version}/")
+    };
+    let mut links = Map::new();
+    links.insert("self".into(), json!(self_link));
+    links.insert("html".into(), json!(html));
+    links.insert(
+        "latest".into(),
+        json!(format!("{base}api/records/{id}/index.json")),
+    );
+    links.insert("latest_html".into(), json!(format!("{base}records/{id}/")));
+    if let Some(s) = sref {
+        links.insert(
+            "schema".into(),
+            json!(format!(
+                "{base}api/schemas/{}/{}/index.json",
+                s.name, s.version
+            )),
+        );
+    }
+    let versions: Vec<Value> = view
+        .versions
+        .iter()
+        .rev()
+        .map(|v| {
+            json!({
+                "version": v.number,
+                "created": v.date,
+                "links": {
+                    "self": format!("{base}api/records/{id}/v{}/index.json", v.number),
+                    "html": format!("{base}records/{id}/v{}/", v.number),
+                }
+            })
+        })
+        .collect();
+    let schema_value = match sref {
+        Some(s) => json!({
+            "name": s.name,
+            "version": s.version,
+            "fullname": schema.and_then(|c| c.root.title.clone()).unwrap_or_else(|| s.name.clone()),
+        }),
+        None => Value::Null,
+    };
+    json!({
+        "id": id,
+        "pid": id,
+        "version": version,
+        "revision": version,
+        "created": view.created,
+        "updated": view.updated,
+        "metadata": metadata(deposit, shared.internal),
+        "links": links,
+        "schema": schema_value,
+        "experiment": if view.experiment.is_empty() { Value::Null } else { json!(view.experiment) },
+        "files": files,
+        "status": if draft { "draft" } else { "published" },
+        "type": if draft { "deposit" } else { "record" },
+        "labels": [],
+        "versions": versions,
+    })
+}
+
+/// `api/records/index.json`: every record as a search hit, newest first, with facets.
+pub fn index(
+    base_url: &str,
+    summaries: &[&RecordSummary],
+    aggregations: Vec<(String, Vec<(String, usize)>)>,
+) -> Value {
+    let base = base_with_slash(base_url);
+    let hits: Vec<Value> = summaries
+        .iter()
+        .map(|s| {
+            let (api, html) = if s.draft {
+                (
+                    format!("{base}api/deposits/{}/index.json", s.id),
+                    format!("{base}drafts/{}/", s.id),
+                )
+            } else {
+                (
+                    format!("{base}api/records/{}/index.json", s.id),
+                    format!("{base}records/{}/", s.id),
+                )
+            };
+            json!({
+                "id": s.id,
+                "pid": s.id,
+                "created": s.created,
+                "updated": s.updated,
+                "version": s.version,
+                "status": if s.draft { "draft" } else { "published" },
+                "metadata": {
+                    "general_title": s.title,
+                    "$schema": s.schema,
+                },
+                "schema": {"name": s.schema, "fullname": s.schema_title},
+                "experiment": if s.experiment.is_empty() { Value::Null } else { json!(s.experiment) },
+                "links": {"self": api, "html": html},
+            })
+        })
+        .collect();
+    let mut aggs = Map::new();
+    for (name, buckets) in aggregations {
+        aggs.insert(
+            name,
+            json!({
+                "buckets": buckets.into_iter().map(|(key, count)| json!({"key": key, "doc_count": count})).collect::<Vec<_>>(),
+                "doc_count_error_upper_bound": 0,
+                "sum_other_doc_count": 0,
+            }),
+        );
+    }
+    json!({
+        "aggregations": aggs,
+        "hits": {"hits": hits, "total": summaries.len()},
+        "links": {"self": format!("{base}api/records/index.json")},
+    })
+}
+
+/// `api/schemas/<name>/<version>/index.json`.
+pub fn schema(base_url: &str, compiled: &CompiledSchema) -> Value {
+    let base = base_with_slash(base_url);
+    let root = &compiled.root;
+    json!({
+        "name": root.sref.name,
+        "version": root.sref.version,
+        "fullname": root.title.clone().unwrap_or_else(|| root.sref.name.clone()),
+        "experiment": root.experiment,
+        "is_indexed": true,
+        "use_deposit_as_record": true,
+        "deposit_schema": root.body,
+        "config": root.config,
+        "links": {
+            "self": format!("{base}api/schemas/{}/{}/index.json", root.sref.name, root.sref.version),
+            "html": format!("{base}schemas/{}/{}/", root.sref.name, root.sref.version),
+        },
+    })
+}

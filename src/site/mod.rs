@@ -1,0 +1,743 @@
+//! The static archive site: `capsule build` turns the published records of an archive
+//! into a folder of static pages, a JSON API and a search index.
+//!
+//! ```text
+//! plan     record tags + the build revision's deposits/ tree -> one input per record,
+//!          each with a fingerprint (its tags and its folder's tree id)
+//! records  (parallel) read the versions, drop what a public build may not show,
+//!          render landing, version and diff pages, per-version API files, file copies
+//! pages    home, listings, facets, schemas, search, 404, API index, sitemap, feed
+//! search   a chunked index the browser loads on demand (`search`)
+//! write    stage beside the target, then swap in (full) or move changed files (incremental)
+//! ```
+//!
+//! What a public build leaves out, everywhere (pages, API, search, sitemap, feed):
+//! drafts, deposits whose `_access.deposit-read` does not grant `*` or `public` (as
+//! published, and as they stand on the branch now), `_access` lists, and reviews marked
+//! internal with their comments. An internal build (`--drafts`) shows all of it and
+//! says so on every page.
+//!
+//! This module never prints: progress goes through [`Progress`], the outcome through
+//! [`BuildReport`].
+
+mod api;
+mod fields;
+pub mod model;
+mod pages;
+mod records;
+mod render;
+mod schemas;
+pub mod search;
+mod theme;
+mod util;
+mod write;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use git2::{Oid, Repository};
+use serde::{Deserialize, Serialize};
+
+use crate::archive::GitTree;
+use crate::record::list_records;
+use crate::settings::Settings;
+
+use model::{RecordSummary, SiteView};
+use records::{RecordInput, RecordOut, Shared, Worker};
+use render::Renderer;
+use search::{SearchDoc, SearchStats};
+use util::Fingerprint;
+use write::{Output, MANIFEST};
+
+pub use write::MANIFEST as MANIFEST_FILE;
+
+/// Why a build failed. Nothing of the previous site was changed.
+#[derive(Debug, thiserror::Error)]
+pub enum SiteError {
+    #[error("git: {0}")]
+    Git(#[from] git2::Error),
+    #[error("{0}: {1}")]
+    Io(String, std::io::Error),
+    #[error("template error in {0}")]
+    Template(String),
+    #[error("{0}")]
+    Output(String),
+    #[error("{0}")]
+    Input(String),
+}
+
+/// What to build.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// The revision whose reviews, schemas, theme and settings the site uses (and
+    /// whose drafts an internal build shows). Default: the archive's default branch.
+    pub rev: Option<String>,
+    pub out: PathBuf,
+    /// An internal site: drafts, restricted deposits and internal reviews included.
+    pub drafts: bool,
+    /// Overrides `site.base_url` and `archive.base_url`.
+    pub base_url: Option<String>,
+    /// Reuse the previous build in `out` where its inputs did not change.
+    pub incremental: bool,
+}
+
+/// Where a long build reports how far it got (the CLI draws a bar; tests ignore it).
+pub trait Progress: Sync {
+    fn begin(&self, _total: u64) {}
+    fn advance(&self, _n: u64) {}
+    fn end(&self) {}
+}
+
+/// Progress that goes nowhere.
+pub struct Quiet;
+impl Progress for Quiet {}
+
+/// What a build did.
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildReport {
+    pub out: PathBuf,
+    pub rev: String,
+    pub internal: bool,
+    pub incremental: bool,
+    /// Records (and drafts) on the site.
+    pub records: usize,
+    pub drafts: usize,
+    /// Records rendered in this build (the rest were unchanged).
+    pub rendered_records: usize,
+    /// Deposits with record tags that this build may not show.
+    pub excluded_records: usize,
+    /// Files written by this build, and their size.
+    pub files_written: usize,
+    pub bytes_written: u64,
+    /// Pages (HTML) and files in the whole site, and its size.
+    pub pages: usize,
+    pub files: usize,
+    pub bytes: u64,
+    pub search: Option<SearchStats>,
+    pub theme_overrides: Vec<String>,
+    pub warnings: Vec<String>,
+    #[serde(skip)]
+    pub elapsed: Duration,
+}
+
+const FORMAT: u32 = 1;
+
+/// What a build leaves for the next one, in `.capsule-site.json`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Manifest {
+    format: u32,
+    generator: String,
+    global: String,
+    rev: String,
+    records: BTreeMap<String, RecordState>,
+    pages: BTreeMap<String, String>,
+    search_shards: Vec<String>,
+    search_docs: usize,
+    totals: Totals,
+}
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+struct Totals {
+    pages: usize,
+    files: usize,
+    bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RecordState {
+    key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    doc: Option<u32>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    commit: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    summary: Option<RecordSummary>,
+    /// (version, date) of every shown version, for the feed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    versions: Vec<(u32, String)>,
+}
+
+/// Where the manifest keeps a record: by id, or, for a deposit this build may not
+/// show, by a digest of its id, so that not even the id of a restricted deposit is
+/// written into a public site.
+fn hidden_key(id: &str) -> String {
+    format!("~{}", &util::sha256_hex(id.as_bytes())[..20])
+}
+
+/// Builds the site of the repository at `repo_path` (a clone or a bare repository).
+pub fn build(
+    repo_path: &Path,
+    options: &BuildOptions,
+    progress: &dyn Progress,
+) -> Result<BuildReport, SiteError> {
+    let started = Instant::now();
+    let repo = Repository::open(repo_path)?;
+    let repo_path = repo.path().to_path_buf();
+    let (rev, rev_name) = resolve_rev(&repo, options.rev.as_deref())?;
+    let tree = GitTree::at_commit(&repo, rev)?;
+    let settings = match tree.read("capsule.toml")? {
+        Some(bytes) => Settings::parse(&String::from_utf8_lossy(&bytes))
+            .map_err(|e| SiteError::Input(format!("capsule.toml at {rev_name}: {e}")))?,
+        None => Settings::default(),
+    };
+    let internal = options.drafts;
+    let base_url = options
+        .base_url
+        .clone()
+        .or_else(|| settings.site.base_url.clone())
+        .unwrap_or_else(|| settings.archive.base_url.clone());
+    let per_page = settings.site.per_page.unwrap_or(50).max(1);
+    let mut overrides = Vec::new();
+    for folder in ["templates/site", "site"] {
+        collect_files(&tree, folder, &mut overrides)?;
+    }
+    let theme = theme::Theme::with_overrides(overrides).map_err(SiteError::Input)?;
+    let site_title = settings
+        .site
+        .title
+        .clone()
+        .unwrap_or_else(|| settings.archive.name.clone());
+
+    // Plan: one input per record (and, internally, per deposit on the branch).
+    let mut warnings = Vec::new();
+    let tags = list_records(&repo)?;
+    let folders = deposit_folders(&repo, &tree)?;
+    let mut inputs: BTreeMap<String, RecordInput> = BTreeMap::new();
+    for (id, versions) in &tags {
+        if matches!(id.as_str(), "index.html" | "index.json") {
+            warnings.push(format!(
+                "record {id} is left out: its id is a file name the site itself uses"
+            ));
+            continue;
+        }
+        inputs.insert(
+            id.clone(),
+            RecordInput {
+                id: id.clone(),
+                tags: versions
+                    .iter()
+                    .map(|t| (t.version, t.tag.unwrap_or(t.commit), t.commit))
+                    .collect(),
+                folder: folders.get(id).copied(),
+                draft: internal,
+            },
+        );
+    }
+    if internal {
+        for (id, folder) in &folders {
+            if matches!(id.as_str(), "index.html" | "index.json") {
+                continue;
+            }
+            inputs.entry(id.clone()).or_insert_with(|| RecordInput {
+                id: id.clone(),
+                tags: Vec::new(),
+                folder: Some(*folder),
+                draft: true,
+            });
+        }
+    }
+    let global = {
+        let mut f = Fingerprint::new();
+        f.add(env!("CARGO_PKG_VERSION"))
+            .add(theme.fingerprint())
+            .add(&base_url)
+            .add(&site_title)
+            .add(&settings.archive.description)
+            .add(per_page.to_le_bytes())
+            .add([internal as u8]);
+        f.finish()
+    };
+    let key_of = |input: &RecordInput| {
+        let mut f = Fingerprint::new();
+        f.add(&global).add(&input.id);
+        for (v, tag, commit) in &input.tags {
+            f.add(v.to_le_bytes())
+                .add(tag.as_bytes())
+                .add(commit.as_bytes());
+        }
+        f.add(input.folder.map(|o| o.to_string()).unwrap_or_default());
+        f.finish()
+    };
+    let previous = if options.incremental {
+        read_manifest(&options.out).filter(|m| m.global == global && m.format == FORMAT)
+    } else {
+        None
+    };
+    let incremental = previous.is_some();
+    let previous = previous.unwrap_or_default();
+    let keys: BTreeMap<String, String> =
+        inputs.values().map(|i| (i.id.clone(), key_of(i))).collect();
+    let previous_state = |id: &str| {
+        previous
+            .records
+            .get(id)
+            .or_else(|| previous.records.get(&hidden_key(id)))
+    };
+    let changed: Vec<&RecordInput> = inputs
+        .values()
+        .filter(|i| !incremental || previous_state(&i.id).is_none_or(|s| s.key != keys[&i.id]))
+        .collect();
+    let known: BTreeSet<String> = inputs
+        .keys()
+        .flat_map(|id| [id.clone(), hidden_key(id)])
+        .collect();
+    let removed: Vec<String> = previous
+        .records
+        .keys()
+        .filter(|id| !known.contains(*id) && !id.starts_with('~'))
+        .cloned()
+        .collect();
+
+    let output = Output::prepare(&options.out, incremental)?;
+    let renderer = Renderer::new(
+        &theme,
+        SiteView {
+            title: site_title.clone(),
+            description: settings.archive.description.clone(),
+            internal,
+            base_url: base_url.clone(),
+            records: 0,
+        },
+    )?;
+    let shared = Shared {
+        renderer: &renderer,
+        output: &output,
+        internal,
+        base_url: base_url.clone(),
+        archive_name: site_title.clone(),
+    };
+
+    // Records, in parallel.
+    progress.begin(changed.len() as u64);
+    let results = render_records(&repo_path, &shared, &changed, rev, progress)?;
+    progress.end();
+    let rendered_records = changed.len();
+
+    // Merge with what the previous build knew of unchanged records.
+    let mut states: BTreeMap<String, RecordState> = BTreeMap::new();
+    let mut fresh: BTreeMap<String, RecordOut> = BTreeMap::new();
+    for (id, result) in results {
+        let key = keys[&id].clone();
+        match result {
+            Some(out) => {
+                states.insert(
+                    id.clone(),
+                    RecordState {
+                        key,
+                        doc: None,
+                        commit: out.commit.clone(),
+                        summary: Some(out.summary.clone()),
+                        versions: out.versions.clone(),
+                    },
+                );
+                fresh.insert(id, out);
+            }
+            None => {
+                states.insert(
+                    id,
+                    RecordState {
+                        key,
+                        doc: None,
+                        commit: String::new(),
+                        summary: None,
+                        versions: Vec::new(),
+                    },
+                );
+            }
+        }
+    }
+    for id in inputs.keys() {
+        if !states.contains_key(id) {
+            if let Some(old) = previous_state(id) {
+                states.insert(id.clone(), old.clone());
+            }
+        }
+    }
+
+    // Search documents get numbers: by id in a full build; kept, and new ones
+    // appended, in an incremental one.
+    let search_version = {
+        let mut f = Fingerprint::new();
+        for (id, key) in &keys {
+            f.add(id).add(key);
+        }
+        f.finish()
+    };
+    let search_stats;
+    let shards;
+    let doc_count;
+    if !incremental {
+        let mut n = 0;
+        let mut docs: Vec<&SearchDoc> = Vec::new();
+        for (id, state) in states.iter_mut() {
+            if state.summary.is_some() {
+                state.doc = Some(n);
+                n += 1;
+                docs.push(&fresh[id].search);
+            }
+        }
+        let (stats, keys) = search::write_index(&output, &docs, &search_version)?;
+        shards = keys;
+        doc_count = docs.len();
+        search_stats = Some(stats);
+    } else {
+        let mut next = previous.search_docs as u32;
+        let mut changes: Vec<search::DocChange> = Vec::new();
+        let touched: BTreeSet<&String> = fresh
+            .keys()
+            .chain(changed.iter().map(|i| &i.id))
+            .chain(removed.iter())
+            .collect();
+        for id in touched {
+            let old = previous.records.get(id);
+            let old_doc = old.and_then(|o| o.doc);
+            let old_search = match old {
+                Some(o) if o.summary.is_some() && !o.commit.is_empty() => {
+                    old_search_doc(&repo, id, o)?
+                }
+                _ => None,
+            };
+            let new_search = fresh.get(id).map(|f| f.search.clone());
+            let doc = match (old_doc, &new_search) {
+                (Some(d), _) => Some(d),
+                (None, Some(_)) => {
+                    next += 1;
+                    Some(next - 1)
+                }
+                (None, None) => None,
+            };
+            if let Some(state) = states.get_mut(id) {
+                state.doc = if new_search.is_some() { doc } else { None };
+            }
+            if let Some(doc) = doc {
+                changes.push(search::DocChange {
+                    doc,
+                    old: old_search,
+                    new: new_search,
+                });
+            }
+        }
+        let all_docs: BTreeMap<u32, SearchDoc> = states
+            .values()
+            .filter_map(|s| Some((s.doc?, search::row_of(s.summary.as_ref()?))))
+            .collect();
+        let (stats, keys) = search::patch_index(
+            &output,
+            &options.out,
+            &previous.search_shards,
+            next as usize,
+            &changes,
+            &all_docs,
+            &search_version,
+        )?;
+        shards = keys;
+        doc_count = next as usize;
+        search_stats = stats;
+    }
+
+    // Pages made of many records.
+    let summaries: Vec<&RecordSummary> =
+        states.values().filter_map(|s| s.summary.as_ref()).collect();
+    let schema_list = schemas::schema_views(&tree);
+    let schema_titles: BTreeMap<String, String> = schema_list
+        .iter()
+        .map(|(v, _)| (v.name.clone(), v.title.clone()))
+        .collect();
+    let mut feed: Vec<(String, u32, String, String)> = Vec::new();
+    for (id, state) in &states {
+        if let Some(summary) = &state.summary {
+            if summary.draft && state.versions.is_empty() {
+                continue;
+            }
+            for (v, date) in &state.versions {
+                feed.push((id.clone(), *v, date.clone(), summary.title.clone()));
+            }
+        }
+    }
+    feed.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)).then(b.1.cmp(&a.1)));
+    feed.truncate(50);
+    let views: Vec<model::SchemaView> = schema_list.iter().map(|(v, _)| v.clone()).collect();
+    let renderer = Renderer::new(
+        &theme,
+        SiteView {
+            records: summaries.len(),
+            ..renderer.site.clone()
+        },
+    )?;
+    let planned = pages::plan(
+        &summaries,
+        &views,
+        &schema_titles,
+        per_page,
+        &base_url,
+        &site_title,
+        &feed,
+    );
+    let mut page_keys = BTreeMap::new();
+    for page in &planned {
+        if !incremental || previous.pages.get(&page.path) != Some(&page.key) {
+            let bytes = (page.render)(&renderer)?;
+            output.write(&page.path, &bytes)?;
+        }
+        page_keys.insert(page.path.clone(), page.key.clone());
+    }
+    if !incremental {
+        for (view, compiled) in &schema_list {
+            let json = api::schema(&base_url, compiled);
+            output.write(
+                &format!("api/schemas/{}/{}/index.json", view.name, view.version),
+                &api::to_bytes(&json),
+            )?;
+        }
+        for (name, bytes) in &theme.assets {
+            if write::is_safe_relative(name) {
+                output.write(&format!("assets/{name}"), bytes)?;
+            }
+        }
+    }
+
+    // What to delete in an incremental build: records that changed or went away, and
+    // pages that no longer exist.
+    let mut removals = Vec::new();
+    if incremental {
+        for id in changed.iter().map(|i| &i.id).chain(removed.iter()) {
+            for folder in ["records", "api/records", "drafts", "api/deposits"] {
+                removals.push(format!("{folder}/{id}"));
+            }
+        }
+        for path in previous.pages.keys() {
+            if !page_keys.contains_key(path) {
+                removals.push(path.clone());
+            }
+        }
+    }
+    let records_on_site = summaries.len();
+    let drafts = summaries.iter().filter(|s| s.draft).count();
+    let excluded = states.values().filter(|s| s.summary.is_none()).count();
+    let pages_count = page_keys.len()
+        + states
+            .values()
+            .filter_map(|s| s.summary.as_ref())
+            .map(|s| 1 + s.version as usize)
+            .sum::<usize>();
+    let files_written = output.files();
+    let bytes_written = output.bytes();
+    let totals = if incremental {
+        Totals {
+            pages: pages_count,
+            files: (previous.totals.files as i64 + files_written as i64) as usize,
+            bytes: previous.totals.bytes,
+        }
+    } else {
+        Totals {
+            pages: pages_count,
+            files: files_written + 1,
+            bytes: bytes_written,
+        }
+    };
+    let states: BTreeMap<String, RecordState> = states
+        .into_iter()
+        .map(|(id, state)| match state.summary {
+            Some(_) => (id, state),
+            None => (hidden_key(&id), state),
+        })
+        .collect();
+    let manifest = Manifest {
+        format: FORMAT,
+        generator: format!("capsule {}", env!("CARGO_PKG_VERSION")),
+        global,
+        rev: rev.to_string(),
+        records: states,
+        pages: page_keys,
+        search_shards: shards,
+        search_docs: doc_count,
+        totals: totals.clone(),
+    };
+    let text = serde_json::to_vec(&manifest).expect("the manifest serialises");
+    output.write(MANIFEST, &text)?;
+    output.commit(&removals)?;
+    Ok(BuildReport {
+        out: options.out.clone(),
+        rev: rev_name,
+        internal,
+        incremental,
+        records: records_on_site,
+        drafts,
+        rendered_records,
+        excluded_records: excluded,
+        files_written,
+        bytes_written,
+        pages: totals.pages,
+        files: totals.files,
+        bytes: totals.bytes,
+        search: search_stats,
+        theme_overrides: theme.overridden.clone(),
+        warnings,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// The revision to build: `--rev`, else the default branch named in capsule.toml at
+/// HEAD, else HEAD.
+fn resolve_rev(repo: &Repository, rev: Option<&str>) -> Result<(Oid, String), SiteError> {
+    if let Some(spec) = rev {
+        let commit = repo
+            .revparse_single(spec)
+            .and_then(|o| o.peel_to_commit())
+            .map_err(|e| {
+                SiteError::Input(format!(
+                    "`{spec}` is not a revision of this repository ({})",
+                    e.message()
+                ))
+            })?;
+        return Ok((commit.id(), spec.to_string()));
+    }
+    let head = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+    let default = head
+        .as_ref()
+        .and_then(|c| GitTree::at_commit(repo, c.id()).ok())
+        .and_then(|t| t.read("capsule.toml").ok().flatten())
+        .and_then(|b| Settings::parse(&String::from_utf8_lossy(&b)).ok())
+        .map(|s| s.archive.default_branch)
+        .unwrap_or_else(|| "main".into());
+    for name in [
+        format!("refs/heads/{default}"),
+        format!("refs/remotes/origin/{default}"),
+    ] {
+        if let Ok(reference) = repo.find_reference(&name) {
+            if let Ok(commit) = reference.peel_to_commit() {
+                return Ok((commit.id(), default));
+            }
+        }
+    }
+    match head {
+        Some(c) => Ok((c.id(), "HEAD".into())),
+        None => Err(SiteError::Input(
+            "the repository has no commits to build a site from".into(),
+        )),
+    }
+}
+
+/// Every file under `folder` at the build revision (recursively), by path.
+fn collect_files(
+    tree: &GitTree<'_>,
+    folder: &str,
+    out: &mut Vec<(String, Vec<u8>)>,
+) -> Result<(), SiteError> {
+    for name in tree.list(folder)? {
+        let path = format!("{folder}/{name}");
+        match tree.read(&path)? {
+            Some(bytes) => out.push((path, bytes)),
+            None => collect_files(tree, &path, out)?,
+        }
+    }
+    Ok(())
+}
+
+/// The deposit folders at the build revision: one read of the `deposits` tree.
+fn deposit_folders(
+    repo: &Repository,
+    tree: &GitTree<'_>,
+) -> Result<BTreeMap<String, Oid>, SiteError> {
+    let Some(id) = tree.folder_id("deposits")? else {
+        return Ok(BTreeMap::new());
+    };
+    let folder = repo.find_tree(id)?;
+    Ok(folder
+        .iter()
+        .filter(|e| e.kind() == Some(git2::ObjectType::Tree))
+        .filter_map(|e| Some((e.name()?.to_string(), e.id())))
+        .filter(|(name, _)| crate::deposit::check_id(name).is_ok())
+        .collect())
+}
+
+fn read_manifest(out: &Path) -> Option<Manifest> {
+    let bytes = std::fs::read(out.join(MANIFEST)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// The search document a record had in the previous build, from its old commit.
+fn old_search_doc(
+    repo: &Repository,
+    id: &str,
+    state: &RecordState,
+) -> Result<Option<SearchDoc>, SiteError> {
+    let Some(summary) = &state.summary else {
+        return Ok(None);
+    };
+    let Ok(commit) = Oid::from_str(&state.commit) else {
+        return Ok(None);
+    };
+    let tree = GitTree::at_commit(repo, commit)?;
+    let Some(bytes) = tree.read(&format!("deposits/{id}/deposit.json"))? else {
+        return Ok(None);
+    };
+    let deposit: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    Ok(Some(SearchDoc::from_deposit(summary, &deposit)))
+}
+
+/// Renders the records on every core; results come back sorted by id.
+#[allow(clippy::type_complexity)]
+fn render_records(
+    repo_path: &Path,
+    shared: &Shared<'_>,
+    inputs: &[&RecordInput],
+    rev: Oid,
+    progress: &dyn Progress,
+) -> Result<Vec<(String, Option<RecordOut>)>, SiteError> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8)
+        .min(inputs.len().max(1));
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let results: Mutex<Vec<(String, Option<RecordOut>)>> = Mutex::new(Vec::new());
+    let first_error: Mutex<Option<SiteError>> = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                let mut worker = match Worker::open(repo_path) {
+                    Ok(w) => w,
+                    Err(e) => {
+                        failed.store(true, Ordering::Relaxed);
+                        first_error.lock().unwrap().get_or_insert(e);
+                        return;
+                    }
+                };
+                let mut local = Vec::new();
+                loop {
+                    if failed.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(input) = inputs.get(i) else { break };
+                    match worker.record(shared, input, rev) {
+                        Ok(out) => local.push((input.id.clone(), out)),
+                        Err(e) => {
+                            failed.store(true, Ordering::Relaxed);
+                            first_error
+                                .lock()
+                                .unwrap()
+                                .get_or_insert(SiteError::Input(format!(
+                                    "record {}: {e}",
+                                    input.id
+                                )));
+                            break;
+                        }
+                    }
+                    progress.advance(1);
+                }
+                results.lock().unwrap().extend(local);
+            });
+        }
+    });
+    if let Some(e) = first_error.into_inner().unwrap() {
+        return Err(e);
+    }
+    let mut results = results.into_inner().unwrap();
+    results.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(results)
+}

@@ -1,0 +1,473 @@
+//! The pages made from all records together: home, listings and facets, schema pages,
+//! search, 404, the API index, the sitemap and the Atom feed.
+//!
+//! Each page comes with a fingerprint of what it shows, so that an incremental build
+//! renders only the pages whose fingerprint changed.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::model::*;
+use super::records::facet_slug;
+use super::util::{base_with_slash, xml_escape, Fingerprint};
+
+/// How a planned page turns into bytes.
+pub type RenderFn =
+    Box<dyn Fn(&super::render::Renderer) -> Result<Vec<u8>, super::SiteError> + Send + Sync>;
+
+/// A page to render: where, with which template, from what, and its fingerprint.
+pub struct PlannedPage {
+    pub path: String,
+    pub key: String,
+    pub render: RenderFn,
+}
+
+fn planned<T: Serialize + Send + Sync + 'static>(
+    template: &'static str,
+    title: String,
+    path: String,
+    data: T,
+    key: String,
+) -> PlannedPage {
+    let p = path.clone();
+    PlannedPage {
+        path,
+        key,
+        render: Box::new(move |r| Ok(r.render(template, &title, &p, &data)?.into_bytes())),
+    }
+}
+
+fn raw(path: &str, bytes: Vec<u8>) -> PlannedPage {
+    let mut f = Fingerprint::new();
+    f.add(&bytes);
+    PlannedPage {
+        path: path.to_string(),
+        key: f.finish(),
+        render: Box::new(move |_| Ok(bytes.clone())),
+    }
+}
+
+fn key_of(parts: &[&dyn erased::Keyed]) -> String {
+    let mut f = Fingerprint::new();
+    for p in parts {
+        p.feed(&mut f);
+    }
+    f.finish()
+}
+
+mod erased {
+    use super::Fingerprint;
+
+    /// Anything serialisable can feed a fingerprint with its JSON.
+    pub trait Keyed {
+        fn feed(&self, f: &mut Fingerprint);
+    }
+
+    impl<T: serde::Serialize> Keyed for T {
+        fn feed(&self, f: &mut Fingerprint) {
+            f.add(serde_json::to_vec(self).expect("serialises"));
+        }
+    }
+}
+
+/// One facet: its values, each with the records that carry it.
+pub struct Facet<'a> {
+    pub kind: &'static str,
+    pub title: &'static str,
+    pub folder: &'static str,
+    /// slug -> (label, records)
+    pub values: BTreeMap<String, (String, Vec<&'a RecordSummary>)>,
+}
+
+impl<'a> Facet<'a> {
+    fn new(kind: &'static str, title: &'static str, folder: &'static str) -> Self {
+        Facet {
+            kind,
+            title,
+            folder,
+            values: BTreeMap::new(),
+        }
+    }
+
+    fn add(&mut self, label: &str, record: &'a RecordSummary) {
+        if label.trim().is_empty() {
+            return;
+        }
+        let slug = if self.folder == "schema" {
+            label.to_string()
+        } else {
+            facet_slug(label)
+        };
+        let entry = self
+            .values
+            .entry(slug)
+            .or_insert_with(|| (label.to_string(), Vec::new()));
+        if !entry.1.iter().any(|r| r.id == record.id) {
+            entry.1.push(record);
+        }
+    }
+
+    pub fn path(&self, slug: &str) -> String {
+        format!("browse/{}/{slug}/index.html", self.folder)
+    }
+
+    /// Links to the values, largest first (then by label), at most `limit`.
+    fn links(&self, limit: usize) -> FacetGroup {
+        let mut links: Vec<FacetLink> = self
+            .values
+            .iter()
+            .map(|(slug, (label, records))| FacetLink {
+                label: label.clone(),
+                path: self.path(slug),
+                count: records.len(),
+            })
+            .collect();
+        if self.folder == "year" {
+            links.sort_by(|a, b| b.label.cmp(&a.label));
+        } else {
+            links.sort_by(|a, b| b.count.cmp(&a.count).then(a.label.cmp(&b.label)));
+        }
+        let more = (links.len() > limit)
+            .then(|| format!("browse/index.html#{}", self.title.to_lowercase()));
+        links.truncate(limit);
+        FacetGroup {
+            title: self.title.to_string(),
+            links,
+            more,
+        }
+    }
+}
+
+/// Groups the records by schema, experiment, year, keyword and person.
+pub fn facets<'a>(
+    records: &[&'a RecordSummary],
+    schema_titles: &BTreeMap<String, String>,
+) -> Vec<Facet<'a>> {
+    let mut schema = Facet::new("schema", "Schemas", "schema");
+    let mut experiment = Facet::new("experiment", "Experiments", "experiment");
+    let mut year = Facet::new("year", "Years", "year");
+    let mut keyword = Facet::new("keyword", "Keywords", "keyword");
+    let mut person = Facet::new("person", "People", "person");
+    for r in records {
+        if !r.schema.is_empty() {
+            schema.add(&r.schema, r);
+            if let Some(title) = schema_titles.get(&r.schema) {
+                if let Some(entry) = schema.values.get_mut(&r.schema) {
+                    entry.0 = title.clone();
+                }
+            }
+        }
+        experiment.add(&r.experiment, r);
+        year.add(&r.year, r);
+        for k in &r.keywords {
+            keyword.add(k, r);
+        }
+        for p in &r.people {
+            person.add(p, r);
+        }
+    }
+    vec![schema, experiment, year, keyword, person]
+}
+
+/// Newest first, then by id: the order of every listing.
+pub fn newest_first(records: &mut [&RecordSummary]) {
+    records.sort_by(|a, b| b.updated.cmp(&a.updated).then(a.id.cmp(&b.id)));
+}
+
+/// Plans every page that depends on more than one record.
+pub fn plan(
+    records: &[&RecordSummary],
+    schemas: &[SchemaView],
+    schema_titles: &BTreeMap<String, String>,
+    per_page: usize,
+    base_url: &str,
+    site_title: &str,
+    feed_versions: &[(String, u32, String, String)],
+) -> Vec<PlannedPage> {
+    let mut pages = Vec::new();
+    let mut sorted: Vec<&RecordSummary> = records.to_vec();
+    newest_first(&mut sorted);
+    let facets = facets(&sorted, schema_titles);
+
+    // Home.
+    let published: Vec<RecordSummary> = sorted
+        .iter()
+        .filter(|r| !r.draft)
+        .take(10)
+        .map(|r| (*r).clone())
+        .collect();
+    let drafts: Vec<RecordSummary> = sorted
+        .iter()
+        .filter(|r| r.draft)
+        .take(20)
+        .map(|r| (*r).clone())
+        .collect();
+    let home = HomeView {
+        latest: published,
+        facets: facets.iter().map(|f| f.links(12)).collect(),
+        drafts,
+    };
+    let key = key_of(&[
+        &"home",
+        &home.latest,
+        &home.facets,
+        &home.drafts,
+        &records.len(),
+    ]);
+    pages.push(planned(
+        "home.html",
+        "Home".into(),
+        "index.html".into(),
+        home,
+        key,
+    ));
+
+    // All records, then each facet value, paginated.
+    listing(
+        &mut pages,
+        "All records",
+        "all",
+        "browse/all",
+        &sorted,
+        per_page,
+        &facets,
+    );
+    for facet in &facets {
+        for (slug, (label, list)) in &facet.values {
+            let heading = match facet.kind {
+                "schema" => format!("Schema: {label}"),
+                "experiment" => format!("Experiment: {label}"),
+                "year" => format!("First published in {label}"),
+                "keyword" => format!("Keyword: {label}"),
+                _ => format!("Person: {label}"),
+            };
+            let folder = format!("browse/{}/{slug}", facet.folder);
+            listing(
+                &mut pages,
+                &heading,
+                facet.kind,
+                &folder,
+                list,
+                per_page,
+                &[],
+            );
+        }
+    }
+    let overview = FacetIndexView {
+        groups: facets.iter().map(|f| f.links(usize::MAX)).collect(),
+    };
+    let key = key_of(&[&"browse", &overview.groups]);
+    pages.push(planned(
+        "facets.html",
+        "Browse".into(),
+        "browse/index.html".into(),
+        overview,
+        key,
+    ));
+
+    // Schemas.
+    let mut links: Vec<SchemaLink> = schemas
+        .iter()
+        .map(|s| SchemaLink {
+            name: s.name.clone(),
+            version: s.version.clone(),
+            title: s.title.clone(),
+            path: format!("schemas/{}/{}/index.html", s.name, s.version),
+        })
+        .collect();
+    links.sort_by(|a, b| a.name.cmp(&b.name));
+    let index = SchemaIndexView { schemas: links };
+    let key = key_of(&[&"schemas", &index.schemas]);
+    pages.push(planned(
+        "schemas.html",
+        "Schemas".into(),
+        "schemas/index.html".into(),
+        index,
+        key,
+    ));
+    for s in schemas {
+        let mut view = s.clone();
+        let facet = &facets[0];
+        view.records = facet.values.get(&s.name).map_or(0, |(_, l)| l.len());
+        view.records_path = (view.records > 0).then(|| facet.path(&s.name));
+        let path = format!("schemas/{}/{}/index.html", s.name, s.version);
+        let key = key_of(&[&"schema", &view]);
+        let title = format!("{} {}", view.title, view.version);
+        pages.push(planned("schema.html", title, path, view, key));
+    }
+
+    // Search and 404.
+    pages.push(planned(
+        "search.html",
+        "Search".into(),
+        "search/index.html".into(),
+        (),
+        key_of(&[&"search"]),
+    ));
+    pages.push(planned(
+        "404.html",
+        "Not found".into(),
+        "404.html".into(),
+        (),
+        key_of(&[&"404"]),
+    ));
+
+    // API index.
+    let aggregations = facets
+        .iter()
+        .filter(|f| matches!(f.kind, "schema" | "experiment" | "year"))
+        .map(|f| {
+            let name = match f.kind {
+                "schema" => "facet_collection",
+                "experiment" => "facet_experiment",
+                _ => "facet_year",
+            };
+            let mut buckets: Vec<(String, usize)> = f
+                .values
+                .iter()
+                .map(|(slug, (_, l))| (slug.clone(), l.len()))
+                .collect();
+            buckets.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            (name.to_string(), buckets)
+        })
+        .collect();
+    let api = super::api::index(base_url, &sorted, aggregations);
+    pages.push(raw("api/records/index.json", super::api::to_bytes(&api)));
+
+    // Sitemap and feed.
+    pages.push(raw(
+        "sitemap.xml",
+        sitemap(base_url, &sorted, schemas).into_bytes(),
+    ));
+    pages.push(raw(
+        "feed.xml",
+        feed(base_url, site_title, feed_versions).into_bytes(),
+    ));
+    pages
+}
+
+fn listing(
+    pages: &mut Vec<PlannedPage>,
+    heading: &str,
+    kind: &str,
+    folder: &str,
+    records: &[&RecordSummary],
+    per_page: usize,
+    facets: &[Facet<'_>],
+) {
+    let per_page = per_page.max(1);
+    let count = records.len().div_ceil(per_page).max(1);
+    let page_path = |n: usize| {
+        if n == 1 {
+            format!("{folder}/index.html")
+        } else {
+            format!("{folder}/{n}.html")
+        }
+    };
+    let facet_groups: Vec<FacetGroup> = facets.iter().map(|f| f.links(8)).collect();
+    for n in 1..=count {
+        let start = (n - 1) * per_page;
+        let chunk: Vec<RecordSummary> = records
+            .iter()
+            .skip(start)
+            .take(per_page)
+            .map(|r| (*r).clone())
+            .collect();
+        // Page numbers near this one: the first, the last and two either side.
+        let pages_links: Vec<PageLink> = (1..=count)
+            .filter(|&p| p == 1 || p == count || p.abs_diff(n) <= 2)
+            .map(|p| PageLink {
+                number: p,
+                path: page_path(p),
+                current: p == n,
+            })
+            .collect();
+        let view = ListingView {
+            heading: heading.to_string(),
+            kind: kind.to_string(),
+            records: chunk,
+            total: records.len(),
+            pages: if count > 1 { pages_links } else { Vec::new() },
+            prev: (n > 1).then(|| page_path(n - 1)),
+            next: (n < count).then(|| page_path(n + 1)),
+            facets: if n == 1 {
+                facet_groups.clone()
+            } else {
+                Vec::new()
+            },
+        };
+        let key = key_of(&[&"listing", &view]);
+        let title = if n > 1 {
+            format!("{heading} (page {n})")
+        } else {
+            heading.to_string()
+        };
+        pages.push(planned("listing.html", title, page_path(n), view, key));
+    }
+}
+
+fn sitemap(base_url: &str, records: &[&RecordSummary], schemas: &[SchemaView]) -> String {
+    let base = base_with_slash(base_url);
+    let mut urls: Vec<(String, String)> = vec![(base.clone(), String::new())];
+    for r in records.iter().filter(|r| !r.draft) {
+        urls.push((
+            format!("{base}{}", r.path.trim_end_matches("index.html")),
+            r.updated.clone(),
+        ));
+    }
+    for s in schemas {
+        urls.push((
+            format!("{base}schemas/{}/{}/", s.name, s.version),
+            String::new(),
+        ));
+    }
+    urls.sort();
+    let mut out = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n",
+    );
+    for (loc, lastmod) in urls {
+        out.push_str("  <url><loc>");
+        out.push_str(&xml_escape(&loc));
+        out.push_str("</loc>");
+        if !lastmod.is_empty() {
+            out.push_str("<lastmod>");
+            out.push_str(&xml_escape(&lastmod));
+            out.push_str("</lastmod>");
+        }
+        out.push_str("</url>\n");
+    }
+    out.push_str("</urlset>\n");
+    out
+}
+
+/// The Atom feed of the newest record versions: `(id, version, date, title)`.
+fn feed(base_url: &str, title: &str, versions: &[(String, u32, String, String)]) -> String {
+    let base = base_with_slash(base_url);
+    let updated = versions
+        .first()
+        .map(|v| v.2.clone())
+        .unwrap_or_else(|| "1970-01-01T00:00:00Z".into());
+    let mut out = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">\n  <title>{}</title>\n  <id>{}</id>\n  <link href=\"{}\"/>\n  <link rel=\"self\" href=\"{}feed.xml\"/>\n  <updated>{}</updated>\n",
+        xml_escape(title),
+        xml_escape(&base),
+        xml_escape(&base),
+        xml_escape(&base),
+        xml_escape(&updated),
+    );
+    for (id, version, date, record_title) in versions {
+        let url = format!("{base}records/{id}/v{version}/");
+        out.push_str(&format!(
+            "  <entry>\n    <title>{} (v{version})</title>\n    <id>{}</id>\n    <link href=\"{}\"/>\n    <updated>{}</updated>\n    <author><name>{}</name></author>\n    <summary>Version {version} of record {} was published.</summary>\n  </entry>\n",
+            xml_escape(record_title),
+            xml_escape(&url),
+            xml_escape(&url),
+            xml_escape(date),
+            xml_escape(title),
+            xml_escape(id),
+        ));
+    }
+    out.push_str("</feed>\n");
+    out
+}

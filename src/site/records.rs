@@ -1,0 +1,904 @@
+//! One record (or draft) from git to pages: its versions, what a public build may show
+//! of them, files, reviews, the views and the rendered pages.
+//!
+//! This is the part of a build that runs in parallel, one record at a time, each worker
+//! with its own repository handle and schema registry.
+
+use std::collections::BTreeMap;
+
+use git2::{ObjectType, Oid, Repository};
+use serde_json::Value;
+
+use crate::access::DepositAccess;
+use crate::archive::GitTree;
+use crate::deposit::{lfs_pointer, parse_latest_schema_ref, parse_schema_ref, SchemaRef};
+use crate::history::{diff_values, rfc3339};
+use crate::record::{Review, ReviewKind};
+use crate::schema::{CompiledSchema, SchemaRegistry};
+
+use super::api;
+use super::fields::{self, one_line};
+use super::model::*;
+use super::render::Renderer;
+use super::search::SearchDoc;
+use super::util::{encode_path, human_size, script_json, sha256_hex, slugify};
+use super::write::{is_safe_relative, Output};
+use super::SiteError;
+
+/// What the planner knows about a record before reading it: its tags and its folder.
+#[derive(Debug, Clone)]
+pub struct RecordInput {
+    pub id: String,
+    /// (version, tag object or commit id, commit id), ascending.
+    pub tags: Vec<(u32, Oid, Oid)>,
+    /// The deposit's folder at the build revision (`None`: deleted there, or never
+    /// on that branch).
+    pub folder: Option<Oid>,
+    /// For an internal build: the deposit's state on the branch is a draft to show.
+    pub draft: bool,
+}
+
+/// What one record contributes to the rest of the site.
+pub struct RecordOut {
+    pub summary: RecordSummary,
+    pub search: SearchDoc,
+    /// Latest shown version's commit (for the next incremental build).
+    pub commit: String,
+    /// (version, date) of each shown version, for the feed.
+    pub versions: Vec<(u32, String)>,
+}
+
+/// Shared, read-only inputs of every worker.
+pub struct Shared<'a> {
+    pub renderer: &'a Renderer,
+    pub output: &'a Output,
+    pub internal: bool,
+    pub base_url: String,
+    pub archive_name: String,
+}
+
+struct Version {
+    number: u32,
+    commit: Oid,
+    date: String,
+    message: String,
+    deposit: Value,
+    schema: Option<SchemaRef>,
+    files: Vec<FileEntry>,
+}
+
+#[derive(Clone)]
+struct FileEntry {
+    path: String,
+    blob: Oid,
+    size: u64,
+    sha256: String,
+    lfs: bool,
+}
+
+/// A worker's own state: its repository handle and compiled schemas.
+pub struct Worker {
+    pub repo: Repository,
+    registry: SchemaRegistry,
+    compiled: BTreeMap<(Oid, SchemaRef), Option<std::sync::Arc<CompiledSchema>>>,
+}
+
+impl Worker {
+    pub fn open(path: &std::path::Path) -> Result<Worker, SiteError> {
+        Ok(Worker {
+            repo: Repository::open(path)?,
+            registry: SchemaRegistry::new(),
+            compiled: BTreeMap::new(),
+        })
+    }
+
+    fn schema(
+        &mut self,
+        commit: Oid,
+        sref: &Option<SchemaRef>,
+    ) -> Option<std::sync::Arc<CompiledSchema>> {
+        let sref = sref.as_ref()?;
+        // Schema versions never change once published, so any commit's copy will do;
+        // we use the version's own commit, which is sure to have it.
+        let tree_id = self.repo.find_commit(commit).ok()?.tree_id();
+        let key = (tree_id, sref.clone());
+        if let Some(found) = self.compiled.get(&key) {
+            return found.clone();
+        }
+        let found = GitTree::at_commit(&self.repo, commit)
+            .ok()
+            .and_then(|tree| self.registry.compile(&tree, sref).ok().flatten());
+        // The cache is per tree; bounded so that long histories do not pile up.
+        if self.compiled.len() > 256 {
+            self.compiled.clear();
+        }
+        self.compiled.insert(key, found.clone());
+        found
+    }
+
+    /// Reads, filters, renders and writes one record. `Ok(None)`: nothing of it may
+    /// appear in this build.
+    pub fn record(
+        &mut self,
+        shared: &Shared<'_>,
+        input: &RecordInput,
+        rev: Oid,
+    ) -> Result<Option<RecordOut>, SiteError> {
+        let id = input.id.as_str();
+        let deposit_path = format!("deposits/{id}/deposit.json");
+        let current = match input.folder {
+            Some(_) => read_json(&self.repo, rev, &deposit_path)?,
+            None => None,
+        };
+        // A public build shows a record only while the deposit is readable by everyone,
+        // both as published and as it stands now: restricting access on the branch
+        // takes it off the site without a new version.
+        if !shared.internal {
+            if let Some(now) = &current {
+                if !DepositAccess::of(now).is_public() {
+                    return Ok(None);
+                }
+            }
+        }
+        let mut versions = Vec::new();
+        for (number, tag, commit) in &input.tags {
+            let Some(deposit) = read_json(&self.repo, *commit, &deposit_path)? else {
+                continue;
+            };
+            if !shared.internal && !DepositAccess::of(&deposit).is_public() {
+                continue;
+            }
+            let (date, message) = tag_info(&self.repo, *tag, *commit);
+            versions.push(Version {
+                number: *number,
+                commit: *commit,
+                date,
+                message,
+                schema: schema_ref(&deposit),
+                files: files_at(&self.repo, *commit, id)?,
+                deposit,
+            });
+        }
+        if !shared.internal {
+            // The latest record version decides; older public versions of a deposit
+            // that is now restricted do not appear either.
+            let latest_public = input
+                .tags
+                .last()
+                .is_some_and(|(n, _, _)| versions.last().is_some_and(|v| v.number == *n));
+            if !latest_public {
+                return Ok(None);
+            }
+        }
+        let draft = if shared.internal && input.draft {
+            match (&current, input.folder) {
+                (Some(deposit), Some(_)) => {
+                    let commit = rev;
+                    Some(Version {
+                        number: versions.last().map_or(0, |v| v.number),
+                        commit,
+                        date: commit_date(&self.repo, commit),
+                        message: String::new(),
+                        schema: schema_ref(deposit),
+                        files: files_at(&self.repo, commit, id)?,
+                        deposit: deposit.clone(),
+                    })
+                }
+                _ => None,
+            }
+        } else {
+            None
+        };
+        if versions.is_empty() && draft.is_none() {
+            return Ok(None);
+        }
+        let reviews = reviews_at(&self.repo, rev, id, shared.internal)?;
+        self.render_all(shared, id, &versions, draft, reviews)
+            .map(Some)
+    }
+
+    fn render_all(
+        &mut self,
+        shared: &Shared<'_>,
+        id: &str,
+        versions: &[Version],
+        draft: Option<Version>,
+        reviews: Vec<ReviewView>,
+    ) -> Result<RecordOut, SiteError> {
+        let landing = format!("records/{id}/index.html");
+        let created = versions.first().map(|v| v.date.clone());
+        let mut out = None;
+        // Version pages, diffs and the per-version API.
+        let links: Vec<VersionLink> = versions
+            .iter()
+            .enumerate()
+            .map(|(i, v)| VersionLink {
+                number: v.number,
+                date: v.date.clone(),
+                message: v.message.clone(),
+                path: format!("records/{id}/v{}/index.html", v.number),
+                diff_path: (i > 0).then(|| format!("records/{id}/v{}/diff/index.html", v.number)),
+                current: false,
+            })
+            .collect();
+        for (i, v) in versions.iter().enumerate() {
+            let schema = self.schema(v.commit, &v.schema);
+            let is_latest = i + 1 == versions.len();
+            let view = self.view(
+                shared,
+                id,
+                v,
+                schema.as_deref(),
+                &links,
+                created.as_deref().unwrap_or(&v.date),
+                versions.last().map_or(0, |l| l.number),
+                false,
+                if is_latest {
+                    reviews.clone()
+                } else {
+                    Vec::new()
+                },
+            );
+            for file in &v.files {
+                if !file.lfs && is_safe_relative(&file.path) {
+                    let blob = self.repo.find_blob(file.blob)?;
+                    shared.output.write(
+                        &format!("records/{id}/v{}/files/{}", v.number, file.path),
+                        blob.content(),
+                    )?;
+                }
+            }
+            let version_path = format!("records/{id}/v{}/index.html", v.number);
+            let html = shared
+                .renderer
+                .render("record.html", &view.title, &version_path, &view)?;
+            shared.output.write(&version_path, html.as_bytes())?;
+            let json = api::record(
+                shared,
+                id,
+                v.number,
+                &v.deposit,
+                &view,
+                v.schema.as_ref(),
+                schema.as_deref(),
+                &v.files_api(id, shared),
+            );
+            shared.output.write(
+                &format!("api/records/{id}/v{}/index.json", v.number),
+                &api::to_bytes(&json),
+            )?;
+            if i > 0 {
+                let prev = &versions[i - 1];
+                let diff = diff_view(id, &view.title, prev, v, schema.as_deref());
+                let path = format!("records/{id}/v{}/diff/index.html", v.number);
+                let title = format!("{}: v{} → v{}", view.title, prev.number, v.number);
+                let html = shared.renderer.render("diff.html", &title, &path, &diff)?;
+                shared.output.write(&path, html.as_bytes())?;
+            }
+            if is_latest {
+                let html = shared
+                    .renderer
+                    .render("record.html", &view.title, &landing, &view)?;
+                shared.output.write(&landing, html.as_bytes())?;
+                shared.output.write(
+                    &format!("api/records/{id}/index.json"),
+                    &api::to_bytes(&json),
+                )?;
+                out = Some((view, v, json));
+            }
+        }
+        if let Some(d) = &draft {
+            let schema = self.schema(d.commit, &d.schema);
+            let path = format!("drafts/{id}/index.html");
+            let mut view = self.view(
+                shared,
+                id,
+                d,
+                schema.as_deref(),
+                &links,
+                created.as_deref().unwrap_or(&d.date),
+                versions.last().map_or(0, |l| l.number),
+                true,
+                reviews.clone(),
+            );
+            view.landing_path = path.clone();
+            view.api_path = format!("api/deposits/{id}/index.json");
+            let html = shared
+                .renderer
+                .render("record.html", &view.title, &path, &view)?;
+            shared.output.write(&path, html.as_bytes())?;
+            let json = api::record(
+                shared,
+                id,
+                d.number,
+                &d.deposit,
+                &view,
+                d.schema.as_ref(),
+                schema.as_deref(),
+                &[],
+            );
+            shared
+                .output
+                .write(&view.api_path.clone(), &api::to_bytes(&json))?;
+            if out.is_none() {
+                out = Some((view, d, json));
+            }
+        }
+        let (view, latest, _json) = out.expect("a record has a version or a draft");
+        let summary = RecordSummary {
+            id: id.to_string(),
+            title: view.title.clone(),
+            schema: view.schema.name.clone(),
+            schema_title: view.schema.title.clone(),
+            experiment: view.experiment.clone(),
+            version: view.version,
+            created: view.created.clone(),
+            updated: view.updated.clone(),
+            year: view.created.get(..4).unwrap_or("").to_string(),
+            people: view.people.clone(),
+            keywords: view.keywords.iter().map(|k| k.label.clone()).collect(),
+            path: view.landing_path.clone(),
+            draft: view.draft,
+        };
+        let search = SearchDoc::from_deposit(&summary, &latest.deposit);
+        Ok(RecordOut {
+            summary,
+            search,
+            commit: latest.commit.to_string(),
+            versions: versions
+                .iter()
+                .map(|v| (v.number, v.date.clone()))
+                .collect(),
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn view(
+        &self,
+        shared: &Shared<'_>,
+        id: &str,
+        v: &Version,
+        schema: Option<&CompiledSchema>,
+        links: &[VersionLink],
+        created: &str,
+        latest: u32,
+        draft: bool,
+        reviews: Vec<ReviewView>,
+    ) -> RecordView {
+        let title = deposit_title(&v.deposit).unwrap_or_else(|| id.to_string());
+        let people = people(&v.deposit);
+        let keywords = keywords(&v.deposit)
+            .into_iter()
+            .map(|k| FacetLink {
+                path: format!("browse/keyword/{}/index.html", facet_slug(&k)),
+                label: k,
+                count: 0,
+            })
+            .collect();
+        let (schema_link, experiment) = schema_link(v.schema.as_ref(), schema, &v.deposit);
+        let landing_path = format!("records/{id}/index.html");
+        let url = format!(
+            "{}{}",
+            super::util::base_with_slash(&shared.base_url),
+            landing_path.trim_end_matches("index.html")
+        );
+        let citation = citation(
+            &people,
+            &title,
+            &shared.archive_name,
+            v.number,
+            created,
+            &url,
+            id,
+        );
+        let json_ld = json_ld(&title, &v.deposit, &people, &url, created, &v.date, v, id);
+        let reviewable = schema.is_some_and(|s| s.root.reviewable());
+        RecordView {
+            id: id.to_string(),
+            title,
+            version: v.number,
+            latest_version: latest,
+            is_latest: v.number == latest && !draft,
+            draft,
+            created: created.to_string(),
+            updated: v.date.clone(),
+            message: v.message.clone(),
+            schema: schema_link,
+            experiment_path: format!("browse/experiment/{}/index.html", facet_slug(&experiment)),
+            experiment,
+            people,
+            keywords,
+            sections: fields::sections(&v.deposit, schema),
+            files: v
+                .files
+                .iter()
+                .map(|f| FileView {
+                    name: f.path.clone(),
+                    size: f.size,
+                    size_text: human_size(f.size),
+                    sha256: f.sha256.clone(),
+                    path: (!f.lfs && !draft && is_safe_relative(&f.path)).then(|| {
+                        format!("records/{id}/v{}/files/{}", v.number, encode_path(&f.path))
+                    }),
+                    lfs: f.lfs,
+                })
+                .collect(),
+            versions: links
+                .iter()
+                .map(|l| VersionLink {
+                    current: l.number == v.number && !draft,
+                    ..l.clone()
+                })
+                .rev()
+                .collect(),
+            citation,
+            reviewable,
+            reviews: if reviewable { reviews } else { Vec::new() },
+            api_path: format!("api/records/{id}/v{}/index.json", v.number),
+            landing_path,
+            json_ld,
+        }
+    }
+}
+
+impl Version {
+    fn files_api(&self, id: &str, shared: &Shared<'_>) -> Vec<Value> {
+        let base = super::util::base_with_slash(&shared.base_url);
+        self.files
+            .iter()
+            .map(|f| {
+                let mut file = serde_json::json!({
+                    "key": f.path,
+                    "size": f.size,
+                    "checksum": format!("sha256:{}", f.sha256),
+                });
+                if !f.lfs && is_safe_relative(&f.path) {
+                    file["links"] = serde_json::json!({
+                        "self": format!("{base}records/{id}/v{}/files/{}", self.number, encode_path(&f.path)),
+                    });
+                } else if f.lfs {
+                    file["lfs"] = Value::Bool(true);
+                }
+                file
+            })
+            .collect()
+    }
+}
+
+fn read_json(repo: &Repository, commit: Oid, path: &str) -> Result<Option<Value>, SiteError> {
+    let tree = GitTree::at_commit(repo, commit)?;
+    let Some(bytes) = tree.read(path)? else {
+        return Ok(None);
+    };
+    // A deposit that is not JSON cannot have passed the hook; skip it rather than
+    // failing the whole site.
+    Ok(serde_json::from_slice::<Value>(&bytes)
+        .ok()
+        .filter(Value::is_object))
+}
+
+fn tag_info(repo: &Repository, tag: Oid, commit: Oid) -> (String, String) {
+    match repo.find_tag(tag) {
+        Ok(t) => {
+            let seconds = t
+                .tagger()
+                .map(|s| s.when().seconds())
+                .unwrap_or_else(|| commit_seconds(repo, commit));
+            (
+                rfc3339(seconds),
+                t.message().unwrap_or("").trim().to_string(),
+            )
+        }
+        Err(_) => (commit_date(repo, commit), String::new()),
+    }
+}
+
+fn commit_seconds(repo: &Repository, commit: Oid) -> i64 {
+    repo.find_commit(commit)
+        .map(|c| c.time().seconds())
+        .unwrap_or(0)
+}
+
+fn commit_date(repo: &Repository, commit: Oid) -> String {
+    rfc3339(commit_seconds(repo, commit))
+}
+
+fn schema_ref(deposit: &Value) -> Option<SchemaRef> {
+    let text = deposit.get("$schema")?.as_str()?;
+    parse_schema_ref(text).or_else(|| parse_latest_schema_ref(text))
+}
+
+/// The deposit's files (besides deposit.json and reviews), with sizes and digests.
+fn files_at(repo: &Repository, commit: Oid, id: &str) -> Result<Vec<FileEntry>, SiteError> {
+    let tree = GitTree::at_commit(repo, commit)?;
+    let Some(folder) = tree.folder_id(&format!("deposits/{id}"))? else {
+        return Ok(Vec::new());
+    };
+    let folder = repo.find_tree(folder)?;
+    let mut out = Vec::new();
+    let mut failure = None;
+    folder.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+        let Some(name) = entry.name() else {
+            return git2::TreeWalkResult::Skip;
+        };
+        if dir.is_empty() && (name == "reviews" || name == "deposit.json") {
+            return git2::TreeWalkResult::Skip;
+        }
+        if entry.kind() != Some(ObjectType::Blob) {
+            return git2::TreeWalkResult::Ok;
+        }
+        match repo.find_blob(entry.id()) {
+            Ok(blob) => {
+                let bytes = blob.content();
+                let (size, sha256, lfs) = match lfs_pointer(bytes) {
+                    Some(p) => (
+                        p.size,
+                        p.oid.trim_start_matches("sha256:").to_string(),
+                        true,
+                    ),
+                    None => (bytes.len() as u64, sha256_hex(bytes), false),
+                };
+                out.push(FileEntry {
+                    path: format!("{dir}{name}"),
+                    blob: entry.id(),
+                    size,
+                    sha256,
+                    lfs,
+                });
+                git2::TreeWalkResult::Ok
+            }
+            Err(e) => {
+                failure = Some(e);
+                git2::TreeWalkResult::Abort
+            }
+        }
+    })?;
+    if let Some(e) = failure {
+        return Err(e.into());
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+/// The review thread at the build revision. A public build leaves out internal
+/// reviews, and every comment and resolution of them, entirely.
+fn reviews_at(
+    repo: &Repository,
+    rev: Oid,
+    id: &str,
+    internal: bool,
+) -> Result<Vec<ReviewView>, SiteError> {
+    let tree = GitTree::at_commit(repo, rev)?;
+    let folder = format!("deposits/{id}/reviews");
+    let mut parsed: Vec<(String, Review)> = Vec::new();
+    for name in tree.list(&folder)? {
+        let Some(bytes) = tree.read(&format!("{folder}/{name}"))? else {
+            continue;
+        };
+        if let Ok(review) = Review::parse(&name, &bytes) {
+            parsed.push((name.trim_end_matches(".json").to_string(), review));
+        }
+    }
+    let visible = |r: &Review| internal || !r.internal;
+    let mut threads: Vec<(String, ReviewView)> = Vec::new();
+    for (name, review) in &parsed {
+        if review.kind == ReviewKind::Review && visible(review) {
+            threads.push((name.clone(), review_view(review)));
+        }
+    }
+    for (_, review) in &parsed {
+        if review.kind == ReviewKind::Review || !visible(review) {
+            continue;
+        }
+        let Some(parent) = review.review.as_deref() else {
+            continue;
+        };
+        let parent = parent.trim_end_matches(".json");
+        if let Some((_, thread)) = threads.iter_mut().find(|(n, _)| n == parent) {
+            if review.kind == ReviewKind::Resolution {
+                thread.resolved = true;
+            }
+            thread.comments.push(review_view(review));
+        }
+    }
+    Ok(threads.into_iter().map(|(_, v)| v).collect())
+}
+
+fn review_view(r: &Review) -> ReviewView {
+    let verdict = r.verdict.clone().unwrap_or_default();
+    let label = match verdict.as_str() {
+        "approved" => "Approved",
+        "request_changes" => "Changes requested",
+        "declined" => "Declined",
+        _ => "",
+    };
+    ReviewView {
+        kind: r.kind.as_str().to_string(),
+        verdict_label: label.to_string(),
+        verdict,
+        body: r.body.clone(),
+        author: r.author.clone(),
+        created: r.created.clone(),
+        internal: r.internal,
+        comments: Vec::new(),
+        resolved: false,
+    }
+}
+
+/// The record's title: `general_title`, else `title`, else the first text field whose
+/// name ends in `title` or `name` in the first section.
+pub fn deposit_title(deposit: &Value) -> Option<String> {
+    let text = |v: &Value| {
+        v.as_str()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    for key in ["general_title", "title"] {
+        if let Some(t) = deposit.get(key).and_then(text) {
+            return Some(t);
+        }
+    }
+    let map = deposit.as_object()?;
+    for (key, value) in map {
+        if fields::is_system_key(key) {
+            continue;
+        }
+        if let Value::Object(inner) = value {
+            for (k, v) in inner {
+                if k.ends_with("title") || k.ends_with("analysis_name") {
+                    if let Some(t) = text(v) {
+                        return Some(t);
+                    }
+                }
+            }
+        }
+    }
+    None
+}
+
+/// People named in the deposit: every object with a `name` and an `email`, `orcid`
+/// or `affiliation` (CAP's people_info, authors, contacts), in document order.
+pub fn people(deposit: &Value) -> Vec<String> {
+    fn walk(value: &Value, out: &mut Vec<String>, top: bool) {
+        match value {
+            Value::Object(map) => {
+                if let Some(name) = map.get("name").and_then(Value::as_str) {
+                    if ["email", "orcid", "affiliation", "role"]
+                        .iter()
+                        .any(|k| map.contains_key(*k))
+                    {
+                        let name = name.trim();
+                        if !name.is_empty() && !out.iter().any(|n| n == name) {
+                            out.push(name.to_string());
+                        }
+                    }
+                }
+                for (k, v) in map {
+                    if !(top && fields::is_system_key(k)) {
+                        walk(v, out, false);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|i| walk(i, out, false)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(deposit, &mut out, true);
+    out
+}
+
+/// Keywords: the strings of every `keywords` list in the deposit.
+pub fn keywords(deposit: &Value) -> Vec<String> {
+    fn walk(value: &Value, out: &mut Vec<String>, top: bool) {
+        match value {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    if top && fields::is_system_key(k) {
+                        continue;
+                    }
+                    if k == "keywords" {
+                        if let Value::Array(items) = v {
+                            for item in items.iter().filter_map(Value::as_str) {
+                                let item = item.trim();
+                                if !item.is_empty() && !out.iter().any(|o| o == item) {
+                                    out.push(item.to_string());
+                                }
+                            }
+                            continue;
+                        }
+                    }
+                    walk(v, out, false);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|i| walk(i, out, false)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(deposit, &mut out, true);
+    out
+}
+
+/// A facet's folder name: texts with the same slug are one facet value. Text without
+/// any Latin letter or digit gets a name from its digest.
+pub fn facet_slug(text: &str) -> String {
+    let slug = slugify(text);
+    if slug.is_empty() {
+        format!("x-{}", &sha256_hex(text.as_bytes())[..10])
+    } else {
+        slug
+    }
+}
+
+fn schema_link(
+    sref: Option<&SchemaRef>,
+    schema: Option<&CompiledSchema>,
+    deposit: &Value,
+) -> (SchemaLink, String) {
+    let (name, version) = match (schema, sref) {
+        (Some(s), _) => (s.root.sref.name.clone(), s.root.sref.version.clone()),
+        (None, Some(r)) => (r.name.clone(), r.version.clone()),
+        (None, None) => (String::new(), String::new()),
+    };
+    let title = schema
+        .and_then(|s| s.root.title.clone())
+        .unwrap_or_else(|| name.clone());
+    let experiment = schema
+        .and_then(|s| s.root.experiment.clone())
+        .or_else(|| {
+            deposit
+                .get("experiment")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    let path = if schema.is_some() {
+        format!("schemas/{name}/{version}/index.html")
+    } else {
+        String::new()
+    };
+    (
+        SchemaLink {
+            name,
+            version,
+            title,
+            path,
+        },
+        experiment,
+    )
+}
+
+fn citation(
+    people: &[String],
+    title: &str,
+    archive: &str,
+    version: u32,
+    created: &str,
+    url: &str,
+    id: &str,
+) -> Citation {
+    let year = created.get(..4).unwrap_or("");
+    let authors = match people.len() {
+        0 => String::new(),
+        1..=5 => format!("{}. ", people.join(", ")),
+        _ => format!("{} et al. ", people[..3].join(", ")),
+    };
+    let text = format!("{authors}{title}. {archive}, version {version} ({year}). {url}");
+    let key: String = id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect::<String>()
+        + year;
+    let bib_escape = |s: &str| s.replace(['{', '}'], "");
+    let bibtex = format!(
+        "@misc{{{key},\n  author = {{{}}},\n  title = {{{}}},\n  howpublished = {{{}}},\n  year = {{{year}}},\n  note = {{Version {version}}},\n  url = {{{url}}}\n}}",
+        bib_escape(&people.join(" and ")),
+        bib_escape(title),
+        bib_escape(archive),
+    );
+    Citation { text, bibtex }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn json_ld(
+    title: &str,
+    deposit: &Value,
+    people: &[String],
+    url: &str,
+    created: &str,
+    updated: &str,
+    v: &Version,
+    id: &str,
+) -> String {
+    let keywords = keywords(deposit);
+    let description = deposit
+        .pointer("/basic_info/abstract")
+        .or_else(|| deposit.get("description"))
+        .or_else(|| deposit.get("abstract"))
+        .and_then(Value::as_str)
+        .unwrap_or(title);
+    let value = serde_json::json!({
+        "@context": "https://schema.org",
+        "@type": "Dataset",
+        "@id": url,
+        "identifier": id,
+        "name": title,
+        "description": description,
+        "url": url,
+        "version": v.number.to_string(),
+        "dateCreated": created,
+        "dateModified": updated,
+        "datePublished": created,
+        "keywords": keywords,
+        "creator": people.iter().map(|p| serde_json::json!({"@type": "Person", "name": p})).collect::<Vec<_>>(),
+    });
+    script_json(&value)
+}
+
+fn diff_view(
+    id: &str,
+    title: &str,
+    old: &Version,
+    new: &Version,
+    schema: Option<&CompiledSchema>,
+) -> DiffView {
+    let changes = diff_values(&old.deposit, &new.deposit)
+        .into_iter()
+        .filter(|c| {
+            let first = c
+                .pointer
+                .trim_start_matches('/')
+                .split('/')
+                .next()
+                .unwrap_or("");
+            !first.starts_with('_')
+        })
+        .map(|c| ChangeView {
+            kind: format!("{:?}", c.kind).to_lowercase(),
+            title: schema
+                .map(|s| s.title_path(&c.pointer))
+                .filter(|t| !t.is_empty())
+                .unwrap_or_else(|| c.pointer.clone()),
+            old: one_line(c.old.as_ref()),
+            new: one_line(c.new.as_ref()),
+            pointer: c.pointer,
+        })
+        .collect();
+    let old_files: BTreeMap<&str, &str> = old
+        .files
+        .iter()
+        .map(|f| (f.path.as_str(), f.sha256.as_str()))
+        .collect();
+    let new_files: BTreeMap<&str, &str> = new
+        .files
+        .iter()
+        .map(|f| (f.path.as_str(), f.sha256.as_str()))
+        .collect();
+    DiffView {
+        id: id.to_string(),
+        title: title.to_string(),
+        from: old.number,
+        to: new.number,
+        from_path: format!("records/{id}/v{}/index.html", old.number),
+        to_path: format!("records/{id}/v{}/index.html", new.number),
+        landing_path: format!("records/{id}/index.html"),
+        changes,
+        files_added: new_files
+            .keys()
+            .filter(|k| !old_files.contains_key(*k))
+            .map(|k| k.to_string())
+            .collect(),
+        files_removed: old_files
+            .keys()
+            .filter(|k| !new_files.contains_key(*k))
+            .map(|k| k.to_string())
+            .collect(),
+        files_changed: new_files
+            .iter()
+            .filter(|(k, h)| old_files.get(*k).is_some_and(|o| o != *h))
+            .map(|(k, _)| k.to_string())
+            .collect(),
+    }
+}

@@ -1,0 +1,532 @@
+//! The browser-side search index: many small files that the search page loads on
+//! demand, so the first query costs a few tens of kilobytes whatever the archive's size.
+//!
+//! ```text
+//! search/manifest.js      the shard keys, the number of documents, the chunk size
+//! search/t/<hex>.js       a shard: the postings of every term that starts with a key
+//! search/d/<n>.js         documents n*CHUNK .. (n+1)*CHUNK-1: id, title, path, facts
+//! ```
+//!
+//! Shards are cut by term prefix (a prefix trie, split until each part is small), so a
+//! word and the words it begins can be found in one or a few shards. Every file is a
+//! script that hands its data to `capsuleSearch` rather than JSON fetched with XHR:
+//! scripts load from any static host *and* from `file://`, where browsers refuse fetch.
+//!
+//! Why not Pagefind: its indexer parses the rendered HTML again (we already hold the
+//! data), pulls an async runtime and an HTML rewriter into the binary, and its
+//! WebAssembly search cannot load from `file://`.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::{json, Value};
+
+use super::fields::is_system_key;
+use super::model::RecordSummary;
+use super::util::hex;
+use super::write::Output;
+use super::SiteError;
+
+/// Documents per chunk file: a result page of 10 touches at most 10 small files.
+pub const CHUNK: usize = 50;
+/// A shard is split by one more character once its encoded postings exceed this.
+const SHARD_BYTES: usize = 24 * 1024;
+
+const STOP: &[&str] = &[
+    "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "in", "into", "is", "it", "of",
+    "on", "or", "that", "the", "this", "to", "with",
+];
+
+/// One searchable document: its terms with weights, and what a result shows.
+#[derive(Debug, Clone, Default)]
+pub struct SearchDoc {
+    pub terms: Vec<(String, u8)>,
+    pub id: String,
+    pub title: String,
+    pub path: String,
+    pub facts: String,
+    pub draft: bool,
+}
+
+/// Folds a character the way search.js does: lowercase, common Latin accents removed.
+fn fold_char(c: char, out: &mut String) {
+    for lower in c.to_lowercase() {
+        let folded = match lower {
+            'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' => 'a',
+            'ç' | 'č' | 'ć' => 'c',
+            'è' | 'é' | 'ê' | 'ë' | 'ě' | 'ę' => 'e',
+            'ì' | 'í' | 'î' | 'ï' | 'ı' => 'i',
+            'ñ' | 'ń' | 'ň' => 'n',
+            'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' => 'o',
+            'ù' | 'ú' | 'û' | 'ü' | 'ů' => 'u',
+            'ý' | 'ÿ' => 'y',
+            'š' | 'ś' | 'ş' => 's',
+            'ž' | 'ź' | 'ż' => 'z',
+            'ł' => 'l',
+            'ř' => 'r',
+            other => other,
+        };
+        out.push(folded);
+    }
+}
+
+/// Splits text into search terms: runs of letters and digits, folded, without stop
+/// words, single letters and long hexadecimal ids (commit hashes).
+pub fn tokens(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let flush = |current: &mut String, out: &mut Vec<String>| {
+        if !current.is_empty() {
+            let t = std::mem::take(current);
+            let chars = t.chars().count();
+            let hexlike = chars >= 16
+                && t.chars().all(|c| c.is_ascii_hexdigit())
+                && t.chars().any(|c| c.is_ascii_digit());
+            if (chars >= 2 || t.chars().all(|c| c.is_ascii_digit()))
+                && chars <= 32
+                && !hexlike
+                && !STOP.contains(&t.as_str())
+            {
+                out.push(t);
+            }
+        }
+    };
+    for c in text.chars() {
+        if c.is_alphanumeric() {
+            fold_char(c, &mut current);
+        } else {
+            flush(&mut current, &mut out);
+        }
+    }
+    flush(&mut current, &mut out);
+    out
+}
+
+impl SearchDoc {
+    /// Title, id, people and keywords weigh more than the rest of the text.
+    pub fn from_deposit(summary: &RecordSummary, deposit: &Value) -> SearchDoc {
+        let mut weights: HashMap<String, u32> = HashMap::new();
+        let mut add = |text: &str, weight: u32, cap: u32| {
+            for t in tokens(text) {
+                let w = weights.entry(t).or_insert(0);
+                *w = (*w + weight).min(cap.max(*w));
+            }
+        };
+        add(&summary.title, 8, 255);
+        add(&summary.id, 8, 255);
+        for p in &summary.people {
+            add(p, 5, 255);
+        }
+        for k in &summary.keywords {
+            add(k, 5, 255);
+        }
+        add(&summary.experiment, 2, 255);
+        add(&summary.schema_title, 1, 255);
+        fn text(value: &Value, out: &mut Vec<String>, top: bool) {
+            match value {
+                Value::String(s) => {
+                    let lower = s.trim_start().to_ascii_lowercase();
+                    if !(lower.starts_with("http://")
+                        || lower.starts_with("https://")
+                        || s.contains('@'))
+                    {
+                        out.push(s.clone());
+                    }
+                }
+                Value::Array(items) => items.iter().for_each(|i| text(i, out, false)),
+                Value::Object(map) => {
+                    for (k, v) in map {
+                        if !(top && is_system_key(k)) {
+                            text(v, out, false);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut strings = Vec::new();
+        text(deposit, &mut strings, true);
+        for s in &strings {
+            add(s, 1, 3);
+        }
+        let mut terms: Vec<(String, u8)> = weights
+            .into_iter()
+            .map(|(t, w)| (t, w.min(255) as u8))
+            .collect();
+        terms.sort();
+        SearchDoc {
+            terms,
+            ..row_of(summary)
+        }
+    }
+}
+
+/// What a result shows of a record (a document without its terms).
+pub fn row_of(summary: &RecordSummary) -> SearchDoc {
+    {
+        let mut facts = vec![summary.schema_title.clone()];
+        if !summary.experiment.is_empty() {
+            facts.push(summary.experiment.clone());
+        }
+        facts.push(format!("v{}", summary.version));
+        if !summary.year.is_empty() {
+            facts.push(summary.year.clone());
+        }
+        let people: Vec<&str> = summary.people.iter().take(3).map(String::as_str).collect();
+        if !people.is_empty() {
+            facts.push(people.join(", "));
+        }
+        SearchDoc {
+            terms: Vec::new(),
+            id: summary.id.clone(),
+            title: summary.title.clone(),
+            path: summary.path.clone(),
+            facts: facts.join(" · "),
+            draft: summary.draft,
+        }
+    }
+}
+
+/// What the index came to, for the build summary and the benchmarks.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct SearchStats {
+    pub documents: usize,
+    pub terms: usize,
+    pub shards: usize,
+    pub files: usize,
+    pub bytes: u64,
+    pub manifest_bytes: u64,
+    pub largest_shard_bytes: u64,
+    pub chunk_bytes: u64,
+}
+
+/// Builds and writes the whole index. `docs` are in document-number order.
+pub fn write_index(
+    output: &Output,
+    docs: &[&SearchDoc],
+    version: &str,
+) -> Result<(SearchStats, Vec<String>), SiteError> {
+    let mut postings: HashMap<&str, Vec<(u32, u8)>> = HashMap::new();
+    for (n, doc) in docs.iter().enumerate() {
+        for (term, weight) in &doc.terms {
+            postings
+                .entry(term.as_str())
+                .or_default()
+                .push((n as u32, *weight));
+        }
+    }
+    let mut terms: Vec<(&str, Vec<(u32, u8)>)> = postings.into_iter().collect();
+    terms.sort_by(|a, b| a.0.cmp(b.0));
+    let encoded: Vec<(&str, String)> = terms
+        .iter()
+        .map(|(term, list)| (*term, encode_postings(list)))
+        .collect();
+    let mut shards: Vec<(String, std::ops::Range<usize>)> = Vec::new();
+    split(&encoded, 0..encoded.len(), String::new(), 1, &mut shards);
+
+    let mut stats = SearchStats {
+        documents: docs.len(),
+        terms: encoded.len(),
+        shards: shards.len(),
+        ..SearchStats::default()
+    };
+    let write = |path: String, text: String, stats: &mut SearchStats| {
+        stats.files += 1;
+        stats.bytes += text.len() as u64;
+        output.write(&path, text.as_bytes())
+    };
+    let mut keys = Vec::new();
+    for (key, range) in &shards {
+        let text = shard_text(
+            key,
+            encoded[range.clone()].iter().map(|(t, l)| (*t, l.as_str())),
+        );
+        stats.largest_shard_bytes = stats.largest_shard_bytes.max(text.len() as u64);
+        write(format!("search/t/{}.js", shard_file(key)), text, &mut stats)?;
+        keys.push(key.clone());
+    }
+    for (n, chunk) in docs.chunks(CHUNK).enumerate() {
+        let text = chunk_text(n, chunk.iter().map(|d| Some(*d)));
+        stats.chunk_bytes = stats.chunk_bytes.max(text.len() as u64);
+        write(format!("search/d/{n}.js"), text, &mut stats)?;
+    }
+    let text = manifest_text(docs.len(), &keys, version);
+    stats.manifest_bytes = text.len() as u64;
+    stats.files += 1;
+    stats.bytes += text.len() as u64;
+    output.write("search/manifest.js", text.as_bytes())?;
+    Ok((stats, keys))
+}
+
+fn shard_text<'t>(key: &str, terms: impl Iterator<Item = (&'t str, &'t str)>) -> String {
+    let mut text = format!("capsuleSearch.shard({},{{", json!(key));
+    for (i, (term, list)) in terms.enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        text.push_str(&json!(term).to_string());
+        text.push_str(":[");
+        text.push_str(list);
+        text.push(']');
+    }
+    text.push_str("});\n");
+    text
+}
+
+fn chunk_text<'d>(n: usize, docs: impl Iterator<Item = Option<&'d SearchDoc>>) -> String {
+    let rows: Vec<Value> = docs
+        .map(|d| match d {
+            Some(d) => json!([d.id, d.title, d.path, d.facts, d.draft]),
+            None => Value::Null,
+        })
+        .collect();
+    format!(
+        "capsuleSearch.docs({n},{});\n",
+        super::util::script_json(&Value::Array(rows))
+    )
+}
+
+fn manifest_text(docs: usize, keys: &[String], version: &str) -> String {
+    let manifest = json!({
+        "docs": docs,
+        "chunk": CHUNK,
+        "shards": keys,
+        "version": version,
+    });
+    format!(
+        "capsuleSearch.manifest({});\n",
+        super::util::script_json(&manifest)
+    )
+}
+
+/// One document that changed between two builds: its number, its old and new terms.
+pub struct DocChange {
+    pub doc: u32,
+    pub old: Option<SearchDoc>,
+    pub new: Option<SearchDoc>,
+}
+
+fn decode_shard(text: &str) -> Option<BTreeMap<String, Vec<(u32, u8)>>> {
+    let inner = text
+        .trim_end()
+        .strip_prefix("capsuleSearch.shard(")?
+        .strip_suffix(");")?;
+    let value: Value = serde_json::from_str(&format!("[{inner}]")).ok()?;
+    let mut out = BTreeMap::new();
+    for (term, list) in value.get(1)?.as_object()? {
+        let numbers: Vec<u64> = list.as_array()?.iter().filter_map(Value::as_u64).collect();
+        let mut doc = 0u32;
+        let mut postings = Vec::with_capacity(numbers.len() / 2);
+        for (i, pair) in numbers.chunks(2).enumerate() {
+            let [delta, weight] = pair else { return None };
+            doc = if i == 0 {
+                *delta as u32
+            } else {
+                doc + *delta as u32
+            };
+            postings.push((doc, *weight as u8));
+        }
+        out.insert(term.clone(), postings);
+    }
+    Some(out)
+}
+
+/// Updates the index of the previous build in `live` for `changes`: only the shards
+/// holding their old or new terms and the chunks holding their rows are rewritten.
+/// The shard layout is kept (a full build rebalances it).
+pub fn patch_index(
+    output: &Output,
+    live: &std::path::Path,
+    old_keys: &[String],
+    docs: usize,
+    changes: &[DocChange],
+    rows: &BTreeMap<u32, SearchDoc>,
+    version: &str,
+) -> Result<(Option<SearchStats>, Vec<String>), SiteError> {
+    if changes.is_empty() {
+        return Ok((None, old_keys.to_vec()));
+    }
+    let mut keys: Vec<String> = old_keys.to_vec();
+    let shard_of = |term: &str, keys: &mut Vec<String>| -> String {
+        let found = keys
+            .iter()
+            .filter(|k| term.starts_with(k.as_str()))
+            .max_by_key(|k| k.len())
+            .cloned();
+        found.unwrap_or_else(|| {
+            let key = prefix(term, 1).to_string();
+            keys.push(key.clone());
+            key
+        })
+    };
+    let changed_docs: std::collections::HashSet<u32> = changes.iter().map(|c| c.doc).collect();
+    let mut affected: BTreeMap<String, Vec<(String, u32, u8)>> = BTreeMap::new();
+    for change in changes {
+        for (term, _) in change.old.iter().flat_map(|d| &d.terms) {
+            affected.entry(shard_of(term, &mut keys)).or_default();
+        }
+        for (term, weight) in change.new.iter().flat_map(|d| &d.terms) {
+            affected
+                .entry(shard_of(term, &mut keys))
+                .or_default()
+                .push((term.clone(), change.doc, *weight));
+        }
+    }
+    let mut stats = SearchStats {
+        documents: rows.len(),
+        shards: keys.len(),
+        ..SearchStats::default()
+    };
+    for (key, additions) in affected {
+        let path = format!("search/t/{}.js", shard_file(&key));
+        let mut terms = std::fs::read_to_string(live.join(&path))
+            .ok()
+            .and_then(|t| decode_shard(&t))
+            .unwrap_or_default();
+        for list in terms.values_mut() {
+            list.retain(|(d, _)| !changed_docs.contains(d));
+        }
+        for (term, doc, weight) in additions {
+            terms.entry(term).or_default().push((doc, weight));
+        }
+        terms.retain(|_, list| !list.is_empty());
+        for list in terms.values_mut() {
+            list.sort();
+        }
+        let encoded: Vec<(String, String)> = terms
+            .iter()
+            .map(|(t, l)| (t.clone(), encode_postings(l)))
+            .collect();
+        let text = shard_text(&key, encoded.iter().map(|(t, l)| (t.as_str(), l.as_str())));
+        stats.files += 1;
+        stats.bytes += text.len() as u64;
+        output.write(&path, text.as_bytes())?;
+    }
+    let chunks: std::collections::BTreeSet<usize> =
+        changes.iter().map(|c| c.doc as usize / CHUNK).collect();
+    for n in chunks {
+        let start = (n * CHUNK) as u32;
+        let end = (((n + 1) * CHUNK).min(docs.max(1))) as u32;
+        let text = chunk_text(n, (start..end.max(start + 1)).map(|d| rows.get(&d)));
+        stats.files += 1;
+        stats.bytes += text.len() as u64;
+        output.write(&format!("search/d/{n}.js"), text.as_bytes())?;
+    }
+    keys.sort();
+    let text = manifest_text(docs, &keys, version);
+    stats.manifest_bytes = text.len() as u64;
+    stats.files += 1;
+    stats.bytes += text.len() as u64;
+    output.write("search/manifest.js", text.as_bytes())?;
+    Ok((Some(stats), keys))
+}
+
+/// `[doc, weight, doc-delta, weight, ...]` as JSON numbers.
+fn encode_postings(list: &[(u32, u8)]) -> String {
+    let mut out = String::with_capacity(list.len() * 6);
+    let mut last = 0;
+    for (i, (doc, weight)) in list.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&(doc - last).to_string());
+        out.push(',');
+        out.push_str(&weight.to_string());
+        last = *doc;
+    }
+    out
+}
+
+/// The file name of a shard: its key's bytes in hex (`_` for the empty key).
+pub fn shard_file(key: &str) -> String {
+    if key.is_empty() {
+        "_".into()
+    } else {
+        hex(key.as_bytes())
+    }
+}
+
+fn prefix(term: &str, chars: usize) -> &str {
+    match term.char_indices().nth(chars) {
+        Some((i, _)) => &term[..i],
+        None => term,
+    }
+}
+
+/// Splits the sorted `terms[range]` (all starting with `key`) into shards: small
+/// enough, or by one more character.
+fn split(
+    terms: &[(&str, String)],
+    range: std::ops::Range<usize>,
+    key: String,
+    depth: usize,
+    out: &mut Vec<(String, std::ops::Range<usize>)>,
+) {
+    let size: usize = terms[range.clone()]
+        .iter()
+        .map(|(t, p)| t.len() + p.len() + 4)
+        .sum();
+    if (size <= SHARD_BYTES && !key.is_empty()) || depth > 8 {
+        out.push((key, range));
+        return;
+    }
+    // Terms no longer than the key stay in the key's own shard; the rest go by prefix.
+    let mut groups: BTreeMap<&str, std::ops::Range<usize>> = BTreeMap::new();
+    let mut own_start = None;
+    let mut own_end = range.start;
+    for i in range.clone() {
+        let term = terms[i].0;
+        if term.chars().count() < depth {
+            own_start.get_or_insert(i);
+            own_end = i + 1;
+            continue;
+        }
+        let p = prefix(term, depth);
+        groups
+            .entry(p)
+            .and_modify(|r| r.end = i + 1)
+            .or_insert(i..i + 1);
+    }
+    if let Some(start) = own_start {
+        out.push((key.clone(), start..own_end));
+    }
+    for (p, r) in groups {
+        split(terms, r, p.to_string(), depth + 1, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_fold_and_filter() {
+        assert_eq!(
+            tokens("The Higgs-boson at 13 TeV, Tomás Müller! a"),
+            ["higgs", "boson", "13", "tev", "tomas", "muller"]
+        );
+        assert!(tokens("4f9c2e7a1b3d58c6e0f2a9b7d4c1e8f356a2b0d9").is_empty());
+        assert_eq!(
+            tokens("<script>alert(1)</script>"),
+            ["script", "alert", "1", "script"]
+        );
+    }
+
+    #[test]
+    fn shards_split_by_prefix_until_small() {
+        let big = "1,1,".repeat(4000);
+        let terms = vec![
+            ("ab", big.clone()),
+            ("abc", big.clone()),
+            ("abd", big.clone()),
+            ("b", "1,1".to_string()),
+        ];
+        let mut out = Vec::new();
+        split(&terms, 0..terms.len(), String::new(), 1, &mut out);
+        let keys: Vec<&str> = out.iter().map(|(k, _)| k.as_str()).collect();
+        assert!(keys.contains(&"b"), "{keys:?}");
+        assert!(keys.iter().any(|k| k.starts_with("ab")), "{keys:?}");
+        // Every term lands in exactly one shard.
+        let covered: usize = out.iter().map(|(_, r)| r.len()).sum();
+        assert_eq!(covered, terms.len());
+    }
+}

@@ -1,0 +1,176 @@
+//! Small text helpers for the site: slugs, escaping, digests, sizes, relative roots.
+
+use sha2::{Digest, Sha256};
+
+/// Lowercase ASCII letters and digits joined by single dashes; other characters are
+/// dropped (accents are folded for the common Latin letters first).
+pub fn slugify(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        let folded = fold(c);
+        for c in folded.chars() {
+            if c.is_ascii_alphanumeric() {
+                out.push(c.to_ascii_lowercase());
+            } else if !out.is_empty() && !out.ends_with('-') {
+                out.push('-');
+            }
+        }
+    }
+    while out.ends_with('-') {
+        out.pop();
+    }
+    out.truncate(80);
+    while out.ends_with('-') {
+        out.pop();
+    }
+    out
+}
+
+fn fold(c: char) -> String {
+    let s = match c {
+        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'À' | 'Á' | 'Â' | 'Ã' | 'Ä' | 'Å' => "a",
+        'æ' | 'Æ' => "ae",
+        'ç' | 'Ç' | 'č' | 'Č' | 'ć' | 'Ć' => "c",
+        'è' | 'é' | 'ê' | 'ë' | 'È' | 'É' | 'Ê' | 'Ë' | 'ě' | 'ę' => "e",
+        'ì' | 'í' | 'î' | 'ï' | 'Ì' | 'Í' | 'Î' | 'Ï' | 'ı' => "i",
+        'ñ' | 'Ñ' | 'ń' | 'ň' => "n",
+        'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'Ò' | 'Ó' | 'Ô' | 'Õ' | 'Ö' | 'Ø' => "o",
+        'ù' | 'ú' | 'û' | 'ü' | 'Ù' | 'Ú' | 'Û' | 'Ü' | 'ů' => "u",
+        'ý' | 'ÿ' | 'Ý' => "y",
+        'ß' => "ss",
+        'š' | 'Š' | 'ś' | 'ş' => "s",
+        'ž' | 'Ž' | 'ź' | 'ż' => "z",
+        'ł' | 'Ł' => "l",
+        'ř' => "r",
+        other => return other.to_string(),
+    };
+    s.to_string()
+}
+
+/// Percent-encodes a path (keeping `/`) so that any file name is a valid link.
+pub fn encode_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Escapes text for XML content and attributes.
+pub fn xml_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // Characters XML 1.0 forbids are dropped rather than breaking the feed.
+            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\r' | '\t') => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// JSON made safe to sit inside an HTML `<script>` element: `<`, `>` and `&` are
+/// written as `\u` escapes, so no value can close the element.
+pub fn script_json(value: &serde_json::Value) -> String {
+    let text = serde_json::to_string(value).expect("JSON serialises");
+    text.replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029")
+}
+
+/// Lowercase hex of the SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[(b >> 4) as usize] as char);
+        out.push(DIGITS[(b & 15) as usize] as char);
+    }
+    out
+}
+
+/// A running fingerprint of a page's inputs.
+#[derive(Clone, Default)]
+pub struct Fingerprint(Sha256);
+
+impl Fingerprint {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn add(&mut self, part: impl AsRef<[u8]>) -> &mut Self {
+        let bytes = part.as_ref();
+        self.0.update((bytes.len() as u64).to_le_bytes());
+        self.0.update(bytes);
+        self
+    }
+
+    pub fn finish(&self) -> String {
+        hex(&self.0.clone().finalize()[..16])
+    }
+}
+
+/// `1.2 MB`, `340 bytes`.
+pub fn human_size(bytes: u64) -> String {
+    if bytes < 1000 {
+        return format!("{bytes} bytes");
+    }
+    let units = ["kB", "MB", "GB", "TB"];
+    let mut value = bytes as f64 / 1000.0;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < units.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", units[unit])
+}
+
+/// The relative way from a page at `path` back to the site root: `records/x/index.html`
+/// gives `../../`.
+pub fn root_of(path: &str) -> String {
+    "../".repeat(path.matches('/').count())
+}
+
+/// The base URL with exactly one trailing slash.
+pub fn base_with_slash(base: &str) -> String {
+    format!("{}/", base.trim_end_matches('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs() {
+        assert_eq!(slugify("Tomás Ferreira"), "tomas-ferreira");
+        assert_eq!(slugify("  H -> ZZ* -> 4l "), "h-zz-4l");
+        assert_eq!(slugify("<script>"), "script");
+        assert_eq!(slugify("日本"), "");
+    }
+
+    #[test]
+    fn escapes() {
+        assert_eq!(encode_path("a b/c#d.txt"), "a%20b/c%23d.txt");
+        assert_eq!(xml_escape("<a & 'b'>"), "&lt;a &amp; &apos;b&apos;&gt;");
+        let json = script_json(&serde_json::json!({"x": "</script><b>&"}));
+        assert!(!json.contains('<') && !json.contains('>') && !json.contains('&'));
+        assert_eq!(root_of("index.html"), "");
+        assert_eq!(root_of("records/x/index.html"), "../../");
+        assert_eq!(human_size(1_234_567), "1.2 MB");
+    }
+}

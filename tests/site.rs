@@ -1,0 +1,592 @@
+//! `capsule build` on real archives: what the site holds, that every internal link
+//! resolves, what a public build must never contain, byte-identical rebuilds, failed
+//! builds that leave the previous site alone, and incremental rebuilds.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+const PEOPLE: &str = r#"[people]
+alice = "alice@example.org"
+carol = "carol@example.org"
+
+[groups]
+physics-reviewers = ["carol"]
+"#;
+
+/// A schema without constraints, so that a deposit can carry hostile text anywhere.
+const FREE_SCHEMA: &str = r#"{
+  "$schema": "http://json-schema.org/draft-07/schema#",
+  "title": "Free form",
+  "type": "object",
+  "config": {"reviewable": true, "experiment": "TEST"},
+  "properties": {
+    "general_title": {"type": "string", "title": "Title"},
+    "basic_info": {"type": "object", "title": "Basic", "properties": {
+      "keywords": {"type": "array", "items": {"type": "string"}},
+      "people_info": {"type": "array", "items": {"type": "object"}},
+      "note": {"type": "string", "title": "Note"},
+      "link": {"type": "string", "title": "Link"}
+    }}
+  }
+}"#;
+
+pub const SCRIPT: &str = "<script>window.__pwned=1</script><img src=x onerror=window.__pwned=2>";
+
+fn public(mut deposit: serde_json::Value) -> serde_json::Value {
+    deposit["_access"]["deposit-read"] = serde_json::json!({"users": [], "roles": ["public"]});
+    deposit
+}
+
+fn restricted(mut deposit: serde_json::Value) -> serde_json::Value {
+    deposit["_access"]["deposit-read"] = serde_json::json!({"users": ["alice"], "roles": []});
+    deposit
+}
+
+fn pretty(value: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(value).unwrap() + "\n"
+}
+
+/// The canary deposit: `SCRIPT` in every string field a page shows.
+pub fn canary_deposit() -> serde_json::Value {
+    public(serde_json::json!({
+        "$schema": "free/1.0.0",
+        "general_title": format!("Canary {SCRIPT}"),
+        "basic_info": {
+            "keywords": [format!("kw {SCRIPT}")],
+            "people_info": [{"name": format!("Eve {SCRIPT}"), "email": "eve@example.org"}],
+            "note": SCRIPT,
+            "link": "javascript:window.__pwned=3",
+            SCRIPT: SCRIPT
+        },
+        SCRIPT: {"x": SCRIPT},
+        "_deposit": {"owners": ["alice"]},
+        "_access": {"deposit-update": {"users": ["alice"], "roles": []}, "deposit-admin": {"users": ["alice"], "roles": []}}
+    }))
+}
+
+/// An archive with: higgs (public, v1 and v2, a public and an internal review, then a
+/// draft change), secret (published but restricted), unpublished (a draft only) and
+/// canary (public, `<script>` everywhere).
+pub fn archive() -> (Server, Work) {
+    let server = Server::new();
+    let work = server.clone("work");
+    let settings = std::fs::read_to_string(work.path.join("capsule.toml")).unwrap();
+    let settings = settings.replace(
+        "protected_branches = [\"main\"]",
+        "protected_branches = [\"main\"]\nreviewers = [\"physics-reviewers\"]",
+    );
+    let higgs = public(serde_json::from_str(HIGGS).unwrap());
+    let mut secret = restricted(serde_json::from_str(HIGGS).unwrap());
+    secret["general_title"] = "CANARY-RESTRICTED secret analysis".into();
+    let mut unpublished = public(serde_json::from_str(HIGGS).unwrap());
+    unpublished["general_title"] = "CANARY-DRAFT never published".into();
+    work.write("capsule.toml", settings)
+        .write("access.toml", PEOPLE)
+        .write("schemas/free/1.0.0.json", FREE_SCHEMA)
+        .write("deposits/higgs/deposit.json", pretty(&higgs))
+        .write("deposits/higgs/plots/mass fit.txt", "m = 125.1 GeV\n")
+        .write("deposits/secret/deposit.json", pretty(&secret))
+        .write("deposits/unpublished/deposit.json", pretty(&unpublished))
+        .write("deposits/canary/deposit.json", pretty(&canary_deposit()))
+        .commit("four deposits");
+    work.push().assert_landed();
+    for id in ["higgs", "secret", "canary"] {
+        let out = work.capsule_as("alice", &["publish", id, "--push", "-m", "First version"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let mut higgs2 = higgs.clone();
+    higgs2["basic_info"]["status"] = "published".into();
+    work.write("deposits/higgs/deposit.json", pretty(&higgs2))
+        .commit("higgs: published");
+    work.push().assert_landed();
+    let out = work.capsule_as(
+        "alice",
+        &["publish", "higgs", "--push", "-m", "Status: published"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    for (body, internal) in [
+        ("Complete and reproducible.", false),
+        ("CANARY-INTERNAL the fit is fragile", true),
+    ] {
+        let mut args = vec![
+            "review", "higgs", "--type", "approved", "-m", body, "--push",
+        ];
+        if internal {
+            args.push("--internal");
+        }
+        let out = work.capsule_as("carol", &args);
+        assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+    work.git(&["pull", "--quiet", "--ff-only", "origin", "main"]);
+    let mut draft = higgs2.clone();
+    draft["basic_info"]["analysis_name"] = "CANARY-DRAFTCHANGE not yet published".into();
+    work.write("deposits/higgs/deposit.json", pretty(&draft))
+        .commit("higgs: a draft change");
+    work.push().assert_landed();
+    (server, work)
+}
+
+pub fn build(work: &Work, out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["build", "--out", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    work.capsule_as("alice", &args)
+}
+
+pub fn build_ok(work: &Work, out: &Path, extra: &[&str]) -> String {
+    let output = build(work, out, extra);
+    assert!(
+        output.status.success(),
+        "build failed:\n{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    stdout(&output)
+}
+
+/// Every file of a site with its bytes.
+pub fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                out.insert(path.strip_prefix(dir).unwrap().to_path_buf(), bytes);
+            }
+        }
+    }
+    out
+}
+
+fn read(dir: &Path, path: &str) -> String {
+    std::fs::read_to_string(dir.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn unescape(text: &str) -> String {
+    text.replace("&amp;", "&")
+        .replace("&#x2F;", "/")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            out.push(u8::from_str_radix(&text[i + 1..i + 3], 16).unwrap());
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// The values of `attr="..."` in an HTML text.
+fn attributes(html: &str, attr: &str) -> Vec<String> {
+    let needle = format!(" {attr}=\"");
+    let mut out = Vec::new();
+    let mut rest = html;
+    while let Some(i) = rest.find(&needle) {
+        rest = &rest[i + needle.len()..];
+        let end = rest.find('"').unwrap();
+        out.push(unescape(&rest[..end]));
+        rest = &rest[end..];
+    }
+    out
+}
+
+/// Checks every `href` and `src` of every page: internal targets must exist, and
+/// fragments must name an element of the target page. Returns how many were checked.
+pub fn check_links(site: &Path) -> usize {
+    let all = files(site);
+    let mut ids: BTreeMap<PathBuf, BTreeSet<String>> = BTreeMap::new();
+    for (path, bytes) in &all {
+        if path.extension().is_some_and(|e| e == "html") {
+            let text = String::from_utf8_lossy(bytes);
+            ids.insert(path.clone(), attributes(&text, "id").into_iter().collect());
+        }
+    }
+    let mut checked = 0;
+    let mut broken = Vec::new();
+    for (path, bytes) in &all {
+        if path.extension().is_none_or(|e| e != "html") || path == Path::new("404.html") {
+            continue;
+        }
+        let text = String::from_utf8_lossy(bytes);
+        for link in attributes(&text, "href")
+            .into_iter()
+            .chain(attributes(&text, "src"))
+        {
+            if link.starts_with("http://")
+                || link.starts_with("https://")
+                || link.starts_with("mailto:")
+            {
+                continue;
+            }
+            assert!(
+                !link.contains("://") && !link.starts_with('/') && !link.starts_with("javascript:"),
+                "{}: `{link}` is not a relative link",
+                path.display()
+            );
+            checked += 1;
+            let (target, fragment) = match link.split_once('#') {
+                Some((t, f)) => (t.to_string(), Some(f.to_string())),
+                None => (link.clone(), None),
+            };
+            let target = target.split('?').next().unwrap().to_string();
+            let resolved = if target.is_empty() {
+                path.clone()
+            } else {
+                let mut p = path.parent().unwrap().to_path_buf();
+                for part in percent_decode(&target).split('/') {
+                    match part {
+                        ".." => {
+                            if !p.pop() {
+                                broken.push(format!("{}: {link} leaves the site", path.display()));
+                            }
+                        }
+                        "." | "" => {}
+                        other => p.push(other),
+                    }
+                }
+                p
+            };
+            if !all.contains_key(&resolved) {
+                broken.push(format!(
+                    "{}: {link} -> {}",
+                    path.display(),
+                    resolved.display()
+                ));
+                continue;
+            }
+            if let Some(f) = fragment.filter(|f| !f.is_empty()) {
+                if ids.get(&resolved).is_some_and(|set| !set.contains(&f)) {
+                    broken.push(format!("{}: {link}: no element #{f}", path.display()));
+                }
+            }
+        }
+    }
+    assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+    checked
+}
+
+#[test]
+fn a_public_site_has_every_page_and_every_link_resolves() {
+    let (_server, work) = archive();
+    let site = work.path.join("out/site");
+    let text = build_ok(&work, &site, &[]);
+    assert!(text.contains("Built public site of 2 records"), "{text}");
+    for path in [
+        "index.html",
+        "404.html",
+        "browse/index.html",
+        "browse/all/index.html",
+        "browse/schema/analysis/index.html",
+        "browse/experiment/cms/index.html",
+        "browse/keyword/higgs-boson/index.html",
+        "browse/person/marta-kowalczyk/index.html",
+        "records/higgs/index.html",
+        "records/higgs/v1/index.html",
+        "records/higgs/v2/index.html",
+        "records/higgs/v2/diff/index.html",
+        "records/higgs/v2/files/plots/mass fit.txt",
+        "schemas/index.html",
+        "schemas/analysis/1.0.0/index.html",
+        "search/index.html",
+        "search/manifest.js",
+        "api/records/index.json",
+        "api/records/higgs/index.json",
+        "api/records/higgs/v1/index.json",
+        "api/schemas/analysis/1.0.0/index.json",
+        "sitemap.xml",
+        "feed.xml",
+        "assets/style.css",
+        "assets/search.js",
+    ] {
+        assert!(site.join(path).is_file(), "{path} is missing");
+    }
+    let landing = unescape(&read(&site, "records/higgs/index.html"));
+    for expected in [
+        "<h2 id=\"s-basic-info-h\">Basic Information</h2>",
+        "Where the analysis stands today.",
+        "<th scope=\"col\">E-mail</th>",
+        "href=\"mailto:marta.kowalczyk@example.org\"",
+        "href=\"https://doi.org/10.99999/demo.ggh4l.2018\"",
+        "href=\"../../records/higgs/v2/files/plots/mass%20fit.txt\" download",
+        "Complete and reproducible.",
+        "\"@type\":\"Dataset\"",
+        "@misc{higgs",
+        "Version 2</strong>",
+        "href=\"../../records/higgs/v2/diff/index.html\"",
+    ] {
+        assert!(
+            landing.contains(expected),
+            "`{expected}` missing from the landing page"
+        );
+    }
+    // The file digest is the SHA-256 of its content.
+    assert!(landing.contains("<code class=\"digest\">b925359c5fa02e6484e667a0c81188f971f1e59c915a3ce7d16fc6616892f702</code>"));
+    let diff = unescape(&read(&site, "records/higgs/v2/diff/index.html"));
+    assert!(diff.contains("Basic Information › Status"), "{diff}");
+    assert!(diff.contains("<del>in progress</del>") && diff.contains("<ins>published</ins>"));
+    let schema = unescape(&read(&site, "schemas/analysis/1.0.0/index.html"));
+    assert!(
+        schema.contains("<code>basic_info.status</code>")
+            && schema.contains("<code>under review</code>")
+    );
+    // CAP's shapes.
+    let api: serde_json::Value =
+        serde_json::from_str(&read(&site, "api/records/higgs/index.json")).unwrap();
+    assert_eq!(api["id"], "higgs");
+    assert_eq!(api["version"], 2);
+    assert!(api["created"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(api["metadata"]["basic_info"]["status"], "published");
+    assert!(
+        api["metadata"].get("_access").is_none(),
+        "access lists are not published"
+    );
+    assert!(api["links"]["self"]
+        .as_str()
+        .unwrap()
+        .ends_with("/api/records/higgs/v2/index.json"));
+    assert_eq!(api["files"][0]["key"], "plots/mass fit.txt");
+    let index: serde_json::Value =
+        serde_json::from_str(&read(&site, "api/records/index.json")).unwrap();
+    assert_eq!(index["hits"]["total"], 2);
+    assert!(index["aggregations"]["facet_collection"]["buckets"].is_array());
+    let checked = check_links(&site);
+    assert!(checked > 100, "only {checked} links checked");
+}
+
+#[test]
+fn a_public_build_never_shows_drafts_restricted_deposits_or_internal_reviews() {
+    let (_server, work) = archive();
+    let site = work.path.join("out/public");
+    build_ok(&work, &site, &[]);
+    for (path, bytes) in files(&site) {
+        let text = String::from_utf8_lossy(&bytes);
+        for canary in [
+            "CANARY-RESTRICTED",
+            "CANARY-DRAFT",
+            "CANARY-INTERNAL",
+            "unpublished",
+            "secret",
+        ] {
+            assert!(
+                !text.contains(canary),
+                "{canary} leaked into {}",
+                path.display()
+            );
+        }
+        if path
+            .extension()
+            .is_some_and(|e| e == "html" || e == "xml" || e == "js")
+        {
+            assert!(
+                !text.contains("<script>window") && !text.contains("<img src=x"),
+                "unescaped markup from a deposit in {}",
+                path.display()
+            );
+            assert!(!text.contains("href=\"javascript:"), "{}", path.display());
+        }
+    }
+    let canary = read(&site, "records/canary/index.html");
+    assert!(
+        canary.contains("&lt;script&gt;window.__pwned=1&lt;&#x2F;script&gt;"),
+        "{canary}"
+    );
+
+    // The internal site shows all of it, and says so.
+    let internal = work.path.join("out/internal");
+    build_ok(&work, &internal, &["--drafts"]);
+    let all: String = files(&internal)
+        .values()
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .collect();
+    for canary in [
+        "CANARY-RESTRICTED",
+        "CANARY-DRAFT never",
+        "CANARY-DRAFTCHANGE",
+        "CANARY-INTERNAL",
+    ] {
+        assert!(
+            all.contains(canary),
+            "{canary} missing from the internal site"
+        );
+    }
+    assert!(read(&internal, "index.html").contains("Internal site."));
+    assert!(internal.join("drafts/unpublished/index.html").is_file());
+    check_links(&internal);
+}
+
+#[test]
+fn builds_are_byte_identical_and_a_failed_build_changes_nothing() {
+    let (_server, work) = archive();
+    let one = work.path.join("out/one");
+    let two = work.path.join("out/two");
+    build_ok(&work, &one, &[]);
+    build_ok(&work, &two, &["--full"]);
+    let (a, b) = (files(&one), files(&two));
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (path, bytes) in &a {
+        assert!(
+            b[path] == *bytes,
+            "{} differs between two builds",
+            path.display()
+        );
+    }
+
+    // A broken template override: the build fails, says where, and the site stays.
+    work.write(
+        "templates/site/home.html",
+        "{% extends \"base.html\" %}{% block content %}{{ oops(}{% endblock content %}",
+    )
+    .commit("a broken theme");
+    let out = build(&work, &one, &["--full"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("template error"), "{}", stderr(&out));
+    assert_eq!(files(&one), a, "the failed build changed the site");
+    let leftovers: Vec<_> = std::fs::read_dir(one.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("capsule-tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    // A folder capsule did not write is never replaced.
+    let foreign = work.path.join("out/foreign");
+    std::fs::create_dir_all(&foreign).unwrap();
+    std::fs::write(foreign.join("precious.txt"), "keep me").unwrap();
+    let out = build(&work, &foreign, &[]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("was not built by capsule"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(foreign.join("precious.txt").is_file());
+}
+
+#[test]
+fn an_override_replaces_one_theme_file() {
+    let (_server, work) = archive();
+    work.write("site/style.css", "body { color: rebeccapurple; }\n")
+        .write("templates/site/404.html", "{% extends \"base.html\" %}{% block content %}<h1>Lost in the archive</h1>{% endblock content %}")
+        .commit("our theme");
+    let site = work.path.join("out/themed");
+    let text = build_ok(&work, &site, &[]);
+    assert!(
+        text.contains("theme overrides: templates/site/404.html, site/style.css"),
+        "{text}"
+    );
+    assert_eq!(
+        read(&site, "assets/style.css"),
+        "body { color: rebeccapurple; }\n"
+    );
+    assert!(read(&site, "404.html").contains("Lost in the archive"));
+    assert!(read(&site, "assets/search.js").contains("capsuleSearch"));
+}
+
+#[test]
+fn a_rebuild_renders_only_the_record_that_changed() {
+    let (_server, work) = archive();
+    let site = work.path.join("out/inc");
+    build_ok(&work, &site, &[]);
+    let before = files(&site);
+    // Nothing changed: nothing is rendered again.
+    let report: serde_json::Value =
+        serde_json::from_str(&build_ok(&work, &site, &["--json"])).unwrap();
+    assert_eq!(report["incremental"], true);
+    assert_eq!(report["rendered_records"], 0);
+    assert_eq!(files(&site), before);
+    // One new version of one record.
+    let out = work.capsule_as(
+        "alice",
+        &["publish", "higgs", "--push", "-m", "Third version"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value =
+        serde_json::from_str(&build_ok(&work, &site, &["--json"])).unwrap();
+    assert_eq!(report["rendered_records"], 1, "{report}");
+    assert!(site.join("records/higgs/v3/index.html").is_file());
+    // The result is the site a full build makes.
+    let full = work.path.join("out/full");
+    build_ok(&work, &full, &["--full"]);
+    let (inc, all) = (files(&site), files(&full));
+    let manifest = PathBuf::from(".capsule-site.json");
+    assert_eq!(
+        inc.keys().filter(|k| **k != manifest).collect::<Vec<_>>(),
+        all.keys().filter(|k| **k != manifest).collect::<Vec<_>>()
+    );
+    for (path, bytes) in &all {
+        if *path != manifest {
+            assert!(
+                inc[path] == *bytes,
+                "{} differs from a full build",
+                path.display()
+            );
+        }
+    }
+    check_links(&site);
+}
+
+/// Real headless Chromium (Debian's), driven through playwright-core from
+/// tests/browser/drive.js: home, a listing to a record, another version, a diff, a
+/// search and its result, and the canary deposit whose `<script>`s must not run.
+/// Screenshots are kept in target/site-screenshots/.
+#[test]
+fn a_reader_in_chromium_browses_searches_and_no_deposit_script_runs() {
+    let ci = std::env::var_os("CI").is_some();
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let driver = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    if !Path::new(&chromium).is_file() {
+        assert!(
+            !ci,
+            "{chromium} is missing: CI must install chromium (apt-get install -y chromium)"
+        );
+        eprintln!("\n*** SKIPPING the browser test: {chromium} is not installed (apt-get install -y chromium) ***\n");
+        return;
+    }
+    assert!(
+        driver.join("node_modules/playwright-core").is_dir(),
+        "tests/browser/node_modules is missing: run `npm ci` in tests/browser"
+    );
+    let (_server, work) = archive();
+    let site = work.path.join("out/browse");
+    build_ok(&work, &site, &[]);
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap()
+        .join("site-screenshots");
+    let out = std::process::Command::new("node")
+        .current_dir(&driver)
+        .arg("drive.js")
+        .arg(&site)
+        .arg(&shots)
+        .env("CHROMIUM", &chromium)
+        .output()
+        .expect("cannot run node");
+    let report = stdout(&out);
+    assert!(
+        out.status.success(),
+        "the browser run failed:\n{report}\n{}",
+        stderr(&out)
+    );
+    let parsed: serde_json::Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(parsed["steps"].as_array().unwrap().len(), 6, "{report}");
+    assert!(shots.join("6-canary.png").is_file());
+}
