@@ -310,20 +310,6 @@ pub fn decode_json_text(path: &str, bytes: &[u8]) -> Result<String, Vec<Problem>
     }
 }
 
-/// [`decode_json_text`] for bytes the caller owns: valid UTF-8 becomes the text
-/// without a copy, which matters when thousands of deposits are read.
-pub fn decode_json_bytes(path: &str, bytes: Vec<u8>) -> Result<String, Vec<Problem>> {
-    match String::from_utf8(bytes) {
-        Ok(mut text) => {
-            if text.starts_with('\u{feff}') {
-                text.drain(..'\u{feff}'.len_utf8());
-            }
-            Ok(text)
-        }
-        Err(e) => decode_json_text(path, e.as_bytes()),
-    }
-}
-
 /// Parses JSON text, reporting syntax errors at their line and column.
 pub fn parse_json(path: &str, text: &str) -> Result<Value, Vec<Problem>> {
     serde_json::from_str(text).map_err(|e| {
@@ -1010,20 +996,6 @@ mod tests {
         assert!(stripped.get("required").is_none());
         assert!(stripped["properties"]["a"].get("required").is_none());
         assert_eq!(stripped["oneOf"][0]["required"], json!(["x"]));
-    }
-
-    #[test]
-    fn owned_bytes_decode_like_borrowed_ones() {
-        for bytes in [&b"\xef\xbb\xbf{}"[..], b"{}", b"{\"a\": \"\xff\"}", b""] {
-            assert_eq!(
-                decode_json_bytes("f.json", bytes.to_vec()),
-                decode_json_text("f.json", bytes)
-            );
-        }
-        assert_eq!(
-            decode_json_bytes("f.json", b"\xef\xbb\xbf{}".to_vec()).unwrap(),
-            "{}"
-        );
     }
 
     #[test]

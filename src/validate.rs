@@ -23,8 +23,7 @@ use crate::deposit::{parse_schema_ref, SchemaRef};
 use crate::locate::escape_token;
 use crate::problem::Problem;
 use crate::schema::{
-    decode_json_bytes, decode_json_text, list_schemas, parse_json, CompiledSchema, LoadError, Mode,
-    SchemaRegistry,
+    decode_json_text, list_schemas, parse_json, CompiledSchema, LoadError, Mode, SchemaRegistry,
 };
 
 /// A deposit file read and parsed, before its schema is known.
@@ -36,15 +35,7 @@ pub struct ParsedDeposit {
 
 /// Reads and parses a deposit file; problems for bytes that are not a JSON object.
 pub fn parse_deposit(path: &str, bytes: &[u8]) -> Result<ParsedDeposit, Vec<Problem>> {
-    parse_deposit_text(path, decode_json_text(path, bytes)?)
-}
-
-/// [`parse_deposit`] for bytes the caller no longer needs (no copy of the text).
-pub fn parse_deposit_owned(path: &str, bytes: Vec<u8>) -> Result<ParsedDeposit, Vec<Problem>> {
-    parse_deposit_text(path, decode_json_bytes(path, bytes)?)
-}
-
-fn parse_deposit_text(path: &str, text: String) -> Result<ParsedDeposit, Vec<Problem>> {
+    let text = decode_json_text(path, bytes)?;
     let value = parse_json(path, &text)?;
     if !value.is_object() {
         return Err(vec![Problem::at(
@@ -127,6 +118,16 @@ impl ChosenSchemas {
     pub fn lookup(&self, deposit: &ParsedDeposit) -> Option<Arc<CompiledSchema>> {
         let reference = deposit.value.get("$schema")?.as_str()?;
         self.by_reference.get(reference).cloned()
+    }
+
+    /// The schema a parsed value names, when that schema was chosen before and the
+    /// value passes it: the whole check of a valid deposit, without its text, its
+    /// path or a [`ParsedDeposit`]. `None` means: go the long way.
+    pub fn passes(&self, value: &Value, mode: Mode) -> Option<&Arc<CompiledSchema>> {
+        let reference = value.get("$schema")?.as_str()?;
+        let schema = self.by_reference.get(reference)?;
+        let validator = schema.validator(mode).ok()?;
+        validator.is_valid(value).then_some(schema)
     }
 
     /// [`prepare`], answered from what was chosen before when it can be.
@@ -439,6 +440,8 @@ mod tests {
             schema,
         };
         let problems = check(&second, Mode::Draft);
+        assert!(chosen.passes(&first.deposit.value, Mode::Draft).is_some());
+        assert!(chosen.passes(&second.deposit.value, Mode::Draft).is_none());
         assert_eq!(problems.len(), 1);
         assert_eq!(problems[0].pointer, "/n");
         assert_eq!(problems[0].message, "must be an integer, not a string");

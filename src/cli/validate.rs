@@ -1,6 +1,8 @@
 //! `capsule validate`
 
-use std::io::Write;
+use std::cell::RefCell;
+use std::fs::File;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
@@ -10,10 +12,9 @@ use serde::Serialize;
 use capsule::archive::{find_root, GitTree, Source, WorkTree};
 use capsule::deposit::{classify, PathKind};
 use capsule::problem::Problem;
-use capsule::schema::{Mode, SchemaRegistry};
+use capsule::schema::{decode_json_text, Mode, SchemaRegistry};
 use capsule::validate::{
-    check, check_all, parallel_map, parse_deposit, parse_deposit_owned, ChosenSchemas,
-    ParsedDeposit, Prepared,
+    check, check_all, parallel_map, parse_deposit, ChosenSchemas, ParsedDeposit, Prepared,
 };
 
 use super::output::{self, count};
@@ -234,28 +235,64 @@ fn stage_deposit(
     chosen: &ChosenSchemas,
     mode: Mode,
 ) -> anyhow::Result<Stage> {
-    let parsed = match bytes {
-        Bytes::Read(None) => return Ok(Stage::Missing),
-        Bytes::Read(Some(bytes)) => parse_deposit(path, bytes),
-        Bytes::InFolder(root) => match std::fs::read(root.join(path)) {
-            Ok(bytes) => parse_deposit_owned(path, bytes),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Stage::Missing),
+    let stage = match bytes {
+        Bytes::Read(None) => Stage::Missing,
+        Bytes::Read(Some(bytes)) => Stage::Parsed(parse_deposit(path, bytes)),
+        Bytes::InFolder(root) => match read_and_check(&root.join(path), path, chosen, mode) {
+            Ok(stage) => stage,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Stage::Missing,
             Err(e) => return Err(anyhow::Error::new(e).context(format!("cannot read {path}"))),
         },
     };
-    let deposit = match parsed {
-        Ok(deposit) => deposit,
-        Err(problems) => return Ok(Stage::Parsed(Err(problems))),
-    };
-    Ok(match chosen.lookup(&deposit) {
-        Some(schema) => {
-            let prepared = Prepared { deposit, schema };
-            Stage::Checked {
-                schema: prepared.schema.root.sref.to_string(),
-                problems: check(&prepared, mode),
+    Ok(match stage {
+        Stage::Parsed(Ok(deposit)) => match chosen.lookup(&deposit) {
+            Some(schema) => {
+                let prepared = Prepared { deposit, schema };
+                Stage::Checked {
+                    schema: prepared.schema.root.sref.to_string(),
+                    problems: check(&prepared, mode),
+                }
             }
+            None => Stage::Parsed(Ok(deposit)),
+        },
+        other => other,
+    })
+}
+
+/// Reads a deposit file into a buffer each thread reuses, and settles the common
+/// case in one go: a valid deposit whose schema is chosen already needs no text and
+/// no copy of its bytes. Anything else keeps its text, for locating problems.
+fn read_and_check(
+    file: &Path,
+    path: &str,
+    chosen: &ChosenSchemas,
+    mode: Mode,
+) -> std::io::Result<Stage> {
+    thread_local! {
+        static BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    }
+    BUFFER.with_borrow_mut(|buffer| {
+        buffer.clear();
+        File::open(file)?.read_to_end(buffer)?;
+        match serde_json::from_slice::<serde_json::Value>(buffer) {
+            Ok(value) if value.is_object() => {
+                if let Some(schema) = chosen.passes(&value, mode) {
+                    return Ok(Stage::Checked {
+                        schema: schema.root.sref.to_string(),
+                        problems: Vec::new(),
+                    });
+                }
+                // What parse_deposit would make of it, without parsing it again.
+                let deposit = decode_json_text(path, buffer).map(|text| ParsedDeposit {
+                    path: path.to_string(),
+                    text,
+                    value,
+                });
+                Ok(Stage::Parsed(deposit))
+            }
+            // Problems need positions and exact messages: the long way.
+            _ => Ok(Stage::Parsed(parse_deposit(path, buffer))),
         }
-        None => Stage::Parsed(Ok(deposit)),
     })
 }
 
