@@ -2,15 +2,24 @@
 """Measure capsule on generated archives and print the figures for BENCHMARKS.md.
 
     cargo build --release
-    python3 bench/run.py [--sizes 1000,10000,100000] [--work /tmp/capsule-bench]
+    python3 bench/run.py [--sizes 1000,10000,100000] [--work /tmp/capsule-bench] [--keep]
 
 For each size it generates an archive (bench/gen_archive.py), makes it a git
-repository, creates a server repository with capsule's hook, and measures:
-  * the pre-receive hook for a push that changes one deposit (run directly, the way
-    git runs it, with the new objects visible through GIT_QUARANTINE_PATH), and a
-    full `git push` through the hook;
-  * `capsule validate` over every deposit, and Python `jsonschema` (what CAP uses)
-    on the same files (for sizes up to --python-max).
+repository, creates server repositories with capsule's hook (one with loose objects,
+one packed as after `git gc`), and measures:
+  * the pre-receive hook for a push that changes one deposit, run directly the way git
+    runs it: the ref update on stdin, and only the pushed objects in a quarantine
+    directory (GIT_QUARANTINE_PATH), written loose as git's unpack-objects writes a
+    small push. Wall time and, where `perf` is installed, CPU time (task-clock);
+  * `git diff-tree -r` between the same two commits on the same repository: the least
+    any tool that finds the changed files must do (git inflates the same trees);
+  * a whole `git push` through the hook, and the same push to a server without hooks;
+  * `capsule validate --json` over every deposit (median of --validate-repeat runs),
+    and Python `jsonschema` (what CAP uses) on the same files, up to --python-max.
+
+The capsule binary is $CARGO_TARGET_DIR/release/capsule (or target/release/capsule),
+or --capsule. With --keep the generated archives stay in --work and later runs reuse
+them (generating 100k deposits takes minutes).
 """
 import argparse
 import json
@@ -19,103 +28,198 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CAPSULE = ROOT / "target" / "release" / "capsule"
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 ENV = dict(os.environ, GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL="/dev/null",
            GIT_AUTHOR_NAME="Bench", GIT_AUTHOR_EMAIL="bench@example.org",
            GIT_COMMITTER_NAME="Bench", GIT_COMMITTER_EMAIL="bench@example.org",
            CAPSULE_USER="alice", NO_COLOR="1")
+HAVE_PERF = shutil.which("perf") is not None
 
 
 def run(args, **kw):
-    return subprocess.run(args, check=True, env=ENV, capture_output=True, text=True, **kw)
+    return subprocess.run(args, check=True, env=kw.pop("env", ENV), capture_output=True, text=True, **kw)
+
+
+def cpu_seconds(args, stdin, env, cwd=None):
+    """CPU time (user + system) of one run, from `perf stat -e task-clock`."""
+    with tempfile.NamedTemporaryFile("r", suffix=".csv") as out:
+        subprocess.run(["perf", "stat", "-x,", "-e", "task-clock", "-o", out.name, "--"] + args,
+                       input=stdin, env=env, cwd=cwd, capture_output=True, text=True)
+        for line in out:
+            if "task-clock" in line:
+                return float(line.split(",")[0]) / 1000
+    return None
 
 
 def timed(args, repeat, stdin=None, env=None, cwd=None):
-    times = []
+    """Median wall time, minimum wall time, median CPU time (or None), last result."""
+    times, cpus = [], []
     for _ in range(repeat):
         start = time.perf_counter()
         p = subprocess.run(args, input=stdin, env=env or ENV, cwd=cwd, capture_output=True, text=True)
         times.append(time.perf_counter() - start)
         if p.returncode not in (0, 1):
             sys.exit(f"{args} failed: {p.stderr}")
-    return statistics.median(times), p
+        if HAVE_PERF:
+            cpus.append(cpu_seconds(args, stdin, env or ENV, cwd))
+    cpu = statistics.median(cpus) if cpus and None not in cpus else None
+    return statistics.median(times), min(times), cpu, p
 
 
-def bench_size(n, work, python_max, repeat):
+def archive(n, work, keep):
+    """The generated archive with its one import commit (reused with --keep)."""
     base = work / f"a{n}"
+    stamp = base / ".git" / "bench-complete"
+    if keep and stamp.exists():
+        return base, 0.0
     if base.exists():
         shutil.rmtree(base)
     start = time.perf_counter()
     run([sys.executable, str(ROOT / "bench/gen_archive.py"), str(base), "--deposits", str(n), "--seed", "1"])
     gen = time.perf_counter() - start
     run(["bash", str(ROOT / "bench/make_git.sh"), str(base)])
-    server = work / f"s{n}.git"
-    if server.exists():
-        shutil.rmtree(server)
-    run(["git", "clone", "-q", "--bare", str(base), str(server)])
-    run([str(CAPSULE), "hook", "install", str(server)])
-    run(["git", "remote", "add", "server", str(server)], cwd=base)
+    stamp.touch()
+    return base, gen
 
-    # One changed deposit, committed in the work repository only.
-    old = run(["git", "rev-parse", "HEAD"], cwd=base).stdout.strip()
-    target = base / "deposits" / f"ana-{n // 2:06d}" / "deposit.json"
+
+def server(base, path, capsule, pack=False, hook=True):
+    if path.exists():
+        shutil.rmtree(path)
+    run(["git", "clone", "-q", "--bare", str(base), str(path)])
+    run(["git", "config", "gc.auto", "0"], cwd=path)
+    if pack:
+        run(["git", "repack", "-adq"], cwd=path)
+        run(["git", "prune-packed"], cwd=path)
+    if hook:
+        run([str(capsule), "hook", "install", str(path)])
+    return path
+
+
+def bench_size(n, work, a, capsule):
+    base, gen = archive(n, work, a.keep)
+    servers = {
+        "loose": server(base, work / f"s{n}.git", capsule),
+        "packed": server(base, work / f"s{n}-packed.git", capsule, pack=True),
+    }
+    plain = server(base, work / f"s{n}-nohook.git", capsule, pack=True, hook=False)
+
+    # One changed deposit, committed in a clone (the generated archive stays as it is).
+    clone = work / f"w{n}"
+    if clone.exists():
+        shutil.rmtree(clone)
+    run(["git", "clone", "-q", str(base), str(clone)])
+    run(["git", "config", "gc.auto", "0"], cwd=clone)
+    old = run(["git", "rev-parse", "HEAD"], cwd=clone).stdout.strip()
+    target = clone / "deposits" / f"ana-{n // 2:06d}" / "deposit.json"
     doc = json.loads(target.read_text())
     doc["general_title"] = doc["general_title"] + " (revised)"
     target.write_text(json.dumps(doc, indent=2))
-    run(["git", "commit", "-q", "-am", "Revise one analysis"], cwd=base)
-    new = run(["git", "rev-parse", "HEAD"], cwd=base).stdout.strip()
+    run(["git", "commit", "-q", "-am", "Revise one analysis"], cwd=clone)
+    new = run(["git", "rev-parse", "HEAD"], cwd=clone).stdout.strip()
 
-    env = dict(ENV, GIT_DIR=str(server), GIT_QUARANTINE_PATH=str(base / ".git" / "objects"))
-    hook, p = timed([str(CAPSULE), "hook", "pre-receive"], repeat, stdin=f"{old} {new} refs/heads/main\n", env=env)
-    assert "ok:" in p.stderr, p.stderr
+    # The quarantine git would make: only the pushed objects, loose.
+    quarantine = work / f"q{n}"
+    if quarantine.exists():
+        shutil.rmtree(quarantine)
+    quarantine.mkdir()
+    pushed = run(["git", "rev-list", "--objects", new, "--not", old], cwd=clone).stdout.split("\n")
+    qenv = dict(ENV, GIT_OBJECT_DIRECTORY=str(quarantine))
+    for line in filter(None, pushed):
+        oid = line.split()[0]
+        kind = run(["git", "cat-file", "-t", oid], cwd=clone).stdout.strip()
+        body = subprocess.run(["git", "cat-file", kind, oid], cwd=clone, env=ENV, capture_output=True, check=True).stdout
+        subprocess.run(["git", "hash-object", "-w", "-t", kind, "--stdin"], input=body, cwd=clone, env=qenv,
+                       capture_output=True, check=True)
 
-    # A full push through git and the hook (then undone, to push again).
-    pushes = []
-    for _ in range(max(3, repeat // 4)):
+    row = {"deposits": n, "generate_s": gen}
+    for kind, path in servers.items():
+        env = dict(ENV, GIT_DIR=str(path), GIT_QUARANTINE_PATH=str(quarantine))
+        med, low, cpu, p = timed([str(capsule), "hook", "pre-receive"], a.repeat,
+                                 stdin=f"{old} {new} refs/heads/main\n", env=env)
+        assert "ok:" in p.stderr, p.stderr
+        row[f"hook_{kind}_ms"], row[f"hook_{kind}_min_ms"] = med * 1000, low * 1000
+        row[f"hook_{kind}_cpu_ms"] = cpu and cpu * 1000
+        genv = dict(ENV, GIT_DIR=str(path), GIT_ALTERNATE_OBJECT_DIRECTORIES=str(quarantine))
+        med, low, cpu, p = timed(["git", "diff-tree", "-r", old, new], a.repeat, env=genv)
+        assert "deposit.json" in p.stdout, p.stdout + p.stderr
+        row[f"diff_tree_{kind}_ms"], row[f"diff_tree_{kind}_min_ms"] = med * 1000, low * 1000
+        row[f"diff_tree_{kind}_cpu_ms"] = cpu and cpu * 1000
+
+    # Whole pushes through git (then undone, to push again), with and without the hook.
+    for label, path in [("push_ms", servers["packed"]), ("push_nohook_ms", plain)]:
+        run(["git", "remote", "add", label, str(path)], cwd=clone)
+        pushes = []
+        for _ in range(max(3, a.repeat // 3)):
+            start = time.perf_counter()
+            run(["git", "push", "-q", label, "HEAD:main"], cwd=clone)
+            pushes.append(time.perf_counter() - start)
+            run(["git", "update-ref", "refs/heads/main", old], cwd=path)
+            run(["git", "reflog", "expire", "--expire=now", "--all"], cwd=path)
+        row[label] = statistics.median(pushes) * 1000
+
+    runs = []
+    for _ in range(a.validate_repeat):
         start = time.perf_counter()
-        run(["git", "push", "-q", "server", "HEAD:main"], cwd=base)
-        pushes.append(time.perf_counter() - start)
-        run(["git", "update-ref", "refs/heads/main", old], cwd=server)
-        run(["git", "reflog", "expire", "--expire=now", "--all"], cwd=server)
-    push = statistics.median(pushes)
+        p = subprocess.run([str(capsule), "validate", "--json"], cwd=base, env=ENV, capture_output=True, text=True)
+        runs.append(time.perf_counter() - start)
+        report = json.loads(p.stdout)
+        assert report["valid"] and len(report["deposits"]) == n, "generated deposits must be valid"
+    row["validate_s"] = statistics.median(runs)
+    row["validate_per_s"] = n / row["validate_s"]
+    if HAVE_PERF:
+        row["validate_cpu_s"] = cpu_seconds([str(capsule), "validate", "--json"], None, ENV, cwd=base)
 
-    start = time.perf_counter()
-    p = subprocess.run([str(CAPSULE), "validate", "--json"], cwd=base, env=ENV, capture_output=True, text=True)
-    validate = time.perf_counter() - start
-    report = json.loads(p.stdout)
-    assert report["valid"], "generated deposits must be valid"
-
-    py = None
-    if n <= python_max:
+    row["python_per_s"] = None
+    if n <= a.python_max:
         p = run([sys.executable, str(ROOT / "bench/validate_python.py"), str(base), "--json"])
-        py = json.loads(p.stdout)
-    return {"deposits": n, "generate_s": gen, "hook_ms": hook * 1000, "push_ms": push * 1000,
-            "validate_s": validate, "validate_per_s": n / validate,
-            "python_per_s": py and py["per_second"]}
+        row["python_per_s"] = json.loads(p.stdout)["per_second"]
+    for path in [*servers.values(), plain, clone, quarantine]:
+        shutil.rmtree(path)
+    return row
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="1000,10000,100000")
     ap.add_argument("--work", default="/tmp/capsule-bench")
+    ap.add_argument("--capsule", type=Path, default=TARGET / "release" / "capsule")
     ap.add_argument("--python-max", type=int, default=10000)
-    ap.add_argument("--repeat", type=int, default=21)
-    ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--repeat", type=int, default=21, help="runs of the hook and diff-tree (median)")
+    ap.add_argument("--validate-repeat", type=int, default=5, help="runs of capsule validate (median)")
+    ap.add_argument("--keep", action="store_true", help="keep (and reuse) the generated archives")
     a = ap.parse_args()
-    if not CAPSULE.exists():
-        sys.exit("build first: cargo build --release")
+    if not a.capsule.exists():
+        sys.exit(f"{a.capsule} does not exist: build first (cargo build --release) or pass --capsule")
+    capsule = a.capsule.resolve()
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
-    rows = [bench_size(int(s), work, a.python_max, a.repeat) for s in a.sizes.split(",")]
-    print("| deposits | pre-receive hook, 1 deposit changed (median) | git push end to end (median) | capsule validate (all) | Python jsonschema |")
-    print("|---:|---:|---:|---:|---:|")
+    rows = []
+    for size in a.sizes.split(","):
+        rows.append(bench_size(int(size), work, a, capsule))
+        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+
+    def ms(value):
+        return f"{value:.1f} ms" if value is not None else "—"
+
+    print("| deposits | hook, loose objects | hook, packed | `git diff-tree -r`, packed | git push with hook | git push, no hook |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['deposits']:,} | {ms(r['hook_loose_ms'])} (CPU {ms(r['hook_loose_cpu_ms'])}) "
+              f"| {ms(r['hook_packed_ms'])} (CPU {ms(r['hook_packed_cpu_ms'])}) "
+              f"| {ms(r['diff_tree_packed_ms'])} (CPU {ms(r['diff_tree_packed_cpu_ms'])}) "
+              f"| {r['push_ms']:.0f} ms | {r['push_nohook_ms']:.0f} ms |")
+    print()
+    print("| deposits | capsule validate (all) | CPU | Python jsonschema |")
+    print("|---:|---:|---:|---:|")
     for r in rows:
         py = f"{r['python_per_s']:,.0f}/s" if r["python_per_s"] else "—"
-        print(f"| {r['deposits']:,} | {r['hook_ms']:.1f} ms | {r['push_ms']:.0f} ms | {r['validate_s']:.2f} s = {r['validate_per_s']:,.0f}/s | {py} |")
+        cpu = f"{r['validate_cpu_s']:.2f} s" if r.get("validate_cpu_s") else "—"
+        print(f"| {r['deposits']:,} | {r['validate_s']:.2f} s = {r['validate_per_s']:,.0f}/s | {cpu} | {py} |")
     print(json.dumps(rows))
     if not a.keep:
         shutil.rmtree(work)

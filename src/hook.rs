@@ -281,27 +281,153 @@ struct Change {
 
 /// The files that differ between `old` and `new`.
 ///
-/// Subtrees with equal ids are skipped without being read, so the cost is one pass
-/// over the entries of each folder on the changed paths (libgit2's general diff
-/// spends ~20k instructions per entry of the large `deposits/` folder, which made the
-/// hook's cost grow with the archive).
+/// Subtrees with equal ids are skipped without being read, and the two entry lists of
+/// a folder on a changed path are merge-joined straight from the tree objects' bytes
+/// (ids only: no content is read or hashed, no entry is copied unless it differs). So
+/// after a tree is loaded the cost is one comparison per entry, plus work per *changed*
+/// entry. Loading is unavoidable: a git tree is one object, so a push into a folder of
+/// 100k deposits inflates that folder's tree (~3.7 MB) on both sides, as
+/// `git diff-tree` does (figures in BENCHMARKS.md).
+///
+/// Changes come out in the order of their names' bytes at each level, a folder's
+/// changes before a file of the same name that it replaces.
 fn tree_changes(
     repo: &Repository,
     old: Option<&Tree<'_>>,
     new: &Tree<'_>,
 ) -> Result<Vec<Change>, git2::Error> {
-    fn entries(
-        tree: Option<&Tree<'_>>,
-    ) -> std::collections::HashMap<Vec<u8>, (Oid, i32, Option<ObjectType>)> {
-        tree.map(|t| {
-            t.iter()
-                .map(|e| (e.name_bytes().to_vec(), (e.id(), e.filemode(), e.kind())))
-                .collect()
-        })
-        .unwrap_or_default()
+    let odb = repo.odb()?;
+    let mut out = Vec::new();
+    walk_tree_changes(&odb, b"", old.map(Tree::id), Some(new.id()), &mut out)?;
+    Ok(out)
+}
+
+fn walk_tree_changes(
+    odb: &git2::Odb<'_>,
+    prefix: &[u8],
+    old: Option<Oid>,
+    new: Option<Oid>,
+    out: &mut Vec<Change>,
+) -> Result<(), git2::Error> {
+    let old = old.map(|id| read_tree(odb, id)).transpose()?;
+    let new = new.map(|id| read_tree(odb, id)).transpose()?;
+    fn bytes<'b>(tree: &'b Option<git2::OdbObject<'_>>) -> &'b [u8] {
+        tree.as_ref().map_or(&[], git2::OdbObject::data)
     }
-    fn mode_of(raw: i32) -> FileMode {
-        match raw {
+    for (name, was, now) in differing_entries(bytes(&old), bytes(&new))? {
+        let mut path = prefix.to_vec();
+        if !path.is_empty() {
+            path.push(b'/');
+        }
+        path.extend_from_slice(name);
+        let subtree = |entry: Option<RawEntry<'_>>| entry.filter(RawEntry::is_tree).map(|e| e.id);
+        let (old_sub, new_sub) = (subtree(was), subtree(now));
+        if old_sub.is_some() || new_sub.is_some() {
+            walk_tree_changes(odb, &path, old_sub, new_sub, out)?;
+        }
+        let old_file = was.filter(|e| !e.is_tree());
+        let new_file = now.filter(|e| !e.is_tree());
+        let (status, id, old_id, mode) = match (old_file, new_file) {
+            (None, Some(n)) => (Delta::Added, n.id, Oid::zero(), n.file_mode()),
+            (Some(w), None) => (Delta::Deleted, w.id, w.id, w.file_mode()),
+            (Some(w), Some(n)) => (Delta::Modified, n.id, w.id, n.file_mode()),
+            (None, None) => continue,
+        };
+        out.push(Change {
+            status,
+            path,
+            id,
+            old_id,
+            mode,
+        });
+    }
+    Ok(())
+}
+
+/// A tree object's bytes, without parsing it into libgit2's entry array (for a 100k
+/// entry folder that array alone is ~4 MB of fresh memory).
+fn read_tree<'o>(odb: &'o git2::Odb<'_>, id: Oid) -> Result<git2::OdbObject<'o>, git2::Error> {
+    let object = odb.read(id)?;
+    if object.kind() != ObjectType::Tree {
+        return Err(git2::Error::from_str(&format!(
+            "object {id} should be a tree but is a {}",
+            object.kind()
+        )));
+    }
+    Ok(object)
+}
+
+/// One entry of a tree object: `<octal mode> <name>\0<20-byte id>`.
+#[derive(Clone, Copy)]
+struct RawEntry<'a> {
+    mode: u16,
+    name: &'a [u8],
+    id: Oid,
+}
+
+impl<'a> RawEntry<'a> {
+    /// Splits the first entry off `data`, checking the format as libgit2 does.
+    fn parse(data: &mut &'a [u8]) -> Result<Option<RawEntry<'a>>, git2::Error> {
+        let all: &'a [u8] = data;
+        if all.is_empty() {
+            return Ok(None);
+        }
+        let bad = |what: &str| git2::Error::from_str(&format!("malformed tree object: {what}"));
+        let space = all
+            .iter()
+            .position(|&b| b == b' ')
+            .ok_or_else(|| bad("no space after a file mode"))?;
+        let mut mode: u32 = 0;
+        for &digit in &all[..space] {
+            if !(b'0'..=b'7').contains(&digit) || mode > 0xFFFF {
+                return Err(bad("a file mode is not an octal number"));
+            }
+            mode = mode * 8 + u32::from(digit - b'0');
+        }
+        let mode = u16::try_from(mode)
+            .ok()
+            .filter(|_| space > 0)
+            .ok_or_else(|| bad("a file mode is not an octal number"))?;
+        let name_start = space + 1;
+        let nul = all[name_start..]
+            .iter()
+            .position(|&b| b == 0)
+            .ok_or_else(|| bad("a name does not end"))?
+            + name_start;
+        if nul == name_start {
+            return Err(bad("an entry has an empty name"));
+        }
+        let end = nul + 1 + 20;
+        let id = all
+            .get(nul + 1..end)
+            .ok_or_else(|| bad("an object id is cut short"))
+            .and_then(Oid::from_bytes)?;
+        *data = &all[end..];
+        Ok(Some(RawEntry {
+            mode,
+            name: &all[name_start..nul],
+            id,
+        }))
+    }
+
+    /// A folder (libgit2's `git_tree_entry__is_tree`: `S_ISDIR`).
+    fn is_tree(&self) -> bool {
+        self.mode & 0o170000 == 0o040000
+    }
+
+    /// The mode as libgit2 reports it (`git_tree_entry_filemode` normalises it).
+    fn normal_mode(&self) -> u16 {
+        match self.mode & 0o170000 {
+            0o040000 => 0o040000,
+            _ if self.mode & 0o100 != 0 => 0o100755,
+            0o160000 => 0o160000,
+            0o120000 => 0o120000,
+            _ => 0o100644,
+        }
+    }
+
+    fn file_mode(&self) -> FileMode {
+        match self.normal_mode() {
             0o120000 => FileMode::Link,
             0o160000 => FileMode::Commit,
             0o100755 => FileMode::BlobExecutable,
@@ -309,81 +435,259 @@ fn tree_changes(
             _ => FileMode::Blob,
         }
     }
-    fn walk(
-        repo: &Repository,
-        prefix: &[u8],
-        old: Option<&Tree<'_>>,
-        new: Option<&Tree<'_>>,
-        out: &mut Vec<Change>,
-    ) -> Result<(), git2::Error> {
-        let mut before = entries(old);
-        let mut names: Vec<Vec<u8>> = new
-            .map(|t| t.iter().map(|e| e.name_bytes().to_vec()).collect())
-            .unwrap_or_default();
-        let after = entries(new);
-        names.extend(before.keys().filter(|k| !after.contains_key(*k)).cloned());
-        names.sort();
-        for name in names {
-            let mut path = prefix.to_vec();
-            if !path.is_empty() {
-                path.push(b'/');
-            }
-            path.extend_from_slice(&name);
-            let was = before.remove(&name);
-            let now = after.get(&name).copied();
-            if let (Some(w), Some(n)) = (was, now) {
-                if w.0 == n.0 && w.1 == n.1 {
-                    continue;
+}
+
+/// A name whose entry differs between two folders: before and after (`None`: absent).
+type EntryChange<'a> = (&'a [u8], Option<RawEntry<'a>>, Option<RawEntry<'a>>);
+
+/// Skips the entries that start both lists with the same bytes: the common case, an
+/// unchanged entry, costs finding the end of its name and one comparison (its mode
+/// and id are not even decoded). The first entry that differs, or is cut short, is
+/// left for [`RawEntry::parse`].
+fn skip_unchanged_entries(old: &mut &[u8], new: &mut &[u8]) {
+    // An entry ends 20 bytes (the id) after the NUL that ends its name.
+    while let Some(nul) = old.iter().position(|&b| b == 0) {
+        let end = nul + 21;
+        if end > old.len() || !new.starts_with(&old[..end]) {
+            break;
+        }
+        *old = &old[end..];
+        *new = &new[end..];
+    }
+}
+
+/// The entries of one folder that differ between `old` and `new` (tree object bytes),
+/// sorted by name.
+///
+/// Both lists are in git's tree order, so one merge pass pairs them up. Git orders a
+/// folder as if its name ended in `/`, so a name that is a file on one side and a
+/// folder on the other shows up as two unpaired entries; they are joined into one
+/// change afterwards. Trees that are not sorted (git never writes them) only cost more
+/// unpaired entries, never a wrong answer, because the join is by name.
+fn differing_entries<'a>(
+    mut old: &'a [u8],
+    mut new: &'a [u8],
+) -> Result<Vec<EntryChange<'a>>, git2::Error> {
+    use std::cmp::Ordering;
+    let mut differing: Vec<EntryChange<'a>> = Vec::new();
+    // An entry taken off either list and not yet paired; `None` at the end of a list.
+    let (mut was, mut now) = (None, None);
+    loop {
+        if was.is_none() && now.is_none() {
+            skip_unchanged_entries(&mut old, &mut new);
+        }
+        if was.is_none() {
+            was = RawEntry::parse(&mut old)?;
+        }
+        if now.is_none() {
+            now = RawEntry::parse(&mut new)?;
+        }
+        let order = match (&was, &now) {
+            (None, None) => break,
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (Some(w), Some(n)) => git_tree_order(w, n),
+        };
+        match order {
+            Ordering::Less => differing.push((was.expect("compared").name, was.take(), None)),
+            Ordering::Greater => differing.push((now.expect("compared").name, None, now.take())),
+            Ordering::Equal => {
+                let (w, n) = (was.take().expect("compared"), now.take().expect("compared"));
+                if w.id != n.id || w.normal_mode() != n.normal_mode() {
+                    differing.push((n.name, Some(w), Some(n)));
                 }
             }
-            let is_tree = |e: &Option<(Oid, i32, Option<ObjectType>)>| {
-                e.is_some_and(|e| e.2 == Some(ObjectType::Tree))
-            };
-            let old_sub = if is_tree(&was) {
-                Some(repo.find_tree(was.unwrap().0)?)
-            } else {
-                None
-            };
-            let new_sub = if is_tree(&now) {
-                Some(repo.find_tree(now.unwrap().0)?)
-            } else {
-                None
-            };
-            if old_sub.is_some() || new_sub.is_some() {
-                walk(repo, &path, old_sub.as_ref(), new_sub.as_ref(), out)?;
-            }
-            let old_file = was.filter(|_| !is_tree(&was));
-            let new_file = now.filter(|_| !is_tree(&now));
-            match (old_file, new_file) {
-                (None, Some(n)) => out.push(Change {
-                    status: Delta::Added,
-                    path,
-                    id: n.0,
-                    old_id: Oid::zero(),
-                    mode: mode_of(n.1),
-                }),
-                (Some(w), None) => out.push(Change {
-                    status: Delta::Deleted,
-                    path,
-                    id: w.0,
-                    old_id: w.0,
-                    mode: mode_of(w.1),
-                }),
-                (Some(w), Some(n)) => out.push(Change {
-                    status: Delta::Modified,
-                    path,
-                    id: n.0,
-                    old_id: w.0,
-                    mode: mode_of(n.1),
-                }),
-                (None, None) => {}
-            }
         }
-        Ok(())
     }
-    let mut out = Vec::new();
-    walk(repo, b"", old, Some(new), &mut out)?;
-    Ok(out)
+    // Join a file and a folder of the same name (a type change) into one change.
+    differing.sort_by(|a, b| a.0.cmp(b.0));
+    let mut joined: Vec<EntryChange<'a>> = Vec::with_capacity(differing.len());
+    for (name, was, now) in differing {
+        match joined.last_mut() {
+            Some(last) if last.0 == name => {
+                last.1 = last.1.or(was);
+                last.2 = last.2.or(now);
+            }
+            _ => joined.push((name, was, now)),
+        }
+    }
+    Ok(joined)
+}
+
+/// Git's order of tree entries: by name bytes, a folder's name compared as if it
+/// ended in `/` (libgit2's `git_tree_entry_cmp`).
+fn git_tree_order(a: &RawEntry<'_>, b: &RawEntry<'_>) -> std::cmp::Ordering {
+    let common = a.name.len().min(b.name.len());
+    a.name[..common].cmp(&b.name[..common]).then_with(|| {
+        let next = |e: &RawEntry<'_>| match e.name.get(common) {
+            Some(&byte) => byte,
+            None if e.is_tree() => b'/',
+            None => 0,
+        };
+        next(a).cmp(&next(b))
+    })
+}
+
+#[cfg(test)]
+mod tree_change_tests {
+    use super::*;
+    use git2::TreeBuilder;
+
+    /// A file tree as (path, content, mode) triples, written as git trees.
+    fn write_tree(repo: &Repository, files: &[(&str, &str, i32)]) -> Oid {
+        fn build(repo: &Repository, files: &[(String, &str, i32)]) -> Oid {
+            let mut builder: TreeBuilder<'_> = repo.treebuilder(None).unwrap();
+            let mut folders: Vec<String> = Vec::new();
+            for (path, content, mode) in files {
+                match path.split_once('/') {
+                    Some((folder, _)) => {
+                        if !folders.iter().any(|f| f == folder) {
+                            folders.push(folder.to_string());
+                        }
+                    }
+                    None => {
+                        let blob = repo.blob(content.as_bytes()).unwrap();
+                        builder.insert(path, blob, *mode).unwrap();
+                    }
+                }
+            }
+            for folder in folders {
+                let inner: Vec<(String, &str, i32)> = files
+                    .iter()
+                    .filter_map(|(p, c, m)| {
+                        p.strip_prefix(&format!("{folder}/"))
+                            .map(|rest| (rest.to_string(), *c, *m))
+                    })
+                    .collect();
+                let id = build(repo, &inner);
+                builder.insert(&folder, id, 0o040000).unwrap();
+            }
+            builder.write().unwrap()
+        }
+        let owned: Vec<(String, &str, i32)> = files
+            .iter()
+            .map(|(p, c, m)| (p.to_string(), *c, *m))
+            .collect();
+        build(repo, &owned)
+    }
+
+    fn changes(old: &[(&str, &str, i32)], new: &[(&str, &str, i32)]) -> Vec<(Delta, String, i32)> {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init_bare(dir.path()).unwrap();
+        let old = repo.find_tree(write_tree(&repo, old)).unwrap();
+        let new = repo.find_tree(write_tree(&repo, new)).unwrap();
+        let ours: Vec<(Delta, String, i32)> = tree_changes(&repo, Some(&old), &new)
+            .unwrap()
+            .into_iter()
+            .map(|c| {
+                (
+                    c.status,
+                    String::from_utf8(c.path).unwrap(),
+                    i32::from(c.mode),
+                )
+            })
+            .collect();
+        // The same set of changes as libgit2's own diff.
+        let diff = repo
+            .diff_tree_to_tree(Some(&old), Some(&new), None)
+            .unwrap();
+        let mut theirs: Vec<(Delta, String, i32)> = diff
+            .deltas()
+            .map(|d| {
+                let file = if d.status() == Delta::Deleted {
+                    d.old_file()
+                } else {
+                    d.new_file()
+                };
+                let path = file.path().unwrap().to_str().unwrap().to_string();
+                (d.status(), path, i32::from(file.mode()))
+            })
+            .collect();
+        let mut sorted = ours.clone();
+        sorted.sort_by(|a, b| {
+            a.1.cmp(&b.1)
+                .then(format!("{:?}", a.0).cmp(&format!("{:?}", b.0)))
+        });
+        theirs.sort_by(|a, b| {
+            a.1.cmp(&b.1)
+                .then(format!("{:?}", a.0).cmp(&format!("{:?}", b.0)))
+        });
+        assert_eq!(sorted, theirs);
+        ours
+    }
+
+    const F: i32 = 0o100644;
+
+    #[test]
+    fn only_changed_entries_of_a_large_folder_are_reported() {
+        let names: Vec<String> = (0..500)
+            .map(|i| format!("deposits/ana-{i:04}/deposit.json"))
+            .collect();
+        let old: Vec<(&str, &str, i32)> = names.iter().map(|n| (n.as_str(), "{}", F)).collect();
+        let mut new = old.clone();
+        new[17].1 = "{\"changed\": true}";
+        new.remove(300);
+        new.push(("deposits/zz-new/deposit.json", "{}", F));
+        new.push(("deposits/ana-0042/notes.txt", "notes", F));
+        assert_eq!(
+            changes(&old, &new),
+            [
+                (
+                    Delta::Modified,
+                    "deposits/ana-0017/deposit.json".to_string(),
+                    F
+                ),
+                (Delta::Added, "deposits/ana-0042/notes.txt".to_string(), F),
+                (
+                    Delta::Deleted,
+                    "deposits/ana-0300/deposit.json".to_string(),
+                    F
+                ),
+                (Delta::Added, "deposits/zz-new/deposit.json".to_string(), F),
+            ]
+        );
+        assert!(changes(&old, &old).is_empty());
+    }
+
+    #[test]
+    fn a_file_replaced_by_a_folder_sorts_by_name_bytes() {
+        // Git orders the folder `a` after `a.txt` (as `a/`), the file `a` before it.
+        let old = [("a", "file", F), ("a.txt", "x", F), ("b", "b", F)];
+        let new = [
+            ("a/inner", "file", F),
+            ("a.txt", "x", F),
+            ("b", "b", 0o100755),
+        ];
+        assert_eq!(
+            changes(&old, &new),
+            [
+                (Delta::Added, "a/inner".to_string(), F),
+                (Delta::Deleted, "a".to_string(), F),
+                (Delta::Modified, "b".to_string(), 0o100755),
+            ]
+        );
+        assert_eq!(
+            changes(&new, &old),
+            [
+                (Delta::Deleted, "a/inner".to_string(), F),
+                (Delta::Added, "a".to_string(), F),
+                (Delta::Modified, "b".to_string(), F),
+            ]
+        );
+    }
+
+    #[test]
+    fn malformed_tree_objects_are_errors() {
+        for bytes in [
+            &b"100644"[..],
+            b"10x644 a\0",
+            b"100644 \0",
+            b"100644 a\0short",
+        ] {
+            let mut data = bytes;
+            assert!(RawEntry::parse(&mut data).is_err(), "{bytes:?}");
+        }
+    }
 }
 
 /// What the state before the push says about schema files.

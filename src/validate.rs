@@ -3,7 +3,15 @@
 //! Work is split so that the expensive parts run in parallel: reading and parsing
 //! files needs no shared state, choosing and compiling schemas goes through the
 //! (single-threaded) registry, and running compiled validators is again parallel.
+//! Once a `$schema` text has led to a compiled schema ([`ChosenSchemas`]), deposits
+//! that name it are checked without going back to the registry, so a run over many
+//! deposits does the registry's work once per schema, not once per deposit.
+//!
+//! A valid deposit costs a parse and one `is_valid` pass: problems, with their
+//! line:column and title paths, are only worked out for deposits that have them.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use jsonschema::error::ValidationErrorKind;
@@ -94,6 +102,59 @@ pub fn prepare(
     }
 }
 
+/// The compiled schema that each `$schema` text has led to, for one source.
+///
+/// Finding a schema through the registry reads and hashes its file (that is how the
+/// registry knows it has compiled that content before); remembering the answer by the
+/// exact text deposits write makes every further deposit a map lookup, which the
+/// validating threads can do on their own.
+#[derive(Default)]
+pub struct ChosenSchemas {
+    by_reference: HashMap<String, Arc<CompiledSchema>>,
+}
+
+impl ChosenSchemas {
+    /// The schema of a deposit whose `$schema` text has been prepared before.
+    pub fn lookup(&self, deposit: &ParsedDeposit) -> Option<Arc<CompiledSchema>> {
+        let reference = deposit.value.get("$schema")?.as_str()?;
+        self.by_reference.get(reference).cloned()
+    }
+
+    /// The schema a parsed value names, when that schema was chosen before and the
+    /// value passes it: the whole check of a valid deposit, without its text, its
+    /// path or a [`ParsedDeposit`]. `None` means: go the long way.
+    pub fn passes(&self, value: &Value, mode: Mode) -> Option<&Arc<CompiledSchema>> {
+        let reference = value.get("$schema")?.as_str()?;
+        let schema = self.by_reference.get(reference)?;
+        let validator = schema.validator(mode).ok()?;
+        validator.is_valid(value).then_some(schema)
+    }
+
+    /// [`prepare`], answered from what was chosen before when it can be.
+    /// `source` must be the source of every earlier call.
+    pub fn prepare(
+        &mut self,
+        registry: &mut SchemaRegistry,
+        source: &dyn Source,
+        deposit: ParsedDeposit,
+    ) -> Result<Prepared, Vec<Problem>> {
+        if let Some(schema) = self.lookup(&deposit) {
+            return Ok(Prepared { deposit, schema });
+        }
+        let reference = deposit
+            .value
+            .get("$schema")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let prepared = prepare(registry, source, deposit)?;
+        if let Some(reference) = reference {
+            self.by_reference
+                .insert(reference, Arc::clone(&prepared.schema));
+        }
+        Ok(prepared)
+    }
+}
+
 fn unknown_schema_message(source: &dyn Source, sref: &SchemaRef) -> String {
     let versions = list_schemas(source)
         .unwrap_or_default()
@@ -120,6 +181,10 @@ pub fn check(prepared: &Prepared, mode: Mode) -> Vec<Problem> {
         Ok(v) => v,
         Err(problems) => return problems.to_vec(),
     };
+    // Much cheaper than collecting errors, and almost every deposit is valid.
+    if validator.is_valid(&deposit.value) {
+        return Vec::new();
+    }
     let mut problems = Vec::new();
     for error in validator.iter_errors(&deposit.value) {
         for (pointer, message) in describe(&error) {
@@ -140,27 +205,45 @@ pub fn check_all(prepared: &[Prepared], mode: Mode) -> Vec<Vec<Problem>> {
 }
 
 /// Maps `f` over `items` on every available core, keeping the order.
+///
+/// Threads take small batches from a shared counter rather than fixed halves, so a
+/// thread slowed down by other work on the machine does not leave the others idle.
 pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    const BATCH: usize = 16;
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(items.len().max(1));
     if threads <= 1 || items.len() < 64 {
         return items.iter().map(f).collect();
     }
-    let chunk = items.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|part| {
-                let f = &f;
-                scope.spawn(move || part.iter().map(f).collect::<Vec<R>>())
+    let next = AtomicUsize::new(0);
+    let mut batches: Vec<(usize, Vec<R>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let (f, next) = (&f, &next);
+                scope.spawn(move || {
+                    let mut done = Vec::new();
+                    loop {
+                        let start = next.fetch_add(BATCH, Ordering::Relaxed);
+                        if start >= items.len() {
+                            break done;
+                        }
+                        let end = (start + BATCH).min(items.len());
+                        done.push((start, items[start..end].iter().map(f).collect::<Vec<R>>()));
+                    }
+                })
             })
             .collect();
         handles
             .into_iter()
             .flat_map(|h| h.join().expect("a validation thread panicked"))
             .collect()
-    })
+    });
+    batches.sort_unstable_by_key(|(start, _)| *start);
+    batches
+        .into_iter()
+        .flat_map(|(_, results)| results)
+        .collect()
 }
 
 /// Turns one validator error into located, plain-English messages.
@@ -313,5 +396,61 @@ fn list_values(options: &Value) -> String {
             list.len()
         ),
         other => short_value(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::archive::WorkTree;
+
+    #[test]
+    fn parallel_map_keeps_the_order() {
+        let items: Vec<usize> = (0..1000).collect();
+        let doubled = parallel_map(&items, |i| i * 2);
+        assert_eq!(doubled, (0..1000).map(|i| i * 2).collect::<Vec<_>>());
+        assert!(parallel_map(&[] as &[usize], |i| *i).is_empty());
+    }
+
+    #[test]
+    fn a_chosen_schema_is_found_again_by_its_reference_text() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("schemas/t")).unwrap();
+        std::fs::write(
+            dir.path().join("schemas/t/1.0.0.json"),
+            r#"{"type": "object", "properties": {"n": {"type": "integer"}}}"#,
+        )
+        .unwrap();
+        let source = WorkTree::new(dir.path());
+        let mut registry = SchemaRegistry::new();
+        let mut chosen = ChosenSchemas::default();
+        let deposit =
+            |text: &str| parse_deposit("deposits/x/deposit.json", text.as_bytes()).unwrap();
+
+        let first = deposit(r#"{"$schema": "t/1.0.0", "n": 1}"#);
+        assert!(chosen.lookup(&first).is_none());
+        let first = chosen.prepare(&mut registry, &source, first).unwrap();
+        assert!(check(&first, Mode::Draft).is_empty());
+
+        let second = deposit(r#"{"$schema": "t/1.0.0", "n": "one"}"#);
+        let schema = chosen.lookup(&second).expect("same reference text");
+        assert!(Arc::ptr_eq(&schema, &first.schema));
+        let second = Prepared {
+            deposit: second,
+            schema,
+        };
+        let problems = check(&second, Mode::Draft);
+        assert!(chosen.passes(&first.deposit.value, Mode::Draft).is_some());
+        assert!(chosen.passes(&second.deposit.value, Mode::Draft).is_none());
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].pointer, "/n");
+        assert_eq!(problems[0].message, "must be an integer, not a string");
+
+        // Another spelling of the same schema goes through the registry once more.
+        assert!(chosen
+            .lookup(&deposit(r#"{"$schema": "t-v1.0.0"}"#))
+            .is_none());
+        let unknown = deposit(r#"{"$schema": "t/2.0.0"}"#);
+        assert!(chosen.prepare(&mut registry, &source, unknown).is_err());
     }
 }

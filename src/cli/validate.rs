@@ -1,6 +1,8 @@
 //! `capsule validate`
 
-use std::io::Write;
+use std::cell::RefCell;
+use std::fs::File;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
@@ -10,8 +12,10 @@ use serde::Serialize;
 use capsule::archive::{find_root, GitTree, Source, WorkTree};
 use capsule::deposit::{classify, PathKind};
 use capsule::problem::Problem;
-use capsule::schema::{Mode, SchemaRegistry};
-use capsule::validate::{check_all, parallel_map, parse_deposit, prepare};
+use capsule::schema::{decode_json_text, Mode, SchemaRegistry};
+use capsule::validate::{
+    check, check_all, parallel_map, parse_deposit, ChosenSchemas, ParsedDeposit, Prepared,
+};
 
 use super::output::{self, count};
 use super::Outcome;
@@ -79,11 +83,7 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<Outcome> {
                 .with_context(|| format!("`{rev}` is not a revision of this repository"))?;
             let tree = GitTree::at_commit(&repo, commit.id())?;
             let files = deposit_files(&tree, &root, &cwd, &args.paths)?;
-            let read: Vec<_> = files
-                .iter()
-                .map(|f| Ok((f.clone(), Source::read(&tree, f)?.unwrap_or_default())))
-                .collect::<std::io::Result<_>>()?;
-            validate_files(&tree, read, mode)
+            validate_files(&tree, &files, Files::ThroughSource, mode)?
         }
         None => {
             let root = find_root(&cwd).context(
@@ -91,17 +91,7 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<Outcome> {
             )?;
             let tree = WorkTree::new(&root);
             let files = deposit_files(&tree, &root, &cwd, &args.paths)?;
-            let read = parallel_map(&files, |f| (f.clone(), std::fs::read(root.join(f))));
-            let read = read
-                .into_iter()
-                .map(|(f, r)| match r {
-                    Ok(bytes) => Ok((f, bytes)),
-                    // Reported as a problem of that deposit below.
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((f, Vec::new())),
-                    Err(e) => Err(anyhow::Error::new(e).context(format!("cannot read {f}"))),
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            validate_files(&tree, read, mode)
+            validate_files(&tree, &files, Files::InFolder(&root), mode)?
         }
     };
     print(&report, args.json)?;
@@ -199,46 +189,187 @@ fn normalise(path: &Path) -> PathBuf {
     base
 }
 
-fn validate_files(source: &dyn Source, files: Vec<(String, Vec<u8>)>, mode: Mode) -> Report {
-    let parsed = parallel_map(&files, |(path, bytes)| parse_deposit(path, bytes));
-    let mut registry = SchemaRegistry::new();
-    let mut results: Vec<DepositResult> = Vec::with_capacity(files.len());
-    let mut prepared = Vec::new();
-    let mut slots = Vec::new();
-    for ((path, bytes), parsed) in files.iter().zip(parsed) {
-        let outcome = if bytes.is_empty() && source.read(path).ok().flatten().is_none() {
-            Err(vec![Problem::file(
-                path,
-                "there is no deposit.json here: every folder in deposits/ needs its metadata file",
-            )])
-        } else {
-            parsed.and_then(|d| prepare(&mut registry, source, d))
-        };
-        match outcome {
-            Ok(p) => {
-                results.push(DepositResult {
-                    file: path.clone(),
-                    schema: Some(p.schema.root.sref.to_string()),
-                    valid: true,
-                    problems: Vec::new(),
-                });
-                slots.push(results.len() - 1);
-                prepared.push(p);
+/// Where the bytes of deposit files come from.
+#[derive(Clone, Copy)]
+enum Files<'a> {
+    /// Read by the validating threads themselves, from the archive folder.
+    InFolder(&'a Path),
+    /// Read one after the other through the source (a git tree is not shared
+    /// between threads).
+    ThroughSource,
+}
+
+/// Deposits go through in chunks, so memory stays bounded however large the archive
+/// (a parsed deposit takes several times the size of its file) and every parsed
+/// deposit is freed by the thread that parsed it. The first chunk is small: it finds
+/// the common schemas, so that later chunks are checked in parallel without waiting
+/// for the registry.
+const FIRST_CHUNK: usize = 16;
+const CHUNK: usize = 1024;
+
+/// One deposit after the parallel pass.
+enum Stage {
+    /// Checked against a schema found in [`ChosenSchemas`].
+    Checked {
+        schema: String,
+        problems: Vec<Problem>,
+    },
+    /// Parsed (or not) but its schema still needs the registry.
+    Parsed(Result<ParsedDeposit, Vec<Problem>>),
+    /// There is no such file.
+    Missing,
+}
+
+/// A deposit file's bytes, as the validating threads get them.
+enum Bytes<'a> {
+    /// Still to be read, from this folder.
+    InFolder(&'a Path),
+    /// Read already; `None` when there is no such file.
+    Read(Option<Vec<u8>>),
+}
+
+/// Reads and parses one deposit, and checks it when its schema is already chosen.
+fn stage_deposit(
+    path: &str,
+    bytes: &Bytes<'_>,
+    chosen: &ChosenSchemas,
+    mode: Mode,
+) -> anyhow::Result<Stage> {
+    let stage = match bytes {
+        Bytes::Read(None) => Stage::Missing,
+        Bytes::Read(Some(bytes)) => Stage::Parsed(parse_deposit(path, bytes)),
+        Bytes::InFolder(root) => match read_and_check(&root.join(path), path, chosen, mode) {
+            Ok(stage) => stage,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Stage::Missing,
+            Err(e) => return Err(anyhow::Error::new(e).context(format!("cannot read {path}"))),
+        },
+    };
+    Ok(match stage {
+        Stage::Parsed(Ok(deposit)) => match chosen.lookup(&deposit) {
+            Some(schema) => {
+                let prepared = Prepared { deposit, schema };
+                Stage::Checked {
+                    schema: prepared.schema.root.sref.to_string(),
+                    problems: check(&prepared, mode),
+                }
             }
-            Err(problems) => results.push(DepositResult {
-                file: path.clone(),
-                schema: None,
-                valid: false,
-                problems,
-            }),
+            None => Stage::Parsed(Ok(deposit)),
+        },
+        other => other,
+    })
+}
+
+/// Reads a deposit file into a buffer each thread reuses, and settles the common
+/// case in one go: a valid deposit whose schema is chosen already needs no text and
+/// no copy of its bytes. Anything else keeps its text, for locating problems.
+fn read_and_check(
+    file: &Path,
+    path: &str,
+    chosen: &ChosenSchemas,
+    mode: Mode,
+) -> std::io::Result<Stage> {
+    thread_local! {
+        static BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    }
+    BUFFER.with_borrow_mut(|buffer| {
+        buffer.clear();
+        File::open(file)?.read_to_end(buffer)?;
+        match serde_json::from_slice::<serde_json::Value>(buffer) {
+            Ok(value) if value.is_object() => {
+                if let Some(schema) = chosen.passes(&value, mode) {
+                    return Ok(Stage::Checked {
+                        schema: schema.root.sref.to_string(),
+                        problems: Vec::new(),
+                    });
+                }
+                // What parse_deposit would make of it, without parsing it again.
+                let deposit = decode_json_text(path, buffer).map(|text| ParsedDeposit {
+                    path: path.to_string(),
+                    text,
+                    value,
+                });
+                Ok(Stage::Parsed(deposit))
+            }
+            // Problems need positions and exact messages: the long way.
+            _ => Ok(Stage::Parsed(parse_deposit(path, buffer))),
+        }
+    })
+}
+
+fn validate_files(
+    source: &dyn Source,
+    files: &[String],
+    from: Files<'_>,
+    mode: Mode,
+) -> anyhow::Result<Report> {
+    let mut registry = SchemaRegistry::new();
+    let mut chosen = ChosenSchemas::default();
+    let mut results: Vec<DepositResult> = Vec::with_capacity(files.len());
+    let mut start = 0;
+    while start < files.len() {
+        let size = if start == 0 { FIRST_CHUNK } else { CHUNK };
+        let chunk = &files[start..files.len().min(start + size)];
+        start += chunk.len();
+
+        let read: Vec<(&String, Bytes<'_>)> = match from {
+            Files::InFolder(root) => chunk.iter().map(|f| (f, Bytes::InFolder(root))).collect(),
+            Files::ThroughSource => chunk
+                .iter()
+                .map(|f| Ok((f, Bytes::Read(source.read(f)?))))
+                .collect::<std::io::Result<_>>()?,
+        };
+        let chosen_so_far = &chosen;
+        let staged = parallel_map(&read, |(path, bytes)| {
+            stage_deposit(path, bytes, chosen_so_far, mode)
+        });
+
+        let mut prepared = Vec::new();
+        let mut slots = Vec::new();
+        for (path, stage) in chunk.iter().zip(staged) {
+            let outcome = match stage? {
+                Stage::Checked { schema, problems } => {
+                    results.push(DepositResult {
+                        file: path.clone(),
+                        schema: Some(schema),
+                        valid: problems.is_empty(),
+                        problems,
+                    });
+                    continue;
+                }
+                Stage::Missing => Err(vec![Problem::file(
+                    path,
+                    "there is no deposit.json here: every folder in deposits/ needs its metadata file",
+                )]),
+                Stage::Parsed(parsed) => {
+                    parsed.and_then(|d| chosen.prepare(&mut registry, source, d))
+                }
+            };
+            match outcome {
+                Ok(p) => {
+                    results.push(DepositResult {
+                        file: path.clone(),
+                        schema: Some(p.schema.root.sref.to_string()),
+                        valid: true,
+                        problems: Vec::new(),
+                    });
+                    slots.push(results.len() - 1);
+                    prepared.push(p);
+                }
+                Err(problems) => results.push(DepositResult {
+                    file: path.clone(),
+                    schema: None,
+                    valid: false,
+                    problems,
+                }),
+            }
+        }
+        for (slot, problems) in slots.into_iter().zip(check_all(&prepared, mode)) {
+            results[slot].valid = problems.is_empty();
+            results[slot].problems = problems;
         }
     }
-    for (slot, problems) in slots.into_iter().zip(check_all(&prepared, mode)) {
-        results[slot].valid = problems.is_empty();
-        results[slot].problems = problems;
-    }
     let problems = results.iter().map(|r| r.problems.len()).sum();
-    Report {
+    Ok(Report {
         valid: problems == 0,
         mode: match mode {
             Mode::Draft => "draft",
@@ -247,12 +378,18 @@ fn validate_files(source: &dyn Source, files: Vec<(String, Vec<u8>)>, mode: Mode
         source: source.describe(),
         deposits: results,
         problems,
-    }
+    })
 }
 
 fn print(report: &Report, json: bool) -> anyhow::Result<()> {
     if json {
-        return output::json(report);
+        // Buffered: stdout flushes at every newline, and pretty JSON for 10k deposits
+        // has 60k of them.
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        serde_json::to_writer_pretty(&mut out, report)?;
+        writeln!(out)?;
+        out.flush()?;
+        return Ok(());
     }
     let mut out = anstream::stdout();
     for result in &report.deposits {
