@@ -199,9 +199,13 @@ def main():
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
     rows = []
+    load_before = os.getloadavg()[0]
     for size in a.sizes.split(","):
         rows.append(bench_size(int(size), work, a, capsule))
         print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    # The machine may be shared: say how busy it was.
+    print(f"load average (1 min) {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, "
+          f"{os.cpu_count()} cores")
 
     def ms(value):
         return f"{value:.1f} ms" if value is not None else "—"
