@@ -45,6 +45,7 @@ pub mod index;
 pub mod locate;
 pub mod mail;
 pub mod problem;
+mod rawtree;
 pub mod record;
 pub mod scaffold;
 pub mod schema;

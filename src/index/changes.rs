@@ -6,12 +6,12 @@
 //! deposit folder whose id did not change is never opened), and record tags are
 //! compared by a digest of their names and ids before any of them is read.
 
-use std::cmp::Ordering;
 use std::collections::HashMap;
 
-use git2::{Commit, ObjectType, Oid, Repository, Tree, TreeEntry};
+use git2::{Commit, ObjectType, Odb, Oid, Repository, Tree};
 
 use crate::archive::GitTree;
+use crate::rawtree::{differing_entries, read_tree, RawEntry};
 use crate::record::{parse_record_ref, RECORD_TAG_PREFIX};
 use crate::settings::Settings;
 
@@ -103,9 +103,10 @@ pub fn history(
     tip: Oid,
     stop: Option<Oid>,
 ) -> Result<Option<HashMap<String, Touch>>, git2::Error> {
+    let odb = repo.odb()?;
     let mut touches: HashMap<String, Touch> = HashMap::new();
     let mut commit = repo.find_commit(tip)?;
-    let mut tree = deposits_tree(repo, &commit)?;
+    let mut tree = deposits_folder(&commit)?;
     loop {
         if Some(commit.id()) == stop {
             return Ok(Some(touches));
@@ -113,29 +114,25 @@ pub fn history(
         // A missing parent (a shallow clone's boundary) is treated as the root.
         let parent = commit.parent(0).ok();
         let parent_tree = match &parent {
-            Some(p) => deposits_tree(repo, p)?,
+            Some(p) => deposits_folder(p)?,
             None => None,
         };
         let time = commit.time().seconds();
-        diff_folders(
-            tree.as_ref(),
-            parent_tree.as_ref(),
-            &mut |name, now, before| {
-                let Ok(name) = std::str::from_utf8(name) else {
-                    return;
-                };
-                // The first sighting is the newest change: its folder is the tip's.
-                let touch = touches.entry(name.to_string()).or_insert(Touch {
-                    updated: time,
-                    added: None,
-                    folder: now,
-                });
-                if now.is_some() && before.is_none() {
-                    // Walking backwards: the last assignment is the oldest addition.
-                    touch.added = Some(time);
-                }
-            },
-        );
+        diff_folders(&odb, tree, parent_tree, &mut |name, now, before| {
+            let Ok(name) = std::str::from_utf8(name) else {
+                return;
+            };
+            // The first sighting is the newest change: its folder is the tip's.
+            let touch = touches.entry(name.to_string()).or_insert(Touch {
+                updated: time,
+                added: None,
+                folder: now,
+            });
+            if now.is_some() && before.is_none() {
+                // Walking backwards: the last assignment is the oldest addition.
+                touch.added = Some(time);
+            }
+        })?;
         match parent {
             Some(p) => {
                 commit = p;
@@ -144,6 +141,16 @@ pub fn history(
             None => return Ok(stop.is_none().then_some(touches)),
         }
     }
+}
+
+/// The id of a commit's `deposits/` folder, if it has one (the root tree is small;
+/// the deposits folder itself is not read).
+fn deposits_folder(commit: &Commit<'_>) -> Result<Option<Oid>, git2::Error> {
+    Ok(commit
+        .tree()?
+        .get_name("deposits")
+        .filter(|entry| entry.kind() == Some(ObjectType::Tree))
+        .map(|entry| entry.id()))
 }
 
 /// The `deposits/` folder of a commit, if it has one.
@@ -176,71 +183,30 @@ pub type FolderChanged<'a> = dyn FnMut(&[u8], Option<Oid>, Option<Oid>) + 'a;
 /// Calls `changed(name, now, before)` for every folder of `deposits/` whose id differs
 /// between `new` and `old` (added, removed or changed).
 ///
-/// Both trees are sorted the way git sorts them (a folder sorts as its name followed by
-/// `/`), so one merge pass finds the differences without hashing a single name.
+/// The two tree objects are merge-joined from their bytes (see [`crate::rawtree`]):
+/// no name is hashed and no entry is copied unless it differs, so after the two
+/// objects are inflated the cost is one comparison per entry.
 pub fn diff_folders(
-    new: Option<&Tree<'_>>,
-    old: Option<&Tree<'_>>,
+    odb: &Odb<'_>,
+    new: Option<Oid>,
+    old: Option<Oid>,
     changed: &mut FolderChanged<'_>,
-) {
-    if let (Some(n), Some(o)) = (new, old) {
-        if n.id() == o.id() {
-            return;
+) -> Result<(), git2::Error> {
+    if new == old {
+        return Ok(());
+    }
+    let new = new.map(|id| read_tree(odb, id)).transpose()?;
+    let old = old.map(|id| read_tree(odb, id)).transpose()?;
+    let folder = |entry: Option<RawEntry<'_>>| entry.filter(RawEntry::is_tree).map(|e| e.id);
+    for (name, was, now) in differing_entries(bytes(&old), bytes(&new))? {
+        let (before, after) = (folder(was), folder(now));
+        if before != after {
+            changed(name, after, before);
         }
     }
-    fn folder_entries<'t>(tree: Option<&'t Tree<'_>>) -> Vec<TreeEntry<'t>> {
-        tree.map(|t| {
-            t.iter()
-                .filter(|e| e.kind() == Some(ObjectType::Tree))
-                .collect()
-        })
-        .unwrap_or_default()
-    }
-    let a = folder_entries(new);
-    let b = folder_entries(old);
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() || j < b.len() {
-        let order = match (a.get(i), b.get(j)) {
-            (Some(x), Some(y)) => git_folder_order(x.name_bytes(), y.name_bytes()),
-            (Some(_), None) => Ordering::Less,
-            (None, _) => Ordering::Greater,
-        };
-        match order {
-            Ordering::Less => {
-                changed(a[i].name_bytes(), Some(a[i].id()), None);
-                i += 1;
-            }
-            Ordering::Greater => {
-                changed(b[j].name_bytes(), None, Some(b[j].id()));
-                j += 1;
-            }
-            Ordering::Equal => {
-                if a[i].id() != b[j].id() {
-                    changed(a[i].name_bytes(), Some(a[i].id()), Some(b[j].id()));
-                }
-                i += 1;
-                j += 1;
-            }
-        }
-    }
+    Ok(())
 }
 
-/// Git's order of two folder names: byte order of `name/`.
-fn git_folder_order(a: &[u8], b: &[u8]) -> Ordering {
-    let a = a.iter().chain(std::iter::once(&b'/'));
-    let b = b.iter().chain(std::iter::once(&b'/'));
-    a.cmp(b)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn folders_sort_like_git() {
-        // git sorts the folder `a` as `a/`, after `a.b/` and `a-b/`.
-        let mut names: Vec<&[u8]> = vec![b"a", b"a.b", b"a-b", b"ab", b"A"];
-        names.sort_by(|x, y| git_folder_order(x, y));
-        assert_eq!(names, [&b"A"[..], b"a-b", b"a.b", b"a", b"ab"]);
-    }
+fn bytes<'b>(tree: &'b Option<git2::OdbObject<'_>>) -> &'b [u8] {
+    tree.as_ref().map_or(&[], git2::OdbObject::data)
 }
