@@ -22,7 +22,7 @@ use crate::access::Access;
 use crate::archive::{short, GitTree, Source};
 use crate::deposit::{classify, PathKind, SchemaRef};
 use crate::problem::Problem;
-use crate::rawtree::{differing_entries, read_tree, RawEntry};
+use crate::rawtree::{differing_entries, read_tree, DepositFolders, RawEntry};
 use crate::schema::{LoadError, Mode, SchemaRegistry};
 use crate::settings::Settings;
 use crate::validate::{check_all, parse_deposit, prepare};
@@ -297,10 +297,29 @@ fn tree_changes(
     old: Option<&Tree<'_>>,
     new: &Tree<'_>,
 ) -> Result<Vec<Change>, git2::Error> {
+    Ok(tree_changes_noting_deposits(repo, old, new)?.0)
+}
+
+/// [`tree_changes`], and how the folders of `deposits/` changed (when they did), for
+/// the search index: it needs exactly that after the push lands, and would otherwise
+/// inflate the same two large trees again.
+fn tree_changes_noting_deposits(
+    repo: &Repository,
+    old: Option<&Tree<'_>>,
+    new: &Tree<'_>,
+) -> Result<(Vec<Change>, Option<DepositFolders>), git2::Error> {
     let odb = repo.odb()?;
     let mut out = Vec::new();
-    walk_tree_changes(&odb, b"", old.map(Tree::id), Some(new.id()), &mut out)?;
-    Ok(out)
+    let mut deposits = None;
+    walk_tree_changes(
+        &odb,
+        b"",
+        old.map(Tree::id),
+        Some(new.id()),
+        &mut out,
+        &mut deposits,
+    )?;
+    Ok((out, deposits))
 }
 
 fn walk_tree_changes(
@@ -309,13 +328,28 @@ fn walk_tree_changes(
     old: Option<Oid>,
     new: Option<Oid>,
     out: &mut Vec<Change>,
+    deposits: &mut Option<DepositFolders>,
 ) -> Result<(), git2::Error> {
+    let (old_id, new_id) = (old, new);
     let old = old.map(|id| read_tree(odb, id)).transpose()?;
     let new = new.map(|id| read_tree(odb, id)).transpose()?;
     fn bytes<'b>(tree: &'b Option<git2::OdbObject<'_>>) -> &'b [u8] {
         tree.as_ref().map_or(&[], git2::OdbObject::data)
     }
-    for (name, was, now) in differing_entries(bytes(&old), bytes(&new))? {
+    let differing = differing_entries(bytes(&old), bytes(&new))?;
+    if prefix == b"deposits" {
+        let folder = |entry: Option<RawEntry<'_>>| entry.filter(RawEntry::is_tree).map(|e| e.id);
+        *deposits = Some(DepositFolders {
+            old: old_id,
+            new: new_id,
+            changed: differing
+                .iter()
+                .map(|(name, was, now)| (name.to_vec(), folder(*now), folder(*was)))
+                .filter(|(_, now, was)| now != was)
+                .collect(),
+        });
+    }
+    for (name, was, now) in differing {
         let mut path = prefix.to_vec();
         if !path.is_empty() {
             path.push(b'/');
@@ -324,7 +358,7 @@ fn walk_tree_changes(
         let subtree = |entry: Option<RawEntry<'_>>| entry.filter(RawEntry::is_tree).map(|e| e.id);
         let (old_sub, new_sub) = (subtree(was), subtree(now));
         if old_sub.is_some() || new_sub.is_some() {
-            walk_tree_changes(odb, &path, old_sub, new_sub, out)?;
+            walk_tree_changes(odb, &path, old_sub, new_sub, out, deposits)?;
         }
         let old_file = was.filter(|e| !e.is_tree());
         let new_file = now.filter(|e| !e.is_tree());
@@ -561,7 +595,11 @@ fn check_commit(
         Ok(parent) => Some(parent.tree()?),
         Err(_) => None,
     };
-    let changes = tree_changes(repo, parent_tree.as_ref(), &tree)?;
+    let (changes, deposits_changed) =
+        tree_changes_noting_deposits(repo, parent_tree.as_ref(), &tree)?;
+    if let Some(folders) = deposits_changed {
+        crate::index::remember_folder_changes(repo, &folders);
+    }
     let source = GitTree::at_commit(repo, commit_id)?;
     let label = short(commit_id);
     let odb = repo.odb()?;

@@ -7,6 +7,15 @@
 
 use git2::{FileMode, ObjectType, Oid};
 
+/// How the folders of one `deposits/` tree changed into another: `(name, folder id
+/// now, folder id before)` for each folder that differs (`None`: absent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DepositFolders {
+    pub(crate) old: Option<Oid>,
+    pub(crate) new: Option<Oid>,
+    pub(crate) changed: Vec<(Vec<u8>, Option<Oid>, Option<Oid>)>,
+}
+
 /// A tree object's bytes, without parsing it into libgit2's entry array (for a 100k
 /// entry folder that array alone is ~4 MB of fresh memory).
 pub(crate) fn read_tree<'o>(

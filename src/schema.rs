@@ -81,6 +81,16 @@ pub struct LoadedSchema {
 impl LoadedSchema {
     /// Parses and normalises a schema file. Problems name the file and a pointer.
     pub fn parse(sref: &SchemaRef, bytes: &[u8]) -> Result<LoadedSchema, Vec<Problem>> {
+        LoadedSchema::parse_with(sref, bytes, true)
+    }
+
+    /// `meta_validate: false` skips checking the schema against its meta-schema, the
+    /// largest part of loading one (see [`SchemaRegistry::for_display`]).
+    fn parse_with(
+        sref: &SchemaRef,
+        bytes: &[u8],
+        meta_validate: bool,
+    ) -> Result<LoadedSchema, Vec<Problem>> {
         let path = sref.path();
         let text = decode_json_text(&path, bytes)?;
         let file: Value = parse_json(&path, &text)?;
@@ -194,7 +204,11 @@ impl LoadedSchema {
         };
         ctx.schema(&mut body, &body_pointer);
 
-        if let Err(e) = jsonschema::meta::validate(&body) {
+        let checked = match meta_validate {
+            true => jsonschema::meta::validate(&body),
+            false => Ok(()),
+        };
+        if let Err(e) = checked {
             let pointer = format!("{body_pointer}{}", e.instance_path());
             problems.push(Problem::at(
                 &path,
@@ -823,11 +837,25 @@ impl CompiledSchema {
 pub struct SchemaRegistry {
     loaded: HashMap<Oid, Arc<LoadedSchema>>,
     compiled: HashMap<Vec<Oid>, Arc<CompiledSchema>>,
+    /// Skip the meta-schema check (see [`SchemaRegistry::for_display`]).
+    display_only: bool,
 }
 
 impl SchemaRegistry {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A registry for showing deposits through their schemas (field titles in search
+    /// results), not for judging them: schemas are not checked against their
+    /// meta-schema, which is most of the cost of loading one and would be paid by
+    /// every `capsule search`. A schema that is not valid JSON Schema still loads; its
+    /// titles are shown as they are. Never use this to validate.
+    pub fn for_display() -> Self {
+        SchemaRegistry {
+            display_only: true,
+            ..Self::default()
+        }
     }
 
     /// Loads one schema file (without its references).
@@ -868,7 +896,10 @@ impl SchemaRegistry {
             .read(&path)
             .map_err(|e| LoadError::Io(path.clone(), e))?
             .ok_or_else(|| LoadError::Io(path.clone(), std::io::ErrorKind::NotFound.into()))?;
-        let loaded = Arc::new(LoadedSchema::parse(sref, &bytes).map_err(LoadError::Invalid)?);
+        let loaded = Arc::new(
+            LoadedSchema::parse_with(sref, &bytes, !self.display_only)
+                .map_err(LoadError::Invalid)?,
+        );
         self.loaded.insert(id, loaded.clone());
         Ok(Some((id, loaded)))
     }

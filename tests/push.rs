@@ -388,58 +388,21 @@ fn a_push_adding_five_thousand_deposits_in_one_commit() {
 #[test]
 fn pushes_over_git_daemon_on_loopback_are_checked() {
     let server = Server::new();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    let mut daemon = git(server.tmp.path())
-        .args([
-            "daemon",
-            "--export-all",
-            "--enable=receive-pack",
-            "--reuseaddr",
-            "--listen=127.0.0.1",
-        ])
-        .arg(format!("--port={port}"))
-        .arg(format!("--base-path={}", server.tmp.path().display()))
-        .arg(server.tmp.path())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("git daemon");
-    let url = format!("git://127.0.0.1:{port}/server.git");
+    let daemon = Daemon::start_writable(server.tmp.path(), "server.git");
     let work_path = server.tmp.path().join("net");
-    let mut cloned = false;
-    for _ in 0..100 {
-        if git(server.tmp.path())
-            .args(["clone", "--quiet", &url])
-            .arg(&work_path)
-            .output()
-            .unwrap()
-            .status
-            .success()
-        {
-            cloned = true;
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    let result = std::panic::catch_unwind(|| {
-        assert!(cloned, "could not clone from git daemon");
-        let work = Work {
-            path: work_path.clone(),
-        };
-        work.write("deposits/w/deposit.json", MISTAKE).commit("bad");
-        work.push()
-            .assert_rejected_with("is not one of the allowed values");
-        work.git(&["reset", "-q", "--hard", "HEAD~1"]);
-        work.write("deposits/h/deposit.json", HIGGS).commit("good");
-        work.push().assert_landed();
-        assert_eq!(server.rev("refs/heads/main").unwrap(), work.head());
-    });
-    let _ = daemon.kill();
-    let _ = daemon.wait();
-    if let Err(e) = result {
-        std::panic::resume_unwind(e);
-    }
+    run_ok(
+        git(server.tmp.path())
+            .args(["clone", "--quiet", &daemon.url("server.git")])
+            .arg(&work_path),
+    );
+    let work = Work { path: work_path };
+    work.write("deposits/w/deposit.json", MISTAKE).commit("bad");
+    work.push()
+        .assert_rejected_with("is not one of the allowed values");
+    work.git(&["reset", "-q", "--hard", "HEAD~1"]);
+    work.write("deposits/h/deposit.json", HIGGS).commit("good");
+    work.push().assert_landed();
+    assert_eq!(server.rev("refs/heads/main").unwrap(), work.head());
 }
 
 #[test]

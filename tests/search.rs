@@ -122,6 +122,23 @@ fn the_server_index_follows_every_push() {
     )
     .commit("Rename");
     work.push().assert_landed();
+    // The hook left post-receive a note of what the commit changed in deposits/, named
+    // by the two deposits/ trees, so the index update did not have to diff them again.
+    let tree = |rev: &str| {
+        stdout(&work.git(&["rev-parse", &format!("{rev}:deposits")]))
+            .trim()
+            .to_string()
+    };
+    let note = server.git_dir.join("capsule/deposit-changes").join(format!(
+        "{}-{}",
+        tree("HEAD"),
+        tree("HEAD~1")
+    ));
+    let text = std::fs::read_to_string(&note).expect("the hook's note of the push");
+    assert!(
+        text.lines().nth(1).unwrap().starts_with("dimuon\t"),
+        "{text}"
+    );
     let status = json(&run_ok(server_capsule(&server).args(["index", "--json"])));
     assert_eq!(status["mode"], "up-to-date");
     assert!(hits(&search_json(&server.git_dir, &["resonance"])).is_empty());

@@ -19,15 +19,13 @@ use super::Outcome;
 
 /// Prints problems and the verdict that nothing was written.
 fn report_problems(problems: &[Problem], what: &str) -> anyhow::Result<Outcome> {
-    let mut err = anstream::stderr();
-    for problem in problems {
-        writeln!(err, "{}", output::problem_line(problem))?;
-    }
-    writeln!(
-        err,
-        "{} {what}: {}; nothing was written",
-        output::bad("refused:"),
-        count(problems.len(), "problem")
+    output::problems(
+        problems,
+        "refused:",
+        &format!(
+            "{what}: {}; nothing was written",
+            count(problems.len(), "problem")
+        ),
     )?;
     Ok(Outcome::Problems)
 }

@@ -82,17 +82,15 @@ pub fn fetch(args: FetchArgs) -> anyhow::Result<Outcome> {
         .collect();
     let problems = clone.problems_of(&args.id, &fetched.deposit)?;
     if !problems.is_empty() {
-        let mut err = anstream::stderr();
-        for problem in &problems {
-            writeln!(err, "{}", output::problem_line(problem))?;
-        }
-        writeln!(
-            err,
-            "{} what {} answered does not fit the schema ({}); nothing was written. Fix fetchers.{}.map, or fetch and then edit by hand",
-            output::bad("refused:"),
-            source,
-            count(problems.len(), "problem"),
-            args.fetcher
+        output::problems(
+            &problems,
+            "refused:",
+            &format!(
+                "what {} answered does not fit the schema ({}); nothing was written. Fix fetchers.{}.map, or fetch and then edit by hand",
+                source,
+                count(problems.len(), "problem"),
+                args.fetcher
+            ),
         )?;
         return Ok(Outcome::Problems);
     }
@@ -265,14 +263,10 @@ pub fn capture(args: CaptureArgs) -> anyhow::Result<Outcome> {
         if let Some((file, _)) = &bundle_path {
             let _ = std::fs::remove_file(file);
         }
-        let mut err = anstream::stderr();
-        for problem in &problems {
-            writeln!(err, "{}", output::problem_line(problem))?;
-        }
-        writeln!(
-            err,
-            "{} the capture does not fit the schema at {field}; nothing was written",
-            output::bad("refused:")
+        output::problems(
+            &problems,
+            "refused:",
+            &format!("the capture does not fit the schema at {field}; nothing was written"),
         )?;
         return Ok(Outcome::Problems);
     }

@@ -117,21 +117,15 @@ fn list(outbox: &Outbox, json: bool) -> anyhow::Result<Outcome> {
         } else {
             format!("next attempt in {}s", e.next_attempt - time)
         };
-        writeln!(
-            out,
-            "  {}  {}  {}",
-            &e.key[..12],
-            e.mail.subject,
-            recipients(e)
-        )?;
-        writeln!(
-            out,
-            "      {} attempt(s), {when}{}",
-            e.attempts,
-            e.last_error
-                .as_deref()
-                .map(|r| format!("; last: {r}"))
-                .unwrap_or_default()
+        let last = e
+            .last_error
+            .as_deref()
+            .map(|r| format!("; last: {r}"))
+            .unwrap_or_default();
+        entry(
+            &mut out,
+            e,
+            &format!("{} attempt(s), {when}{last}", e.attempts),
         )?;
     }
     writeln!(
@@ -140,17 +134,10 @@ fn list(outbox: &Outbox, json: bool) -> anyhow::Result<Outcome> {
         output::heading(&format!("Failed: {}", failed.len()))
     )?;
     for e in &failed {
-        writeln!(
-            out,
-            "  {}  {}  {}",
-            &e.key[..12],
-            e.mail.subject,
-            recipients(e)
-        )?;
-        writeln!(
-            out,
-            "      {}",
-            output::bad(e.answer.as_deref().unwrap_or("no answer"))
+        entry(
+            &mut out,
+            e,
+            &output::bad(e.answer.as_deref().unwrap_or("no answer")),
         )?;
     }
     writeln!(out, "{}", output::heading(&format!("Sent: {sent}")))?;
@@ -162,6 +149,18 @@ fn list(outbox: &Outbox, json: bool) -> anyhow::Result<Outcome> {
         )?;
     }
     Ok(Outcome::Ok)
+}
+
+/// One outbox entry: its key, subject and recipients, then `detail` indented below.
+fn entry(out: &mut impl Write, e: &Entry, detail: &str) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "  {}  {}  {}",
+        &e.key[..12],
+        e.mail.subject,
+        recipients(e)
+    )?;
+    writeln!(out, "      {detail}")
 }
 
 fn recipients(e: &Entry) -> String {

@@ -43,6 +43,15 @@ pub fn problem_line(p: &Problem) -> String {
     out
 }
 
+/// Prints every problem, one line each, then the verdict in red: `label rest`.
+pub fn problems(problems: &[Problem], label: &str, rest: &str) -> std::io::Result<()> {
+    let mut err = anstream::stderr();
+    for problem in problems {
+        writeln!(err, "{}", problem_line(problem))?;
+    }
+    writeln!(err, "{} {rest}", bad(label))
+}
+
 pub fn ok(message: &str) -> String {
     format!("{OK}{message}{OK:#}")
 }

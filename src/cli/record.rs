@@ -120,15 +120,13 @@ pub fn publish(args: PublishArgs) -> anyhow::Result<Outcome> {
         Err(problems) => problems,
     };
     if !problems.is_empty() {
-        let mut err = anstream::stderr();
-        for problem in &problems {
-            writeln!(err, "{}", output::problem_line(problem))?;
-        }
-        writeln!(
-            err,
-            "{} {id} cannot be published: {} (a record must be complete; `capsule validate --publish {path}` shows the same)",
-            output::bad("not published:"),
-            count(problems.len(), "problem")
+        output::problems(
+            &problems,
+            "not published:",
+            &format!(
+                "{id} cannot be published: {} (a record must be complete; `capsule validate --publish {path}` shows the same)",
+                count(problems.len(), "problem")
+            ),
         )?;
         return Ok(Outcome::Problems);
     }

@@ -9,7 +9,8 @@
 //!
 //! Every refusal says who, what, which rule, and how to get the right.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::rc::Rc;
 
 use git2::{Delta, Oid, Repository};
 use serde_json::Value;
@@ -23,6 +24,9 @@ use crate::record::{parse_record_ref, versions_of, RecordVersion, Review, Review
 use crate::schema::{Mode, SchemaRegistry};
 use crate::settings::TagPolicy;
 use crate::validate::{check, parse_deposit, prepare};
+
+/// A deposit.json before and after a push (`None`: absent on that side).
+type BeforeAfter = (Option<Value>, Option<Value>);
 
 /// The judge of one push.
 pub struct Judge<'a> {
@@ -359,13 +363,25 @@ impl Judge<'_> {
             })
         };
 
+        // A deposit and its reviews may both change in one push: parse each side once.
+        let mut parsed: HashMap<String, Rc<BeforeAfter>> = HashMap::new();
+        let mut states = |id: &str| -> Result<Rc<BeforeAfter>, HookError> {
+            if let Some(found) = parsed.get(id) {
+                return Ok(found.clone());
+            }
+            let both = Rc::new((before(id)?, after(id)?));
+            parsed.insert(id.to_string(), both.clone());
+            Ok(both)
+        };
+
         for id in &deposits {
             // Only when the branch moves forward: a force-push back to the default
             // branch's state throws away someone's work and is judged like any change.
             if fast_forward && as_on_default(id) {
                 continue;
             }
-            let (old, new) = (before(id)?, after(id)?);
+            let both = states(id)?;
+            let (old, new) = &*both;
             if let Some(problem) = self.judge_deposit(
                 id,
                 branch,
@@ -387,8 +403,8 @@ impl Judge<'_> {
             {
                 continue;
             }
-            let old = before(&id)?;
-            let new = after(&id)?;
+            let both = states(&id)?;
+            let (old, new) = &*both;
             // Deleting a whole deposit deletes its reviews with it; that needs
             // deposit-admin, which judge_deposit checks.
             if status == Delta::Deleted && new.is_none() && old.is_some() && deposits.contains(&id)

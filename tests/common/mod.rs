@@ -249,18 +249,32 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// Starts the daemon and waits until `probe` (a repository path under `base`) answers.
+    /// Starts a read-only daemon and waits until `probe` (a repository path under
+    /// `base`) answers.
     pub fn start(base: &Path, probe: &str) -> Daemon {
+        Daemon::start_with(base, probe, &[])
+    }
+
+    /// Also accepts pushes (`git push git://...`), through the repositories' hooks.
+    pub fn start_writable(base: &Path, probe: &str) -> Daemon {
+        Daemon::start_with(base, probe, &["--enable=receive-pack"])
+    }
+
+    fn start_with(base: &Path, probe: &str, extra: &[&str]) -> Daemon {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         drop(listener);
-        let child = git(base)
-            .args([
-                "daemon",
-                "--export-all",
-                "--reuseaddr",
-                "--listen=127.0.0.1",
-            ])
+        // Run git-daemon itself: `git daemon` would start it as a child of its own,
+        // which killing `git` leaves running.
+        let exec_path = stdout(&run_ok(git(base).arg("--exec-path")))
+            .trim()
+            .to_string();
+        let command = git(base);
+        let child = Command::new(Path::new(&exec_path).join("git-daemon"))
+            .current_dir(base)
+            .envs(command.get_envs().filter_map(|(k, v)| Some((k, v?))))
+            .args(["--export-all", "--reuseaddr", "--listen=127.0.0.1"])
+            .args(extra)
             .arg(format!("--port={port}"))
             .arg(format!("--base-path={}", base.display()))
             .arg(base)
