@@ -176,7 +176,8 @@ fn describe_update(report: &UpdateReport) -> String {
 }
 
 fn render(results: &SearchResults) -> anyhow::Result<()> {
-    let mut out = anstream::stdout();
+    // One write for the whole answer rather than one per line.
+    let mut out = std::io::BufWriter::new(anstream::stdout());
     for hit in &results.hits {
         render_hit(&mut out, hit)?;
     }
@@ -196,6 +197,7 @@ fn render(results: &SearchResults) -> anyhow::Result<()> {
         matches
     };
     writeln!(out, "{DIM}{summary}{DIM:#}")?;
+    out.flush()?;
     Ok(())
 }
 
