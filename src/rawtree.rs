@@ -7,13 +7,16 @@
 
 use git2::{FileMode, ObjectType, Oid};
 
-/// How the folders of one `deposits/` tree changed into another: `(name, folder id
-/// now, folder id before)` for each folder that differs (`None`: absent).
+/// A folder that differs between two trees: its name, its id now and before (`None`:
+/// absent).
+pub(crate) type FolderChange = (Vec<u8>, Option<Oid>, Option<Oid>);
+
+/// How the folders of one `deposits/` tree changed into another.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct DepositFolders {
     pub(crate) old: Option<Oid>,
     pub(crate) new: Option<Oid>,
-    pub(crate) changed: Vec<(Vec<u8>, Option<Oid>, Option<Oid>)>,
+    pub(crate) changed: Vec<FolderChange>,
 }
 
 /// A tree object's bytes, without parsing it into libgit2's entry array (for a 100k

@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 use git2::{Commit, ObjectType, Odb, Oid, Repository, Tree};
 
 use crate::archive::GitTree;
-use crate::rawtree::{differing_entries, read_tree, DepositFolders, RawEntry};
+use crate::rawtree::{differing_entries, read_tree, DepositFolders, FolderChange, RawEntry};
 use crate::record::{parse_record_ref, RECORD_TAG_PREFIX};
 use crate::settings::Settings;
 
@@ -269,11 +269,7 @@ pub(crate) fn remember_folder_changes(repo: &Repository, folders: &DepositFolder
 }
 
 /// The note for `old` → `new`, if the hook left one and it reads back whole.
-fn recall(
-    dir: &Path,
-    new: Oid,
-    old: Option<Oid>,
-) -> Option<Vec<(Vec<u8>, Option<Oid>, Option<Oid>)>> {
+fn recall(dir: &Path, new: Oid, old: Option<Oid>) -> Option<Vec<FolderChange>> {
     let text = std::fs::read_to_string(dir.join(hint_name(new, old))).ok()?;
     let mut lines = text.lines();
     if lines.next()? != HINT_HEADER {
