@@ -258,7 +258,9 @@ pub(crate) fn remember_folder_changes(repo: &Repository, folders: &DepositFolder
     let dir = hints_dir(repo);
     let write = || -> std::io::Result<()> {
         std::fs::create_dir_all(&dir)?;
-        prune_hints(&dir);
+        // Once per process: a push of many commits writes a note for each.
+        static PRUNED: std::sync::Once = std::sync::Once::new();
+        PRUNED.call_once(|| prune_hints(&dir));
         let mut file = tempfile::NamedTempFile::new_in(&dir)?;
         file.write_all(text.as_bytes())?;
         file.persist(dir.join(hint_name(new, folders.old)))
