@@ -103,7 +103,9 @@ impl<'a> Facet<'a> {
             .values
             .entry(slug)
             .or_insert_with(|| (label.to_string(), Vec::new()));
-        if !entry.1.iter().any(|r| r.id == record.id) {
+        // Records come one at a time, so a repeat (two labels with one slug) can only
+        // be the last one added: checking the whole list made this quadratic.
+        if entry.1.last().is_none_or(|r| r.id != record.id) {
             entry.1.push(record);
         }
     }
