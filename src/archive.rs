@@ -192,7 +192,7 @@ pub fn find_root(start: &Path) -> Option<PathBuf> {
 /// mis-parses the quoted form git uses for paths with `:`; adding
 /// `GIT_QUARANTINE_PATH` as an alternate is what works in every case.
 pub fn open_for_hook(git_dir: &Path) -> Result<Repository, git2::Error> {
-    tune_object_reads_for_hook()?;
+    tune_object_reads_for_bulk()?;
     let repo = Repository::open_bare(git_dir).or_else(|_| Repository::open(git_dir))?;
     if let Some(quarantine) = std::env::var_os("GIT_QUARANTINE_PATH") {
         let quarantine = PathBuf::from(quarantine);
@@ -206,9 +206,9 @@ pub fn open_for_hook(git_dir: &Path) -> Result<Repository, git2::Error> {
     Ok(repo)
 }
 
-/// Makes libgit2 read objects the way git itself does in a hook. Process-wide settings,
-/// so only the hook (a short-lived process of its own) calls this, before any object
-/// is read.
+/// Settings for a process that reads many objects of one repository: the hook,
+/// `capsule build` and `capsule serve`. Process-wide: call it first thing, before any
+/// object is read and before other threads exist.
 ///
 /// - No re-hashing on read. libgit2 checks every object it reads against its id with
 ///   collision-detecting SHA-1, which costs more than inflating it (18 ms for the
@@ -217,10 +217,11 @@ pub fn open_for_hook(git_dir: &Path) -> Result<Repository, git2::Error> {
 ///   arrived (index-pack, unpack-objects), and `git diff-tree` reads trees without
 ///   checking them again either.
 /// - Large trees stay cached. libgit2 caches no tree over 4 KB by default, so every
-///   path lookup below a big `deposits/` folder would inflate it again.
-fn tune_object_reads_for_hook() -> Result<(), git2::Error> {
+///   path lookup below a big `deposits/` folder would inflate it again: a site build
+///   looks up several paths per record, which made it quadratic in the archive.
+pub fn tune_object_reads_for_bulk() -> Result<(), git2::Error> {
     git2::opts::strict_hash_verification(false);
-    // SAFETY: called before the hook reads any object and before any other thread
-    // exists; libgit2 requires exactly that of global option changes.
+    // SAFETY: callers do this before reading any object and before starting threads;
+    // libgit2 requires exactly that of global option changes.
     unsafe { git2::opts::set_cache_object_limit(ObjectType::Tree, 64 << 20) }
 }

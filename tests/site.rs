@@ -572,6 +572,8 @@ fn a_reader_in_chromium_browses_searches_and_no_deposit_script_runs() {
         .parent()
         .unwrap()
         .join("site-screenshots");
+    // Screenshots of an earlier run must not stand in for this one's.
+    let _ = std::fs::remove_dir_all(&shots);
     let out = std::process::Command::new("node")
         .current_dir(&driver)
         .arg("drive.js")
@@ -587,6 +589,63 @@ fn a_reader_in_chromium_browses_searches_and_no_deposit_script_runs() {
         stderr(&out)
     );
     let parsed: serde_json::Value = serde_json::from_str(&report).unwrap();
-    assert_eq!(parsed["steps"].as_array().unwrap().len(), 6, "{report}");
-    assert!(shots.join("6-canary.png").is_file());
+    let steps = parsed["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 6, "{report}");
+    // One screenshot per step, kept for a person to look at.
+    for (i, step) in steps.iter().enumerate() {
+        let shot = shots.join(format!("{}-{}.png", i + 1, step["name"].as_str().unwrap()));
+        let bytes = std::fs::read(&shot).unwrap_or_else(|e| panic!("{}: {e}", shot.display()));
+        assert!(
+            bytes.starts_with(b"\x89PNG"),
+            "{} is not a PNG",
+            shot.display()
+        );
+    }
+}
+
+/// `[site] out` in capsule.toml: the post-receive hook rebuilds the site into that
+/// folder after every push (incrementally), and a failed rebuild never fails a push.
+#[test]
+fn post_receive_rebuilds_the_site_named_in_capsule_toml() {
+    let server = Server::new();
+    let work = server.clone("work");
+    let settings = std::fs::read_to_string(work.path.join("capsule.toml")).unwrap();
+    let with_site =
+        |out: &str| format!("{settings}\n[site]\nout = \"{out}\"\ntitle = \"Built by the hook\"\n");
+    let higgs = public(serde_json::from_str(HIGGS).unwrap());
+    work.write("capsule.toml", with_site("published-site"))
+        .write("deposits/higgs/deposit.json", pretty(&higgs))
+        .commit("a site folder, and a deposit");
+    let push = work.push();
+    push.assert_landed();
+    assert!(
+        push.output.contains("capsule: site rebuilt"),
+        "{}",
+        push.output
+    );
+    // Relative to the git folder; nothing is published yet.
+    let site = server.git_dir.join("published-site");
+    assert!(read(&site, "index.html").contains("Built by the hook"));
+    assert!(!site.join("records/higgs").exists());
+
+    // Publishing is a push of a record tag: the record appears, and only it is rendered.
+    let push = work.publish("higgs", 1);
+    push.assert_landed();
+    assert!(push.output.contains("1 re-rendered"), "{}", push.output);
+    assert!(read(&site, "records/higgs/v1/index.html").contains("Built by the hook"));
+    assert!(read(&site, "api/records/higgs/index.json").contains("\"version\": 1"));
+    check_links(&site);
+
+    // A folder the hook cannot write: a warning, and the push lands all the same.
+    std::fs::write(server.git_dir.join("blocked"), "a file, not a folder").unwrap();
+    work.write("capsule.toml", with_site("blocked/site"))
+        .commit("a site folder that cannot be made");
+    let push = work.push();
+    push.assert_landed();
+    assert!(
+        push.output.contains("the site was not rebuilt"),
+        "{}",
+        push.output
+    );
+    assert!(site.join("records/higgs/v1/index.html").is_file());
 }

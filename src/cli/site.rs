@@ -73,7 +73,10 @@ pub struct ServeArgs {
 }
 
 /// The repository around the current folder, and where its site goes by default.
+/// Called first thing, so it also tunes libgit2 for reading every record (see
+/// [`capsule::archive::tune_object_reads_for_bulk`]) before any object is read.
 fn locate() -> anyhow::Result<(PathBuf, PathBuf)> {
+    capsule::archive::tune_object_reads_for_bulk()?;
     let cwd = std::env::current_dir()?;
     let repo = git2::Repository::discover(&cwd).context(
         "not inside a git repository: run this in an archive (a clone or the server's repository)",
@@ -224,6 +227,9 @@ fn human(bytes: u64) -> String {
 /// Builds the site from `capsule.toml`'s `[site] out` for the post-receive hook.
 /// Never fails the push: problems are reported as warnings.
 pub fn rebuild_after_push(git_dir: &Path) {
+    if capsule::archive::tune_object_reads_for_bulk().is_err() {
+        return;
+    }
     let Ok(repo) = git2::Repository::open(git_dir) else {
         return;
     };

@@ -467,7 +467,8 @@ pub fn build(
             ..renderer.site.clone()
         },
     )?;
-    let planned = pages::plan(
+    let mut page_keys = BTreeMap::new();
+    pages::plan(
         &summaries,
         &views,
         &schema_titles,
@@ -475,15 +476,15 @@ pub fn build(
         &base_url,
         &site_title,
         &feed,
-    );
-    let mut page_keys = BTreeMap::new();
-    for page in &planned {
-        if !incremental || previous.pages.get(&page.path) != Some(&page.key) {
-            let bytes = (page.render)(&renderer)?;
-            output.write(&page.path, &bytes)?;
-        }
-        page_keys.insert(page.path.clone(), page.key.clone());
-    }
+        &mut |page| {
+            if !incremental || previous.pages.get(&page.path) != Some(&page.key) {
+                let bytes = (page.render)(&renderer)?;
+                output.write(&page.path, &bytes)?;
+            }
+            page_keys.insert(page.path, page.key);
+            Ok(())
+        },
+    )?;
     if !incremental {
         for (view, compiled) in &schema_list {
             let json = api::schema(&base_url, compiled);

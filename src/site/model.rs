@@ -79,10 +79,12 @@ pub struct HomeView {
 
 /// A listing: all records, or those of one facet value, one page of them.
 #[derive(Debug, Clone, Serialize)]
-pub struct ListingView {
+pub struct ListingView<'a> {
     pub heading: String,
     pub kind: String,
-    pub records: Vec<RecordSummary>,
+    /// Borrowed: every record is on many listings, and a 100k-record site has
+    /// thousands of them.
+    pub records: Vec<&'a RecordSummary>,
     pub total: usize,
     pub pages: Vec<PageLink>,
     pub prev: Option<String>,

@@ -13,23 +13,28 @@ use super::records::facet_slug;
 use super::util::{base_with_slash, xml_escape, Fingerprint};
 
 /// How a planned page turns into bytes.
-pub type RenderFn =
-    Box<dyn Fn(&super::render::Renderer) -> Result<Vec<u8>, super::SiteError> + Send + Sync>;
+pub type RenderFn<'a> =
+    Box<dyn Fn(&super::render::Renderer) -> Result<Vec<u8>, super::SiteError> + 'a>;
 
 /// A page to render: where, with which template, from what, and its fingerprint.
-pub struct PlannedPage {
+/// Pages are handed out one at a time as they are planned (see [`plan`]), so that only
+/// one page's view is alive at once, whatever the number of records.
+pub struct PlannedPage<'a> {
     pub path: String,
     pub key: String,
-    pub render: RenderFn,
+    pub render: RenderFn<'a>,
 }
 
-fn planned<T: Serialize + Send + Sync + 'static>(
+/// Where [`plan`] hands each page: render it (or not) and remember its key.
+pub type Emit<'e> = dyn FnMut(PlannedPage<'_>) -> Result<(), super::SiteError> + 'e;
+
+fn planned<'a, T: Serialize + 'a>(
     template: &'static str,
     title: String,
     path: String,
     data: T,
     key: String,
-) -> PlannedPage {
+) -> PlannedPage<'a> {
     let p = path.clone();
     PlannedPage {
         path,
@@ -38,7 +43,7 @@ fn planned<T: Serialize + Send + Sync + 'static>(
     }
 }
 
-fn raw(path: &str, bytes: Vec<u8>) -> PlannedPage {
+fn raw(path: &str, bytes: Vec<u8>) -> PlannedPage<'static> {
     let mut f = Fingerprint::new();
     f.add(&bytes);
     PlannedPage {
@@ -66,7 +71,10 @@ mod erased {
 
     impl<T: serde::Serialize> Keyed for T {
         fn feed(&self, f: &mut Fingerprint) {
-            f.add(serde_json::to_vec(self).expect("serialises"));
+            // Streamed into the digest: a rebuild computes the key of every listing
+            // page, and building each view's JSON first was most of its time.
+            serde_json::to_writer(f.writer(), self).expect("serialises");
+            f.add([]);
         }
     }
 }
@@ -103,7 +111,9 @@ impl<'a> Facet<'a> {
             .values
             .entry(slug)
             .or_insert_with(|| (label.to_string(), Vec::new()));
-        if !entry.1.iter().any(|r| r.id == record.id) {
+        // Records come one at a time, so a repeat (two labels with one slug) can only
+        // be the last one added: checking the whole list made this quadratic.
+        if entry.1.last().is_none_or(|r| r.id != record.id) {
             entry.1.push(record);
         }
     }
@@ -175,7 +185,8 @@ pub fn newest_first(records: &mut [&RecordSummary]) {
     records.sort_by(|a, b| b.updated.cmp(&a.updated).then(a.id.cmp(&b.id)));
 }
 
-/// Plans every page that depends on more than one record.
+/// Plans every page that depends on more than one record, handing each to `emit`.
+#[allow(clippy::too_many_arguments)]
 pub fn plan(
     records: &[&RecordSummary],
     schemas: &[SchemaView],
@@ -184,8 +195,8 @@ pub fn plan(
     base_url: &str,
     site_title: &str,
     feed_versions: &[(String, u32, String, String)],
-) -> Vec<PlannedPage> {
-    let mut pages = Vec::new();
+    emit: &mut Emit<'_>,
+) -> Result<(), super::SiteError> {
     let mut sorted: Vec<&RecordSummary> = records.to_vec();
     newest_first(&mut sorted);
     let facets = facets(&sorted, schema_titles);
@@ -215,24 +226,24 @@ pub fn plan(
         &home.drafts,
         &records.len(),
     ]);
-    pages.push(planned(
+    emit(planned(
         "home.html",
         "Home".into(),
         "index.html".into(),
         home,
         key,
-    ));
+    ))?;
 
     // All records, then each facet value, paginated.
     listing(
-        &mut pages,
+        emit,
         "All records",
         "all",
         "browse/all",
         &sorted,
         per_page,
         &facets,
-    );
+    )?;
     for facet in &facets {
         for (slug, (label, list)) in &facet.values {
             let heading = match facet.kind {
@@ -243,28 +254,20 @@ pub fn plan(
                 _ => format!("Person: {label}"),
             };
             let folder = format!("browse/{}/{slug}", facet.folder);
-            listing(
-                &mut pages,
-                &heading,
-                facet.kind,
-                &folder,
-                list,
-                per_page,
-                &[],
-            );
+            listing(emit, &heading, facet.kind, &folder, list, per_page, &[])?;
         }
     }
     let overview = FacetIndexView {
         groups: facets.iter().map(|f| f.links(usize::MAX)).collect(),
     };
     let key = key_of(&[&"browse", &overview.groups]);
-    pages.push(planned(
+    emit(planned(
         "facets.html",
         "Browse".into(),
         "browse/index.html".into(),
         overview,
         key,
-    ));
+    ))?;
 
     // Schemas.
     let mut links: Vec<SchemaLink> = schemas
@@ -279,13 +282,13 @@ pub fn plan(
     links.sort_by(|a, b| a.name.cmp(&b.name));
     let index = SchemaIndexView { schemas: links };
     let key = key_of(&[&"schemas", &index.schemas]);
-    pages.push(planned(
+    emit(planned(
         "schemas.html",
         "Schemas".into(),
         "schemas/index.html".into(),
         index,
         key,
-    ));
+    ))?;
     for s in schemas {
         let mut view = s.clone();
         let facet = &facets[0];
@@ -294,24 +297,24 @@ pub fn plan(
         let path = format!("schemas/{}/{}/index.html", s.name, s.version);
         let key = key_of(&[&"schema", &view]);
         let title = format!("{} {}", view.title, view.version);
-        pages.push(planned("schema.html", title, path, view, key));
+        emit(planned("schema.html", title, path, view, key))?;
     }
 
     // Search and 404.
-    pages.push(planned(
+    emit(planned(
         "search.html",
         "Search".into(),
         "search/index.html".into(),
         (),
         key_of(&[&"search"]),
-    ));
-    pages.push(planned(
+    ))?;
+    emit(planned(
         "404.html",
         "Not found".into(),
         "404.html".into(),
         (),
         key_of(&[&"404"]),
-    ));
+    ))?;
 
     // API index.
     let aggregations = facets
@@ -333,29 +336,28 @@ pub fn plan(
         })
         .collect();
     let api = super::api::index(base_url, &sorted, aggregations);
-    pages.push(raw("api/records/index.json", super::api::to_bytes(&api)));
+    emit(raw("api/records/index.json", super::api::to_bytes(&api)))?;
 
     // Sitemap and feed.
-    pages.push(raw(
+    emit(raw(
         "sitemap.xml",
         sitemap(base_url, &sorted, schemas).into_bytes(),
-    ));
-    pages.push(raw(
+    ))?;
+    emit(raw(
         "feed.xml",
         feed(base_url, site_title, feed_versions).into_bytes(),
-    ));
-    pages
+    ))
 }
 
 fn listing(
-    pages: &mut Vec<PlannedPage>,
+    emit: &mut Emit<'_>,
     heading: &str,
     kind: &str,
     folder: &str,
     records: &[&RecordSummary],
     per_page: usize,
     facets: &[Facet<'_>],
-) {
+) -> Result<(), super::SiteError> {
     let per_page = per_page.max(1);
     let count = records.len().div_ceil(per_page).max(1);
     let page_path = |n: usize| {
@@ -368,12 +370,7 @@ fn listing(
     let facet_groups: Vec<FacetGroup> = facets.iter().map(|f| f.links(8)).collect();
     for n in 1..=count {
         let start = (n - 1) * per_page;
-        let chunk: Vec<RecordSummary> = records
-            .iter()
-            .skip(start)
-            .take(per_page)
-            .map(|r| (*r).clone())
-            .collect();
+        let chunk: Vec<&RecordSummary> = records.iter().skip(start).take(per_page).copied().collect();
         // Page numbers near this one: the first, the last and two either side.
         let pages_links: Vec<PageLink> = (1..=count)
             .filter(|&p| p == 1 || p == count || p.abs_diff(n) <= 2)
@@ -403,8 +400,9 @@ fn listing(
         } else {
             heading.to_string()
         };
-        pages.push(planned("listing.html", title, page_path(n), view, key));
+        emit(planned("listing.html", title, page_path(n), view, key))?;
     }
+    Ok(())
 }
 
 fn sitemap(base_url: &str, records: &[&RecordSummary], schemas: &[SchemaView]) -> String {

@@ -249,10 +249,16 @@ impl Worker {
                 }
             }
             let version_path = format!("records/{id}/v{}/index.html", v.number);
+            // The landing page is the latest version's page at another path.
+            let paths: &[&str] = if is_latest {
+                &[&version_path, &landing]
+            } else {
+                &[&version_path]
+            };
             let html = shared
                 .renderer
-                .render("record.html", &view.title, &version_path, &view)?;
-            shared.output.write(&version_path, html.as_bytes())?;
+                .render_at("record.html", &view.title, paths, &view)?;
+            shared.output.write(&version_path, html[0].as_bytes())?;
             let json = api::record(
                 shared,
                 id,
@@ -263,9 +269,10 @@ impl Worker {
                 schema.as_deref(),
                 &v.files_api(id, shared),
             );
+            let json_bytes = api::to_bytes(&json);
             shared.output.write(
                 &format!("api/records/{id}/v{}/index.json", v.number),
-                &api::to_bytes(&json),
+                &json_bytes,
             )?;
             if i > 0 {
                 let prev = &versions[i - 1];
@@ -276,14 +283,10 @@ impl Worker {
                 shared.output.write(&path, html.as_bytes())?;
             }
             if is_latest {
-                let html = shared
-                    .renderer
-                    .render("record.html", &view.title, &landing, &view)?;
-                shared.output.write(&landing, html.as_bytes())?;
-                shared.output.write(
-                    &format!("api/records/{id}/index.json"),
-                    &api::to_bytes(&json),
-                )?;
+                shared.output.write(&landing, html[1].as_bytes())?;
+                shared
+                    .output
+                    .write(&format!("api/records/{id}/index.json"), &json_bytes)?;
                 out = Some((view, v, json));
             }
         }

@@ -71,18 +71,46 @@ impl Renderer {
         path: &str,
         data: &T,
     ) -> Result<String, SiteError> {
-        let page = self.page(title, path);
+        let mut pages = self.render_at(template, title, &[path], data)?;
+        Ok(pages.pop().expect("one page per path"))
+    }
+
+    /// Renders the same `data` as pages at several `paths` (a record's landing page and
+    /// its latest version), turning `data` into tera's context only once: that copy is
+    /// a large part of rendering a record.
+    pub fn render_at<T: Serialize>(
+        &self,
+        template: &str,
+        title: &str,
+        paths: &[&str],
+        data: &T,
+    ) -> Result<Vec<String>, SiteError> {
+        let Some(first) = paths.first() else {
+            return Ok(Vec::new());
+        };
+        let page = self.page(title, first);
         let root = page.root.clone();
-        let context = Context::from_serialize(PageContext {
+        let mut context = Context::from_serialize(PageContext {
             site: &self.site,
             page,
             root,
             data,
         })
         .map_err(|e| SiteError::Template(format!("{template}: {}", error_chain(&e))))?;
-        self.tera
-            .render(template, &context)
-            .map_err(|e| SiteError::Template(format!("{path}: {}", error_chain(&e))))
+        let mut out = Vec::with_capacity(paths.len());
+        for (i, path) in paths.iter().enumerate() {
+            if i > 0 {
+                let page = self.page(title, path);
+                context.insert("root", &page.root);
+                context.insert("page", &page);
+            }
+            let html = self
+                .tera
+                .render(template, &context)
+                .map_err(|e| SiteError::Template(format!("{path}: {}", error_chain(&e))))?;
+            out.push(html);
+        }
+        Ok(out)
     }
 }
 

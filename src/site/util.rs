@@ -120,6 +120,22 @@ impl Fingerprint {
         self
     }
 
+    /// Feeds everything written to it, unframed: for self-delimiting text such as JSON
+    /// (follow it with an `add` to end it).
+    pub fn writer(&mut self) -> impl std::io::Write + '_ {
+        struct Feed<'f>(&'f mut Sha256);
+        impl std::io::Write for Feed<'_> {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.update(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        Feed(&mut self.0)
+    }
+
     pub fn finish(&self) -> String {
         hex(&self.0.clone().finalize()[..16])
     }

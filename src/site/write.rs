@@ -84,10 +84,18 @@ impl Output {
     /// Writes one file of the site (a path relative to its root).
     pub fn write(&self, path: &str, bytes: &[u8]) -> Result<(), SiteError> {
         let full = self.stage.join(safe_relative(path)?);
-        if let Some(parent) = full.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+        // Most files go into a folder that exists already: try first, make the folder
+        // only when it is missing (a mkdir per file is a good part of writing a site).
+        match std::fs::write(&full, bytes) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if let Some(parent) = full.parent() {
+                    std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+                }
+                std::fs::write(&full, bytes).map_err(|e| io(&full, e))?;
+            }
+            Err(e) => return Err(io(&full, e)),
         }
-        std::fs::write(&full, bytes).map_err(|e| io(&full, e))?;
         self.files.fetch_add(1, Ordering::Relaxed);
         self.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
         Ok(())
