@@ -370,7 +370,8 @@ fn listing(
     let facet_groups: Vec<FacetGroup> = facets.iter().map(|f| f.links(8)).collect();
     for n in 1..=count {
         let start = (n - 1) * per_page;
-        let chunk: Vec<&RecordSummary> = records.iter().skip(start).take(per_page).copied().collect();
+        let chunk: Vec<&RecordSummary> =
+            records.iter().skip(start).take(per_page).copied().collect();
         // Page numbers near this one: the first, the last and two either side.
         let pages_links: Vec<PageLink> = (1..=count)
             .filter(|&p| p == 1 || p == count || p.abs_diff(n) <= 2)
