@@ -88,6 +88,11 @@ transport = "file"
         TEMPLATES_README.as_bytes().to_vec(),
     );
     files.insert("README.md".into(), archive_readme(name).into_bytes());
+    // Where `capsule build` and `capsule serve` write by default: output, never content.
+    files.insert(
+        ".gitignore".into(),
+        b"# Sites built by `capsule build` / `capsule serve`\n/_site/\n/_site-internal/\n".to_vec(),
+    );
     files
 }
 

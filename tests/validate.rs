@@ -37,6 +37,11 @@ fn init_makes_a_clean_committed_archive() {
     }
     let status = run_ok(git(&dir).args(["status", "--porcelain"]));
     assert_eq!(stdout(&status), "", "a new archive has nothing to commit");
+    // A site built into the archive's default folder is not something to commit.
+    std::fs::create_dir_all(dir.join("_site")).unwrap();
+    std::fs::write(dir.join("_site/index.html"), "<html></html>").unwrap();
+    let status = run_ok(git(&dir).args(["status", "--porcelain"]));
+    assert_eq!(stdout(&status), "", "_site/ is ignored");
     let out = capsule(&dir).args(["validate"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     assert!(stdout(&out).contains("no deposits to check"));
