@@ -4,7 +4,7 @@
 //! Each page comes with a fingerprint of what it shows, so that an incremental build
 //! renders only the pages whose fingerprint changed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
@@ -200,6 +200,12 @@ pub fn plan(
     let mut sorted: Vec<&RecordSummary> = records.to_vec();
     newest_first(&mut sorted);
     let facets = facets(&sorted, schema_titles);
+    // A record is on a dozen listings or more (all, schema, experiment, year, each
+    // keyword and person): digest its summary once, and key listing pages by digests.
+    let digests: Digests<'_> = records
+        .iter()
+        .map(|r| (r.id.as_str(), key_of(&[r])))
+        .collect();
 
     // Home.
     let published: Vec<RecordSummary> = sorted
@@ -243,6 +249,7 @@ pub fn plan(
         &sorted,
         per_page,
         &facets,
+        &digests,
     )?;
     for facet in &facets {
         for (slug, (label, list)) in &facet.values {
@@ -254,7 +261,16 @@ pub fn plan(
                 _ => format!("Person: {label}"),
             };
             let folder = format!("browse/{}/{slug}", facet.folder);
-            listing(emit, &heading, facet.kind, &folder, list, per_page, &[])?;
+            listing(
+                emit,
+                &heading,
+                facet.kind,
+                &folder,
+                list,
+                per_page,
+                &[],
+                &digests,
+            )?;
         }
     }
     let overview = FacetIndexView {
@@ -349,6 +365,10 @@ pub fn plan(
     ))
 }
 
+/// Each record's summary digest, by id.
+type Digests<'r> = HashMap<&'r str, String>;
+
+#[allow(clippy::too_many_arguments)]
 fn listing(
     emit: &mut Emit<'_>,
     heading: &str,
@@ -357,6 +377,7 @@ fn listing(
     records: &[&RecordSummary],
     per_page: usize,
     facets: &[Facet<'_>],
+    digests: &Digests<'_>,
 ) -> Result<(), super::SiteError> {
     let per_page = per_page.max(1);
     let count = records.len().div_ceil(per_page).max(1);
@@ -395,7 +416,22 @@ fn listing(
                 Vec::new()
             },
         };
-        let key = key_of(&[&"listing", &view]);
+        let shown: Vec<&str> = view
+            .records
+            .iter()
+            .map(|r| digests.get(r.id.as_str()).map_or("", String::as_str))
+            .collect();
+        let key = key_of(&[
+            &"listing",
+            &view.heading,
+            &view.kind,
+            &shown,
+            &view.total,
+            &view.pages,
+            &view.prev,
+            &view.next,
+            &view.facets,
+        ]);
         let title = if n > 1 {
             format!("{heading} (page {n})")
         } else {
