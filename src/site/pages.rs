@@ -86,6 +86,8 @@ pub struct Facet<'a> {
     pub folder: &'static str,
     /// slug -> (label, records)
     pub values: BTreeMap<String, (String, Vec<&'a RecordSummary>)>,
+    /// label -> slug: the same few thousand labels come back on every record.
+    slugs: HashMap<String, String>,
 }
 
 impl<'a> Facet<'a> {
@@ -95,6 +97,7 @@ impl<'a> Facet<'a> {
             title,
             folder,
             values: BTreeMap::new(),
+            slugs: HashMap::new(),
         }
     }
 
@@ -102,15 +105,20 @@ impl<'a> Facet<'a> {
         if label.trim().is_empty() {
             return;
         }
-        let slug = if self.folder == "schema" {
-            label.to_string()
-        } else {
-            facet_slug(label)
-        };
-        let entry = self
-            .values
-            .entry(slug)
-            .or_insert_with(|| (label.to_string(), Vec::new()));
+        if !self.slugs.contains_key(label) {
+            let slug = if self.folder == "schema" {
+                label.to_string()
+            } else {
+                facet_slug(label)
+            };
+            self.slugs.insert(label.to_string(), slug);
+        }
+        let slug = &self.slugs[label];
+        if !self.values.contains_key(slug) {
+            self.values
+                .insert(slug.clone(), (label.to_string(), Vec::new()));
+        }
+        let entry = self.values.get_mut(slug).expect("inserted above");
         // Records come one at a time, so a repeat (two labels with one slug) can only
         // be the last one added: checking the whole list made this quadratic.
         if entry.1.last().is_none_or(|r| r.id != record.id) {
