@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+from run import server as bare_server  # bench/run.py: a bare clone with the hook installed
+
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 CAPSULE = TARGET / "release" / "capsule"
@@ -117,12 +119,7 @@ def bench_size(n, work, repeat, updates, pack, reuse, full_runs):
 
 def server_updates(base, n, updates):
     """Times the index update that follows a push to a server with the hook installed."""
-    srv = base.parent / f"{base.name}-server.git"
-    if srv.exists():
-        shutil.rmtree(srv)
-    run(["git", "clone", "-q", "--bare", str(base), str(srv)])
-    run(["git", "config", "gc.auto", "0"], cwd=srv)
-    run([str(CAPSULE), "hook", "install", str(srv)])
+    srv = bare_server(base, base.parent / f"{base.name}-server.git", CAPSULE)
     (srv / "hooks" / "post-receive").rename(srv / "hooks" / "post-receive.off")
     # The clone's index reflects the same commit: start the server from a copy of it.
     shutil.copytree(base / ".git" / "capsule" / "index", srv / "capsule" / "index")

@@ -290,16 +290,21 @@ fn a_new_branch_from_an_old_commit_costs_only_its_new_commits() {
     assert!(server.rev("refs/heads/old").is_some());
 }
 
-#[test]
-fn a_repository_path_with_a_colon_works() {
-    let server = Server::named("with:colon.git");
-    let work = server.clone("work");
+/// A wrong deposit is refused; once it is taken back, a right one lands.
+fn refused_then_landed(work: &Work) {
     work.write("deposits/w/deposit.json", MISTAKE).commit("bad");
     work.push()
         .assert_rejected_with("is not one of the allowed values");
     work.git(&["reset", "-q", "--hard", "HEAD~1"]);
     work.write("deposits/h/deposit.json", HIGGS).commit("good");
     work.push().assert_landed();
+}
+
+#[test]
+fn a_repository_path_with_a_colon_works() {
+    let server = Server::named("with:colon.git");
+    let work = server.clone("work");
+    refused_then_landed(&work);
 }
 
 /// Builds `count` commits on top of HEAD with `git fast-import`, each adding one deposit.
@@ -396,12 +401,7 @@ fn pushes_over_git_daemon_on_loopback_are_checked() {
             .arg(&work_path),
     );
     let work = Work { path: work_path };
-    work.write("deposits/w/deposit.json", MISTAKE).commit("bad");
-    work.push()
-        .assert_rejected_with("is not one of the allowed values");
-    work.git(&["reset", "-q", "--hard", "HEAD~1"]);
-    work.write("deposits/h/deposit.json", HIGGS).commit("good");
-    work.push().assert_landed();
+    refused_then_landed(&work);
     assert_eq!(server.rev("refs/heads/main").unwrap(), work.head());
 }
 
