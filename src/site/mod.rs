@@ -292,7 +292,7 @@ pub fn build(
         .collect();
 
     let output = Output::prepare(&options.out, incremental)?;
-    let renderer = Renderer::new(
+    let mut renderer = Renderer::new(
         &theme,
         SiteView {
             title: site_title.clone(),
@@ -420,8 +420,14 @@ pub fn build(
                 });
             }
         }
+        // Rows only for the result chunks this build rewrites.
+        let chunks: BTreeSet<u32> = changes
+            .iter()
+            .map(|c| c.doc / search::CHUNK as u32)
+            .collect();
         let all_docs: BTreeMap<u32, SearchDoc> = states
             .values()
+            .filter(|s| s.doc.is_some_and(|d| chunks.contains(&(d / search::CHUNK as u32))))
             .filter_map(|s| Some((s.doc?, search::row_of(s.summary.as_ref()?))))
             .collect();
         let (stats, keys) = search::patch_index(
@@ -431,6 +437,10 @@ pub fn build(
             next as usize,
             &changes,
             &all_docs,
+            states
+                .values()
+                .filter(|s| s.doc.is_some() && s.summary.is_some())
+                .count(),
             &search_version,
         )?;
         shards = keys;
@@ -460,13 +470,7 @@ pub fn build(
     feed.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)).then(b.1.cmp(&a.1)));
     feed.truncate(50);
     let views: Vec<model::SchemaView> = schema_list.iter().map(|(v, _)| v.clone()).collect();
-    let renderer = Renderer::new(
-        &theme,
-        SiteView {
-            records: summaries.len(),
-            ..renderer.site.clone()
-        },
-    )?;
+    renderer.site.records = summaries.len();
     let mut page_keys = BTreeMap::new();
     pages::plan(
         &summaries,

@@ -358,9 +358,11 @@ pub fn plan(
             buckets.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
             (name.to_string(), buckets)
         })
-        .collect();
-    let api = super::api::index(base_url, &sorted, aggregations);
-    emit(raw("api/records/index.json", super::api::to_bytes(&api)))?;
+        .collect::<Vec<_>>();
+    emit(raw(
+        "api/records/index.json",
+        super::api::index(base_url, &sorted, &aggregations),
+    ))?;
 
     // Sitemap and feed.
     emit(raw(

@@ -363,7 +363,9 @@ fn decode_shard(text: &str) -> Option<BTreeMap<String, Vec<(u32, u8)>>> {
 
 /// Updates the index of the previous build in `live` for `changes`: only the shards
 /// holding their old or new terms and the chunks holding their rows are rewritten.
-/// The shard layout is kept (a full build rebalances it).
+/// The shard layout is kept (a full build rebalances it). `rows` needs to hold only
+/// the documents of those chunks; `documents` is how many the index holds.
+#[allow(clippy::too_many_arguments)]
 pub fn patch_index(
     output: &Output,
     live: &std::path::Path,
@@ -371,6 +373,7 @@ pub fn patch_index(
     docs: usize,
     changes: &[DocChange],
     rows: &BTreeMap<u32, SearchDoc>,
+    documents: usize,
     version: &str,
 ) -> Result<(Option<SearchStats>, Vec<String>), SiteError> {
     if changes.is_empty() {
@@ -403,7 +406,7 @@ pub fn patch_index(
         }
     }
     let mut stats = SearchStats {
-        documents: rows.len(),
+        documents,
         shards: keys.len(),
         ..SearchStats::default()
     };
