@@ -413,7 +413,8 @@ mod tests {
         }
         // A lightweight tag has no tag object, packed or not.
         let object = repo.find_object(first, None).unwrap();
-        repo.tag_lightweight("records/b/v1", &object, false).unwrap();
+        repo.tag_lightweight("records/b/v1", &object, false)
+            .unwrap();
 
         let loose = list_records(&repo).unwrap();
         let status = std::process::Command::new("git")

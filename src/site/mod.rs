@@ -349,10 +349,17 @@ pub fn build(
             }
         }
     }
+    // Unchanged records keep their state: moved out of the previous manifest, which
+    // still holds those of the records that changed or went away.
+    let mut previous = previous;
     for id in inputs.keys() {
         if !states.contains_key(id) {
-            if let Some(old) = previous_state(id) {
-                states.insert(id.clone(), old.clone());
+            let old = match previous.records.remove(id) {
+                Some(old) => Some(old),
+                None => previous.records.remove(&hidden_key(id)),
+            };
+            if let Some(old) = old {
+                states.insert(id.clone(), old);
             }
         }
     }
@@ -427,7 +434,10 @@ pub fn build(
             .collect();
         let all_docs: BTreeMap<u32, SearchDoc> = states
             .values()
-            .filter(|s| s.doc.is_some_and(|d| chunks.contains(&(d / search::CHUNK as u32))))
+            .filter(|s| {
+                s.doc
+                    .is_some_and(|d| chunks.contains(&(d / search::CHUNK as u32)))
+            })
             .filter_map(|s| Some((s.doc?, search::row_of(s.summary.as_ref()?))))
             .collect();
         let (stats, keys) = search::patch_index(

@@ -4,7 +4,9 @@
 //! Each page comes with a fingerprint of what it shows, so that an incremental build
 //! renders only the pages whose fingerprint changed.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
 
 use serde::Serialize;
 
@@ -86,46 +88,74 @@ pub struct Facet<'a> {
     pub folder: &'static str,
     /// slug -> (label, records)
     pub values: BTreeMap<String, (String, Vec<&'a RecordSummary>)>,
-    /// label -> slug: the same few thousand labels come back on every record.
-    slugs: HashMap<String, String>,
 }
 
-impl<'a> Facet<'a> {
+/// A facet while records are added: each label is looked up once per record with a
+/// fast hash (a rebuild adds every record to about ten facet values); the values are
+/// sorted by slug once at the end.
+struct FacetBuilder<'a> {
+    facet: Facet<'a>,
+    /// label -> index in `entries`; two labels with one slug share an entry.
+    labels: FxHashMap<String, usize>,
+    slugs: FxHashMap<String, usize>,
+    entries: Vec<(String, String, Vec<&'a RecordSummary>)>,
+}
+
+impl<'a> FacetBuilder<'a> {
     fn new(kind: &'static str, title: &'static str, folder: &'static str) -> Self {
-        Facet {
-            kind,
-            title,
-            folder,
-            values: BTreeMap::new(),
-            slugs: HashMap::new(),
+        FacetBuilder {
+            facet: Facet {
+                kind,
+                title,
+                folder,
+                values: BTreeMap::new(),
+            },
+            labels: FxHashMap::default(),
+            slugs: FxHashMap::default(),
+            entries: Vec::new(),
         }
     }
 
     fn add(&mut self, label: &str, record: &'a RecordSummary) {
-        if label.trim().is_empty() {
-            return;
-        }
-        if !self.slugs.contains_key(label) {
-            let slug = if self.folder == "schema" {
-                label.to_string()
-            } else {
-                facet_slug(label)
-            };
-            self.slugs.insert(label.to_string(), slug);
-        }
-        let slug = &self.slugs[label];
-        if !self.values.contains_key(slug) {
-            self.values
-                .insert(slug.clone(), (label.to_string(), Vec::new()));
-        }
-        let entry = self.values.get_mut(slug).expect("inserted above");
+        let at = match self.labels.get(label) {
+            Some(&at) => at,
+            None => {
+                if label.trim().is_empty() {
+                    return;
+                }
+                let slug = if self.facet.folder == "schema" {
+                    label.to_string()
+                } else {
+                    facet_slug(label)
+                };
+                let next = self.entries.len();
+                let at = *self.slugs.entry(slug.clone()).or_insert(next);
+                if at == next {
+                    self.entries.push((slug, label.to_string(), Vec::new()));
+                }
+                self.labels.insert(label.to_string(), at);
+                at
+            }
+        };
+        let records = &mut self.entries[at].2;
         // Records come one at a time, so a repeat (two labels with one slug) can only
-        // be the last one added: checking the whole list made this quadratic.
-        if entry.1.last().is_none_or(|r| r.id != record.id) {
-            entry.1.push(record);
+        // be the last one added.
+        if records.last().is_none_or(|r| r.id != record.id) {
+            records.push(record);
         }
     }
 
+    fn finish(mut self) -> Facet<'a> {
+        self.facet.values = self
+            .entries
+            .into_iter()
+            .map(|(slug, label, records)| (slug, (label, records)))
+            .collect();
+        self.facet
+    }
+}
+
+impl Facet<'_> {
     pub fn path(&self, slug: &str) -> String {
         format!("browse/{}/{slug}/index.html", self.folder)
     }
@@ -162,19 +192,14 @@ pub fn facets<'a>(
     records: &[&'a RecordSummary],
     schema_titles: &BTreeMap<String, String>,
 ) -> Vec<Facet<'a>> {
-    let mut schema = Facet::new("schema", "Schemas", "schema");
-    let mut experiment = Facet::new("experiment", "Experiments", "experiment");
-    let mut year = Facet::new("year", "Years", "year");
-    let mut keyword = Facet::new("keyword", "Keywords", "keyword");
-    let mut person = Facet::new("person", "People", "person");
+    let mut schema = FacetBuilder::new("schema", "Schemas", "schema");
+    let mut experiment = FacetBuilder::new("experiment", "Experiments", "experiment");
+    let mut year = FacetBuilder::new("year", "Years", "year");
+    let mut keyword = FacetBuilder::new("keyword", "Keywords", "keyword");
+    let mut person = FacetBuilder::new("person", "People", "person");
     for r in records {
         if !r.schema.is_empty() {
             schema.add(&r.schema, r);
-            if let Some(title) = schema_titles.get(&r.schema) {
-                if let Some(entry) = schema.values.get_mut(&r.schema) {
-                    entry.0 = title.clone();
-                }
-            }
         }
         experiment.add(&r.experiment, r);
         year.add(&r.year, r);
@@ -185,7 +210,19 @@ pub fn facets<'a>(
             person.add(p, r);
         }
     }
-    vec![schema, experiment, year, keyword, person]
+    let mut schema = schema.finish();
+    for (name, (label, _)) in schema.values.iter_mut() {
+        if let Some(title) = schema_titles.get(name) {
+            label.clone_from(title);
+        }
+    }
+    vec![
+        schema,
+        experiment.finish(),
+        year.finish(),
+        keyword.finish(),
+        person.finish(),
+    ]
 }
 
 /// Newest first, then by id: the order of every listing.
@@ -210,10 +247,7 @@ pub fn plan(
     let facets = facets(&sorted, schema_titles);
     // A record is on a dozen listings or more (all, schema, experiment, year, each
     // keyword and person): digest its summary once, and key listing pages by digests.
-    let digests: Digests<'_> = records
-        .iter()
-        .map(|r| (r.id.as_str(), key_of(&[r])))
-        .collect();
+    let digests: Digests = records.iter().map(|r| (address(r), key_of(&[r]))).collect();
 
     // Home.
     let published: Vec<RecordSummary> = sorted
@@ -375,8 +409,13 @@ pub fn plan(
     ))
 }
 
-/// Each record's summary digest, by id.
-type Digests<'r> = HashMap<&'r str, String>;
+/// Each record's summary digest, by the summary's address (every listing holds
+/// references to the same summaries, and hashing an address is cheaper than an id).
+type Digests = FxHashMap<usize, String>;
+
+fn address(record: &RecordSummary) -> usize {
+    record as *const RecordSummary as usize
+}
 
 #[allow(clippy::too_many_arguments)]
 fn listing(
@@ -387,7 +426,7 @@ fn listing(
     records: &[&RecordSummary],
     per_page: usize,
     facets: &[Facet<'_>],
-    digests: &Digests<'_>,
+    digests: &Digests,
 ) -> Result<(), super::SiteError> {
     let per_page = per_page.max(1);
     let count = records.len().div_ceil(per_page).max(1);
@@ -429,7 +468,7 @@ fn listing(
         let shown: Vec<&str> = view
             .records
             .iter()
-            .map(|r| digests.get(r.id.as_str()).map_or("", String::as_str))
+            .map(|r| digests.get(&address(r)).map_or("", String::as_str))
             .collect();
         let key = key_of(&[
             &"listing",
