@@ -174,6 +174,12 @@ pub fn build(
     progress: &dyn Progress,
 ) -> Result<BuildReport, SiteError> {
     let started = Instant::now();
+    // The previous build's manifest is parsed while the archive is read: at 10k
+    // records it is several megabytes of JSON, a good part of a rebuild.
+    let pending_manifest = options.incremental.then(|| {
+        let out = options.out.clone();
+        std::thread::spawn(move || read_manifest(&out))
+    });
     let repo = Repository::open(repo_path)?;
     let repo_path = repo.path().to_path_buf();
     let (rev, rev_name) = resolve_rev(&repo, options.rev.as_deref())?;
@@ -261,11 +267,9 @@ pub fn build(
         f.add(input.folder.map(|o| o.to_string()).unwrap_or_default());
         f.finish()
     };
-    let previous = if options.incremental {
-        read_manifest(&options.out).filter(|m| m.global == global && m.format == FORMAT)
-    } else {
-        None
-    };
+    let previous = pending_manifest
+        .and_then(|pending| pending.join().ok().flatten())
+        .filter(|m| m.global == global && m.format == FORMAT);
     let incremental = previous.is_some();
     let previous = previous.unwrap_or_default();
     let keys: BTreeMap<String, String> =
@@ -422,6 +426,7 @@ pub fn build(
             if let Some(doc) = doc {
                 changes.push(search::DocChange {
                     doc,
+                    reused: old_doc.is_some(),
                     old: old_search,
                     new: new_search,
                 });
@@ -572,6 +577,8 @@ pub fn build(
         totals: totals.clone(),
     };
     let text = serde_json::to_vec(&manifest).expect("the manifest serialises");
+    // Freeing every record's state takes a while; nothing waits for it.
+    std::thread::spawn(move || drop((manifest, previous)));
     output.write(MANIFEST, &text)?;
     output.commit(&removals)?;
     Ok(BuildReport {

@@ -16,7 +16,8 @@
 //! data), pulls an async runtime and an HTML rewriter into the binary, and its
 //! WebAssembly search cannot load from `file://`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::{json, Value};
 
@@ -330,30 +331,89 @@ fn manifest_text(docs: usize, keys: &[String], version: &str) -> String {
 }
 
 /// One document that changed between two builds: its number, its old and new terms.
+/// What one patch does to one shard: the terms whose postings it rewrites, and the
+/// postings it adds.
+#[derive(Default)]
+struct Affected {
+    terms: BTreeSet<String>,
+    additions: Vec<(String, u32, u8)>,
+}
+
 pub struct DocChange {
     pub doc: u32,
+    /// The document number was in the previous index (its old terms are in `old`, if
+    /// they could be read).
+    pub reused: bool,
     pub old: Option<SearchDoc>,
     pub new: Option<SearchDoc>,
 }
 
-fn decode_shard(text: &str) -> Option<BTreeMap<String, Vec<(u32, u8)>>> {
-    let inner = text
+/// A shard's terms in the order written, each with its postings as written (the
+/// numbers between the brackets). A rebuild rewrites a hundred shards or more for one
+/// record; only the terms that record has or had are decoded, the rest are copied.
+fn shard_terms(text: &str) -> Option<Vec<(Cow<'_, str>, &str)>> {
+    let rest = text
         .trim_end()
         .strip_prefix("capsuleSearch.shard(")?
         .strip_suffix(");")?;
-    // Typed, not a `Value`: a rebuild decodes a hundred shards or more for one record.
-    let (_, terms): (String, BTreeMap<String, Vec<u32>>) =
-        serde_json::from_str(&format!("[{inner}]")).ok()?;
-    let mut out = BTreeMap::new();
-    for (term, numbers) in terms {
-        let mut doc = 0u32;
-        let mut postings = Vec::with_capacity(numbers.len() / 2);
-        for (i, pair) in numbers.chunks(2).enumerate() {
-            let [delta, weight] = pair else { return None };
-            doc = if i == 0 { *delta } else { doc + *delta };
-            postings.push((doc, u8::try_from(*weight).ok()?));
+    let (_key, rest) = json_string(rest)?;
+    let mut rest = rest.strip_prefix(",{")?;
+    let mut out = Vec::new();
+    if rest == "}" {
+        return Some(out);
+    }
+    loop {
+        let (term, after) = json_string(rest)?;
+        let after = after.strip_prefix(":[")?;
+        let end = after.find(']')?;
+        out.push((term, &after[..end]));
+        rest = &after[end + 1..];
+        match rest.strip_prefix(',') {
+            Some(next) => rest = next,
+            None => return (rest == "}").then_some(out),
         }
-        out.insert(term, postings);
+    }
+}
+
+/// The JSON string at the start of `text`, unescaped, and what follows it.
+fn json_string(text: &str) -> Option<(Cow<'_, str>, &str)> {
+    let body = text.strip_prefix('"')?;
+    let bytes = body.as_bytes();
+    let (mut i, mut escaped) = (0, false);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => {
+                escaped = true;
+                i += 2;
+            }
+            b'"' => break,
+            _ => i += 1,
+        }
+    }
+    if i >= bytes.len() {
+        return None;
+    }
+    let term = if escaped {
+        Cow::Owned(serde_json::from_str(&text[..i + 2]).ok()?)
+    } else {
+        Cow::Borrowed(&body[..i])
+    };
+    Some((term, &body[i + 1..]))
+}
+
+/// `doc, weight, doc-delta, weight, ...` back into `(doc, weight)` pairs.
+fn decode_postings(text: &str) -> Option<Vec<(u32, u8)>> {
+    let mut numbers = text.split(',').map(|n| n.trim().parse::<u32>().ok());
+    let mut out = Vec::new();
+    let mut doc = 0u32;
+    while let Some(delta) = numbers.next() {
+        let weight = u8::try_from(numbers.next()??).ok()?;
+        doc = if out.is_empty() {
+            delta?
+        } else {
+            doc.checked_add(delta?)?
+        };
+        out.push((doc, weight));
     }
     Some(out)
 }
@@ -390,16 +450,19 @@ pub fn patch_index(
         })
     };
     let changed_docs: std::collections::HashSet<u32> = changes.iter().map(|c| c.doc).collect();
-    let mut affected: BTreeMap<String, Vec<(String, u32, u8)>> = BTreeMap::new();
+    // A change whose old terms are unknown may have left its document under any term
+    // of the shards it touches: those shards are decoded whole.
+    let old_unknown = changes.iter().any(|c| c.reused && c.old.is_none());
+    let mut affected: BTreeMap<String, Affected> = BTreeMap::new();
     for change in changes {
         for (term, _) in change.old.iter().flat_map(|d| d.terms.iter()) {
-            affected.entry(shard_of(term, &mut keys)).or_default();
+            let shard = affected.entry(shard_of(term, &mut keys)).or_default();
+            shard.terms.insert(term.to_string());
         }
         for (term, weight) in change.new.iter().flat_map(|d| d.terms.iter()) {
-            affected
-                .entry(shard_of(term, &mut keys))
-                .or_default()
-                .push((term.to_string(), change.doc, weight));
+            let shard = affected.entry(shard_of(term, &mut keys)).or_default();
+            shard.terms.insert(term.to_string());
+            shard.additions.push((term.to_string(), change.doc, weight));
         }
     }
     let mut stats = SearchStats {
@@ -407,27 +470,30 @@ pub fn patch_index(
         shards: keys.len(),
         ..SearchStats::default()
     };
-    for (key, additions) in affected {
+    for (key, shard) in affected {
         let path = format!("search/t/{}.js", shard_file(&key));
-        let mut terms = std::fs::read_to_string(live.join(&path))
-            .ok()
-            .and_then(|t| decode_shard(&t))
-            .unwrap_or_default();
-        for list in terms.values_mut() {
-            list.retain(|(d, _)| !changed_docs.contains(d));
+        let old = std::fs::read_to_string(live.join(&path)).unwrap_or_default();
+        let mut terms: BTreeMap<Cow<'_, str>, Cow<'_, str>> = BTreeMap::new();
+        let mut lists: BTreeMap<String, Vec<(u32, u8)>> = BTreeMap::new();
+        for (term, postings) in shard_terms(&old).unwrap_or_default() {
+            if old_unknown || shard.terms.contains(term.as_ref()) {
+                let mut list = decode_postings(postings).unwrap_or_default();
+                list.retain(|(d, _)| !changed_docs.contains(d));
+                lists.insert(term.into_owned(), list);
+            } else {
+                terms.insert(term, Cow::Borrowed(postings));
+            }
         }
-        for (term, doc, weight) in additions {
-            terms.entry(term).or_default().push((doc, weight));
+        for (term, doc, weight) in shard.additions {
+            lists.entry(term).or_default().push((doc, weight));
         }
-        terms.retain(|_, list| !list.is_empty());
-        for list in terms.values_mut() {
-            list.sort();
+        for (term, mut list) in lists {
+            if !list.is_empty() {
+                list.sort();
+                terms.insert(Cow::Owned(term), Cow::Owned(encode_postings(&list)));
+            }
         }
-        let encoded: Vec<(String, String)> = terms
-            .iter()
-            .map(|(t, l)| (t.clone(), encode_postings(l)))
-            .collect();
-        let text = shard_text(&key, encoded.iter().map(|(t, l)| (t.as_str(), l.as_str())));
+        let text = shard_text(&key, terms.iter().map(|(t, l)| (t.as_ref(), l.as_ref())));
         stats.files += 1;
         stats.bytes += text.len() as u64;
         output.write(&path, text.as_bytes())?;
@@ -583,12 +649,17 @@ mod tests {
         ];
         assert_eq!(encoded[0].1, "0,3,7,1,1,255,3992,2");
         let text = shard_text("h", encoded.iter().map(|(t, l)| (*t, l.as_str())));
-        let decoded = decode_shard(&text).expect("decodes");
-        assert_eq!(decoded["higgs"], higgs);
-        assert_eq!(decoded["say \"hi\""], quote);
-        assert_eq!(decoded.len(), 2);
+        let terms = shard_terms(&text).expect("decodes");
+        let decoded: Vec<(&str, Vec<(u32, u8)>)> = terms
+            .iter()
+            .map(|(t, l)| (t.as_ref(), decode_postings(l).expect("numbers")))
+            .collect();
+        assert_eq!(decoded, [("higgs", higgs), ("say \"hi\"", quote)]);
+        assert!(shard_terms(&shard_text("h", std::iter::empty())).is_some_and(|t| t.is_empty()));
         // A weight that does not fit a byte is not a shard capsule wrote.
-        assert!(decode_shard(&text.replace("255", "256")).is_none());
-        assert!(decode_shard("capsuleSearch.docs(0,[]);").is_none());
+        assert!(decode_postings("1,256").is_none());
+        assert!(decode_postings("1,2,3").is_none());
+        assert!(shard_terms("capsuleSearch.docs(0,[]);").is_none());
+        assert!(shard_terms(&text.replace("]}", "}")).is_none());
     }
 }
