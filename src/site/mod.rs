@@ -322,36 +322,38 @@ pub fn build(
 
     // Merge with what the previous build knew of unchanged records.
     let mut states: BTreeMap<String, RecordState> = BTreeMap::new();
-    let mut fresh: BTreeMap<String, RecordOut> = BTreeMap::new();
+    // The search documents of the records rendered. A full build numbers documents
+    // by id and hands each record's terms straight to the index's postings; an
+    // incremental one keeps them to patch the previous index.
+    let mut fresh: BTreeMap<String, SearchDoc> = BTreeMap::new();
+    let mut postings = search::Postings::default();
     for (id, result) in results {
         let key = keys[&id].clone();
-        match result {
+        let state = match result {
             Some(out) => {
-                states.insert(
-                    id.clone(),
-                    RecordState {
-                        key,
-                        doc: None,
-                        commit: out.commit.clone(),
-                        summary: Some(out.summary.clone()),
-                        versions: out.versions.clone(),
-                    },
-                );
-                fresh.insert(id, out);
+                let doc = if incremental {
+                    fresh.insert(id.clone(), out.search);
+                    None
+                } else {
+                    Some(postings.add(out.search.terms))
+                };
+                RecordState {
+                    key,
+                    doc,
+                    commit: out.commit,
+                    summary: Some(out.summary),
+                    versions: out.versions,
+                }
             }
-            None => {
-                states.insert(
-                    id,
-                    RecordState {
-                        key,
-                        doc: None,
-                        commit: String::new(),
-                        summary: None,
-                        versions: Vec::new(),
-                    },
-                );
-            }
-        }
+            None => RecordState {
+                key,
+                doc: None,
+                commit: String::new(),
+                summary: None,
+                versions: Vec::new(),
+            },
+        };
+        states.insert(id, state);
     }
     // Unchanged records keep their state: moved out of the previous manifest, which
     // still holds those of the records that changed or went away.
@@ -381,18 +383,14 @@ pub fn build(
     let shards;
     let doc_count;
     if !incremental {
-        let mut n = 0;
-        let mut docs: Vec<&SearchDoc> = Vec::new();
-        for (id, state) in states.iter_mut() {
-            if state.summary.is_some() {
-                state.doc = Some(n);
-                n += 1;
-                docs.push(&fresh[id].search);
-            }
-        }
-        let (stats, keys) = search::write_index(&output, &docs, &search_version)?;
+        // Results come sorted by id, so documents were numbered in id order.
+        let rows = states
+            .values()
+            .filter(|s| s.doc.is_some())
+            .filter_map(|s| s.summary.as_ref().map(search::row_of));
+        let (stats, keys) = search::write_index(&output, postings, rows, &search_version)?;
         shards = keys;
-        doc_count = docs.len();
+        doc_count = stats.documents;
         search_stats = Some(stats);
     } else {
         let mut next = previous.search_docs as u32;
@@ -411,7 +409,7 @@ pub fn build(
                 }
                 _ => None,
             };
-            let new_search = fresh.get(id).map(|f| f.search.clone());
+            let new_search = fresh.get(id).cloned();
             let doc = match (old_doc, &new_search) {
                 (Some(d), _) => Some(d),
                 (None, Some(_)) => {

@@ -234,29 +234,63 @@ pub struct SearchStats {
     pub chunk_bytes: u64,
 }
 
-/// Builds and writes the whole index. `docs` are in document-number order.
+/// The postings of a full build, encoded as documents arrive (in document-number
+/// order). A record's terms are dropped as soon as they are added: at 100k records,
+/// holding every record's terms and then every posting as numbers took most of a
+/// build's memory.
+#[derive(Default)]
+pub struct Postings {
+    /// term -> (`doc,weight,doc-delta,weight,...`, last document)
+    terms: HashMap<Box<str>, (String, u32)>,
+    docs: u32,
+}
+
+impl Postings {
+    /// Adds the next document and returns its number.
+    pub fn add(&mut self, terms: Terms) -> u32 {
+        use std::fmt::Write;
+        let doc = self.docs;
+        self.docs += 1;
+        for (term, weight) in terms.iter() {
+            match self.terms.get_mut(term) {
+                Some((text, last)) => {
+                    let _ = write!(text, ",{},{weight}", doc - *last);
+                    *last = doc;
+                }
+                None => {
+                    self.terms
+                        .insert(term.into(), (format!("{doc},{weight}"), doc));
+                }
+            }
+        }
+        doc
+    }
+}
+
+/// Builds and writes the whole index from its postings and, in document-number
+/// order, what each result shows.
 pub fn write_index(
     output: &Output,
-    docs: &[&SearchDoc],
+    postings: Postings,
+    rows: impl Iterator<Item = SearchDoc>,
     version: &str,
 ) -> Result<(SearchStats, Vec<String>), SiteError> {
-    let mut postings: HashMap<&str, Vec<(u32, u8)>> = HashMap::new();
-    for (n, doc) in docs.iter().enumerate() {
-        for (term, weight) in doc.terms.iter() {
-            postings.entry(term).or_default().push((n as u32, weight));
-        }
-    }
-    let mut terms: Vec<(&str, Vec<(u32, u8)>)> = postings.into_iter().collect();
-    terms.sort_by(|a, b| a.0.cmp(b.0));
+    let docs = postings.docs as usize;
+    let mut terms: Vec<(Box<str>, String)> = postings
+        .terms
+        .into_iter()
+        .map(|(term, (text, _))| (term, text))
+        .collect();
+    terms.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let encoded: Vec<(&str, String)> = terms
-        .iter()
-        .map(|(term, list)| (*term, encode_postings(list)))
+        .iter_mut()
+        .map(|(term, text)| (&**term, std::mem::take(text)))
         .collect();
     let mut shards: Vec<(String, std::ops::Range<usize>)> = Vec::new();
     split(&encoded, 0..encoded.len(), String::new(), 1, &mut shards);
 
     let mut stats = SearchStats {
-        documents: docs.len(),
+        documents: docs,
         terms: encoded.len(),
         shards: shards.len(),
         ..SearchStats::default()
@@ -276,12 +310,17 @@ pub fn write_index(
         write(format!("search/t/{}.js", shard_file(key)), text, &mut stats)?;
         keys.push(key.clone());
     }
-    for (n, chunk) in docs.chunks(CHUNK).enumerate() {
-        let text = chunk_text(n, chunk.iter().map(|d| Some(*d)));
+    drop(encoded);
+    let mut rows = rows.peekable();
+    let mut n = 0;
+    while rows.peek().is_some() {
+        let chunk: Vec<SearchDoc> = rows.by_ref().take(CHUNK).collect();
+        let text = chunk_text(n, chunk.iter().map(Some));
         stats.chunk_bytes = stats.chunk_bytes.max(text.len() as u64);
         write(format!("search/d/{n}.js"), text, &mut stats)?;
+        n += 1;
     }
-    let text = manifest_text(docs.len(), &keys, version);
+    let text = manifest_text(docs, &keys, version);
     stats.manifest_bytes = text.len() as u64;
     stats.files += 1;
     stats.bytes += text.len() as u64;
