@@ -316,45 +316,51 @@ pub fn build(
 
     // Records, in parallel.
     progress.begin(changed.len() as u64);
-    let results = render_records(&repo_path, &shared, &changed, rev, progress)?;
-    progress.end();
     let rendered_records = changed.len();
-
-    // Merge with what the previous build knew of unchanged records.
     let mut states: BTreeMap<String, RecordState> = BTreeMap::new();
     // The search documents of the records rendered. A full build numbers documents
-    // by id and hands each record's terms straight to the index's postings; an
-    // incremental one keeps them to patch the previous index.
+    // by id (the order results are merged in) and hands each record's terms straight
+    // to the index's postings; an incremental one keeps them to patch the previous
+    // index.
     let mut fresh: BTreeMap<String, SearchDoc> = BTreeMap::new();
     let mut postings = search::Postings::default();
-    for (id, result) in results {
-        let key = keys[&id].clone();
-        let state = match result {
-            Some(out) => {
-                let doc = if incremental {
-                    fresh.insert(id.clone(), out.search);
-                    None
-                } else {
-                    Some(postings.add(out.search.terms))
-                };
-                RecordState {
-                    key,
-                    doc,
-                    commit: out.commit,
-                    summary: Some(out.summary),
-                    versions: out.versions,
+    render_records(
+        &repo_path,
+        &shared,
+        &changed,
+        rev,
+        progress,
+        &mut |id, result| {
+            let key = keys[&id].clone();
+            let state = match result {
+                Some(out) => {
+                    let doc = if incremental {
+                        fresh.insert(id.clone(), out.search);
+                        None
+                    } else {
+                        Some(postings.add(out.search.terms))
+                    };
+                    RecordState {
+                        key,
+                        doc,
+                        commit: out.commit,
+                        summary: Some(out.summary),
+                        versions: out.versions,
+                    }
                 }
-            }
-            None => RecordState {
-                key,
-                doc: None,
-                commit: String::new(),
-                summary: None,
-                versions: Vec::new(),
-            },
-        };
-        states.insert(id, state);
-    }
+                None => RecordState {
+                    key,
+                    doc: None,
+                    commit: String::new(),
+                    summary: None,
+                    versions: Vec::new(),
+                },
+            };
+            states.insert(id, state);
+        },
+    )?;
+    progress.end();
+
     // Unchanged records keep their state: moved out of the previous manifest, which
     // still holds those of the records that changed or went away.
     let mut previous = previous;
@@ -701,24 +707,31 @@ fn old_search_doc(
 
 /// Renders the records on every core; results come back sorted by id.
 #[allow(clippy::type_complexity)]
+/// Renders `inputs` on as many threads as the machine has cores (at most 8) and hands
+/// each result to `merge` on the calling thread, in the order of `inputs`: a record's
+/// output (its summary and search terms) is merged and dropped while the others
+/// render, instead of all of them being held until the end.
 fn render_records(
     repo_path: &Path,
     shared: &Shared<'_>,
     inputs: &[&RecordInput],
     rev: Oid,
     progress: &dyn Progress,
-) -> Result<Vec<(String, Option<RecordOut>)>, SiteError> {
+    merge: &mut dyn FnMut(String, Option<RecordOut>),
+) -> Result<(), SiteError> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 8)
         .min(inputs.len().max(1));
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
-    let results: Mutex<Vec<(String, Option<RecordOut>)>> = Mutex::new(Vec::new());
     let first_error: Mutex<Option<SiteError>> = Mutex::new(None);
     std::thread::scope(|scope| {
+        let (send, receive) = std::sync::mpsc::channel::<(usize, Option<RecordOut>)>();
         for _ in 0..threads {
-            scope.spawn(|| {
+            let send = send.clone();
+            let (next, failed, first_error) = (&next, &failed, &first_error);
+            scope.spawn(move || {
                 let mut worker = match Worker::open(repo_path) {
                     Ok(w) => w,
                     Err(e) => {
@@ -727,7 +740,6 @@ fn render_records(
                         return;
                     }
                 };
-                let mut local = Vec::new();
                 loop {
                     if failed.load(Ordering::Relaxed) {
                         break;
@@ -735,7 +747,11 @@ fn render_records(
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(input) = inputs.get(i) else { break };
                     match worker.record(shared, input, rev) {
-                        Ok(out) => local.push((input.id.clone(), out)),
+                        Ok(out) => {
+                            if send.send((i, out)).is_err() {
+                                break;
+                            }
+                        }
                         Err(e) => {
                             failed.store(true, Ordering::Relaxed);
                             first_error
@@ -750,14 +766,22 @@ fn render_records(
                     }
                     progress.advance(1);
                 }
-                results.lock().unwrap().extend(local);
             });
         }
+        drop(send);
+        // Workers take inputs in order, so only a few results wait for an earlier one.
+        let mut waiting: BTreeMap<usize, Option<RecordOut>> = BTreeMap::new();
+        let mut due = 0;
+        for (i, out) in receive {
+            waiting.insert(i, out);
+            while let Some(out) = waiting.remove(&due) {
+                merge(inputs[due].id.clone(), out);
+                due += 1;
+            }
+        }
     });
-    if let Some(e) = first_error.into_inner().unwrap() {
-        return Err(e);
+    match first_error.into_inner().unwrap() {
+        Some(e) => Err(e),
+        None => Ok(()),
     }
-    let mut results = results.into_inner().unwrap();
-    results.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(results)
 }
