@@ -389,7 +389,7 @@ pub fn build(
     let shards;
     let doc_count;
     if !incremental {
-        // Results come sorted by id, so documents were numbered in id order.
+        // Records were merged in id order, so documents are numbered by id.
         let rows = states
             .values()
             .filter(|s| s.doc.is_some())
@@ -705,8 +705,6 @@ fn old_search_doc(
     Ok(Some(SearchDoc::from_deposit(summary, &deposit)))
 }
 
-/// Renders the records on every core; results come back sorted by id.
-#[allow(clippy::type_complexity)]
 /// Renders `inputs` on as many threads as the machine has cores (at most 8) and hands
 /// each result to `merge` on the calling thread, in the order of `inputs`: a record's
 /// output (its summary and search terms) is merged and dropped while the others
