@@ -580,10 +580,11 @@ pub fn build(
         search_docs: doc_count,
         totals: totals.clone(),
     };
-    let text = serde_json::to_vec(&manifest).expect("the manifest serialises");
+    output.write_streamed(MANIFEST, |w| {
+        serde_json::to_writer(w, &manifest).map_err(std::io::Error::other)
+    })?;
     // Freeing every record's state takes a while; nothing waits for it.
     std::thread::spawn(move || drop((manifest, previous)));
-    output.write(MANIFEST, &text)?;
     output.commit(&removals)?;
     Ok(BuildReport {
         out: options.out.clone(),

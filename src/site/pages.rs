@@ -14,9 +14,10 @@ use super::model::*;
 use super::records::facet_slug;
 use super::util::{base_with_slash, xml_escape, Fingerprint};
 
-/// How a planned page turns into bytes.
+/// How a planned page turns into bytes (called at most once: a raw page hands over
+/// its bytes, which for `api/records/index.json` at 100k records is 70 MB).
 pub type RenderFn<'a> =
-    Box<dyn Fn(&super::render::Renderer) -> Result<Vec<u8>, super::SiteError> + 'a>;
+    Box<dyn FnOnce(&super::render::Renderer) -> Result<Vec<u8>, super::SiteError> + 'a>;
 
 /// A page to render: where, with which template, from what, and its fingerprint.
 /// Pages are handed out one at a time as they are planned (see [`plan`]), so that only
@@ -51,7 +52,7 @@ fn raw(path: &str, bytes: Vec<u8>) -> PlannedPage<'static> {
     PlannedPage {
         path: path.to_string(),
         key: f.finish(),
-        render: Box::new(move |_| Ok(bytes.clone())),
+        render: Box::new(move |_| Ok(bytes)),
     }
 }
 
