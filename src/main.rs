@@ -2,6 +2,11 @@
 
 mod cli;
 
+/// Rendering pages and indexing deposits allocate many small short-lived values on
+/// every thread; mimalloc serves them with less time and less fragmentation than glibc.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     use clap::Parser;
     let args = cli::Cli::parse();
