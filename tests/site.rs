@@ -513,6 +513,26 @@ fn a_rebuild_renders_only_the_record_that_changed() {
     assert_eq!(report["incremental"], true);
     assert_eq!(report["rendered_records"], 0);
     assert_eq!(files(&site), before);
+    // The report times the build and each of its steps, in order.
+    let phases = report["phases"].as_object().expect("phases in the report");
+    assert_eq!(
+        phases.keys().map(String::as_str).collect::<Vec<_>>(),
+        [
+            "read archive",
+            "previous build",
+            "records",
+            "search index",
+            "pages",
+            "manifest",
+            "commit"
+        ]
+    );
+    let sum: f64 = phases.values().map(|v| v.as_f64().unwrap()).sum();
+    let seconds = report["seconds"].as_f64().unwrap();
+    assert!(
+        sum <= seconds * 1000.0 + 1.0,
+        "{sum} ms of steps in {seconds} s"
+    );
     // One new version of one record.
     let out = work.capsule_as(
         "alice",

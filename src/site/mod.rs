@@ -121,6 +121,47 @@ pub struct BuildReport {
     pub warnings: Vec<String>,
     #[serde(skip)]
     pub elapsed: Duration,
+    /// The whole build and each of its steps, for `--json` and the benchmarks.
+    pub seconds: f64,
+    pub phases: Phases,
+}
+
+/// How long each step of a build took, in order; serialised as a map from the step's
+/// name to milliseconds.
+#[derive(Debug, Clone)]
+pub struct Phases {
+    last: Instant,
+    steps: Vec<(&'static str, Duration)>,
+}
+
+impl Phases {
+    fn start() -> Phases {
+        Phases {
+            last: Instant::now(),
+            steps: Vec::new(),
+        }
+    }
+
+    /// Ends the step called `name`, which began where the previous one ended.
+    fn end(&mut self, name: &'static str) {
+        let now = Instant::now();
+        self.steps.push((name, now - self.last));
+        self.last = now;
+    }
+
+    pub fn steps(&self) -> &[(&'static str, Duration)] {
+        &self.steps
+    }
+}
+
+impl Serialize for Phases {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(
+            self.steps
+                .iter()
+                .map(|(name, d)| (name, (d.as_secs_f64() * 10_000.0).round() / 10.0)),
+        )
+    }
 }
 
 const FORMAT: u32 = 1;
@@ -174,6 +215,7 @@ pub fn build(
     progress: &dyn Progress,
 ) -> Result<BuildReport, SiteError> {
     let started = Instant::now();
+    let mut phases = Phases::start();
     // The previous build's manifest is parsed while the archive is read: at 10k
     // records it is several megabytes of JSON, a good part of a rebuild.
     let pending_manifest = options.incremental.then(|| {
@@ -267,6 +309,7 @@ pub fn build(
         f.add(input.folder.map(|o| o.to_string()).unwrap_or_default());
         f.finish()
     };
+    phases.end("read archive");
     let previous = pending_manifest
         .and_then(|pending| pending.join().ok().flatten())
         .filter(|m| m.global == global && m.format == FORMAT);
@@ -295,6 +338,7 @@ pub fn build(
         .cloned()
         .collect();
 
+    phases.end("previous build");
     let output = Output::prepare(&options.out, incremental)?;
     let mut renderer = Renderer::new(
         &theme,
@@ -360,6 +404,7 @@ pub fn build(
         },
     )?;
     progress.end();
+    phases.end("records");
 
     // Unchanged records keep their state: moved out of the previous manifest, which
     // still holds those of the records that changed or went away.
@@ -467,6 +512,7 @@ pub fn build(
         search_stats = stats;
     }
 
+    phases.end("search index");
     // Pages made of many records.
     let summaries: Vec<&RecordSummary> =
         states.values().filter_map(|s| s.summary.as_ref()).collect();
@@ -523,6 +569,7 @@ pub fn build(
         }
     }
 
+    phases.end("pages");
     // What to delete in an incremental build: records that changed or went away, and
     // pages that no longer exist.
     let mut removals = Vec::new();
@@ -585,7 +632,9 @@ pub fn build(
     })?;
     // Freeing every record's state takes a while; nothing waits for it.
     std::thread::spawn(move || drop((manifest, previous)));
+    phases.end("manifest");
     output.commit(&removals)?;
+    phases.end("commit");
     Ok(BuildReport {
         out: options.out.clone(),
         rev: rev_name,
@@ -604,6 +653,8 @@ pub fn build(
         theme_overrides: theme.overridden.clone(),
         warnings,
         elapsed: started.elapsed(),
+        seconds: (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+        phases,
     })
 }
 
