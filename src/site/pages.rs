@@ -16,8 +16,9 @@ use super::util::{base_with_slash, xml_escape, Fingerprint};
 
 /// How a planned page turns into bytes (called at most once: a raw page hands over
 /// its bytes, which for `api/records/index.json` at 100k records is 70 MB).
+/// `Send`: pages are rendered on worker threads while the next ones are planned.
 pub type RenderFn<'a> =
-    Box<dyn FnOnce(&super::render::Renderer) -> Result<Vec<u8>, super::SiteError> + 'a>;
+    Box<dyn FnOnce(&super::render::Renderer) -> Result<Vec<u8>, super::SiteError> + Send + 'a>;
 
 /// A page to render: where, with which template, from what, and its fingerprint.
 /// Pages are handed out one at a time as they are planned (see [`plan`]), so that only
@@ -28,10 +29,12 @@ pub struct PlannedPage<'a> {
     pub render: RenderFn<'a>,
 }
 
-/// Where [`plan`] hands each page: render it (or not) and remember its key.
-pub type Emit<'e> = dyn FnMut(PlannedPage<'_>) -> Result<(), super::SiteError> + 'e;
+/// Where [`plan`] hands each page: render it (or not) and remember its key. A page
+/// borrows at most the records' summaries (`'p`), so it can be handed to another thread
+/// that lives as long as they do.
+pub type Emit<'e, 'p> = dyn FnMut(PlannedPage<'p>) -> Result<(), super::SiteError> + 'e;
 
-fn planned<'a, T: Serialize + 'a>(
+fn planned<'a, T: Serialize + Send + 'a>(
     template: &'static str,
     title: String,
     path: String,
@@ -233,17 +236,17 @@ pub fn newest_first(records: &mut [&RecordSummary]) {
 
 /// Plans every page that depends on more than one record, handing each to `emit`.
 #[allow(clippy::too_many_arguments)]
-pub fn plan(
-    records: &[&RecordSummary],
+pub fn plan<'p>(
+    records: &[&'p RecordSummary],
     schemas: &[SchemaView],
     schema_titles: &BTreeMap<String, String>,
     per_page: usize,
     base_url: &str,
     site_title: &str,
     feed_versions: &[(String, u32, String, String)],
-    emit: &mut Emit<'_>,
+    emit: &mut Emit<'_, 'p>,
 ) -> Result<(), super::SiteError> {
-    let mut sorted: Vec<&RecordSummary> = records.to_vec();
+    let mut sorted: Vec<&'p RecordSummary> = records.to_vec();
     newest_first(&mut sorted);
     let facets = facets(&sorted, schema_titles);
     // A record is on a dozen listings or more (all, schema, experiment, year, each
@@ -419,12 +422,12 @@ fn address(record: &RecordSummary) -> usize {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn listing(
-    emit: &mut Emit<'_>,
+fn listing<'p>(
+    emit: &mut Emit<'_, 'p>,
     heading: &str,
     kind: &str,
     folder: &str,
-    records: &[&RecordSummary],
+    records: &[&'p RecordSummary],
     per_page: usize,
     facets: &[Facet<'_>],
     digests: &Digests,
@@ -441,7 +444,7 @@ fn listing(
     let facet_groups: Vec<FacetGroup> = facets.iter().map(|f| f.links(8)).collect();
     for n in 1..=count {
         let start = (n - 1) * per_page;
-        let chunk: Vec<&RecordSummary> =
+        let chunk: Vec<&'p RecordSummary> =
             records.iter().skip(start).take(per_page).copied().collect();
         // Page numbers near this one: the first, the last and two either side.
         let pages_links: Vec<PageLink> = (1..=count)
