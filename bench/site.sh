@@ -29,12 +29,13 @@ import json, sys
 r = json.load(open(sys.argv[1]))
 print(f"records {r['records']}, pages {r['pages']}, files {r['files']}, bytes {r['bytes']/1e6:.1f} MB")
 print("search", json.dumps(r["search"]))
+print("phases (ms)", json.dumps(r["phases"]))
 PY
 echo "== rebuild after one record changed (a new version of ana-000001)"
 git tag -a records/ana-000001/v2 -m "Publish ana-000001 v2" HEAD 2>/dev/null || true
 /usr/bin/time -v "$capsule" build --json --out "$work/site$n" > "$work/inc$n.json" 2> "$work/inctime$n.txt"
 grep -E "Elapsed|Maximum resident" "$work/inctime$n.txt"
-python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print('rendered records', r['rendered_records'], 'files written', r['files_written'])" "$work/inc$n.json"
+python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print('rendered records', r['rendered_records'], 'files written', r['files_written']); print('phases (ms)', json.dumps(r['phases']))" "$work/inc$n.json"
 git tag -d records/ana-000001/v2 >/dev/null
 echo "== first query payload for 'higgs boson' (manifest + shards + result chunks)"
 python3 - "$work/site$n" <<'PY'
