@@ -467,6 +467,27 @@ fn builds_are_byte_identical_and_a_failed_build_changes_nothing() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 
+    // A template that fails only when a listing page is rendered (pages made of many
+    // records are rendered on worker threads): the same, naming the page.
+    work.write(
+        "templates/site/home.html",
+        "{% extends \"base.html\" %}{% block content %}home{% endblock content %}",
+    )
+    .write(
+        "templates/site/listing.html",
+        "{% extends \"base.html\" %}{% block content %}{{ no_such_value }}{% endblock content %}",
+    )
+    .commit("a listing template that cannot render");
+    let out = build(&work, &one, &["--full"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("browse/all/index.html"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("no_such_value"), "{}", stderr(&out));
+    assert_eq!(files(&one), a, "the failed build changed the site");
+
     // A folder capsule did not write is never replaced.
     let foreign = work.path.join("out/foreign");
     std::fs::create_dir_all(&foreign).unwrap();

@@ -148,10 +148,6 @@ impl Phases {
         self.steps.push((name, now - self.last));
         self.last = now;
     }
-
-    pub fn steps(&self) -> &[(&'static str, Duration)] {
-        &self.steps
-    }
 }
 
 impl Serialize for Phases {
