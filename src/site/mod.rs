@@ -533,30 +533,7 @@ pub fn build(
     let views: Vec<model::SchemaView> = schema_list.iter().map(|(v, _)| v.clone()).collect();
     renderer.site.records = summaries.len();
     let mut page_keys = BTreeMap::new();
-    // Pages are planned (and their keys computed) on this thread and rendered on
-    // workers: a full build has a listing page for every 50 records of every facet
-    // value, a quarter of its time when rendered one by one.
-    let failed: Mutex<Option<SiteError>> = Mutex::new(None);
-    let renderer = &renderer;
-    let (send, receive) = std::sync::mpsc::sync_channel::<(String, pages::RenderFn<'_>)>(32);
-    let receive = Mutex::new(receive);
-    std::thread::scope(|scope| {
-        let send = send;
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 8));
-        for _ in 0..threads {
-            scope.spawn(|| loop {
-                let next = receive.lock().expect("page queue").recv();
-                let Ok((path, render)) = next else { break };
-                // After a failure the queue is only drained.
-                if failed.lock().expect("page error").is_some() {
-                    continue;
-                }
-                let written = render(renderer).and_then(|bytes| output.write(&path, &bytes));
-                if let Err(e) = written {
-                    failed.lock().expect("page error").get_or_insert(e);
-                }
-            });
-        }
+    render_pages(&renderer, &output, |queue| {
         pages::plan(
             &summaries,
             &views,
@@ -566,24 +543,14 @@ pub fn build(
             &site_title,
             &feed,
             &mut |page| {
-                if failed.lock().expect("page error").is_some() {
-                    return Ok(());
-                }
                 if !incremental || previous.pages.get(&page.path) != Some(&page.key) {
-                    send.send((page.path.clone(), page.render)).map_err(|_| {
-                        SiteError::Input("the page renderers stopped unexpectedly".into())
-                    })?;
+                    queue(page.path.clone(), page.render)?;
                 }
                 page_keys.insert(page.path, page.key);
                 Ok(())
             },
         )
-        // `send` is dropped here, which ends the workers' loops; the scope joins them.
     })?;
-    drop(receive);
-    if let Some(e) = failed.into_inner().expect("page error") {
-        return Err(e);
-    }
     if !incremental {
         for (view, compiled) in &schema_list {
             let json = api::schema(&base_url, compiled);
@@ -787,6 +754,60 @@ fn old_search_doc(
     Ok(Some(SearchDoc::from_deposit(summary, &deposit)))
 }
 
+/// Threads for rendering: one per core, at most 8, and no more than `work` items.
+fn worker_threads(work: usize) -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8)
+        .min(work.max(1))
+}
+
+/// A page queued for rendering: where it goes and how it is made.
+type QueuePage<'q, 'p> = dyn FnMut(String, pages::RenderFn<'p>) -> Result<(), SiteError> + 'q;
+
+/// Runs `plan` on the calling thread, which plans pages (and computes their keys) and
+/// queues those to write; worker threads render and write them meanwhile. A full build
+/// has a listing page for every 50 records of every facet value, a quarter of its time
+/// when rendered one by one. The first error, on either side, is the result.
+fn render_pages<'p>(
+    renderer: &Renderer,
+    output: &Output,
+    plan: impl FnOnce(&mut QueuePage<'_, 'p>) -> Result<(), SiteError>,
+) -> Result<(), SiteError> {
+    let failed: Mutex<Option<SiteError>> = Mutex::new(None);
+    let (send, receive) = std::sync::mpsc::sync_channel::<(String, pages::RenderFn<'p>)>(32);
+    let receive = Mutex::new(receive);
+    std::thread::scope(|scope| {
+        for _ in 0..worker_threads(usize::MAX) {
+            scope.spawn(|| loop {
+                let next = receive.lock().expect("page queue").recv();
+                let Ok((path, render)) = next else { break };
+                // After a failure the queue is only drained.
+                if failed.lock().expect("page error").is_some() {
+                    continue;
+                }
+                let written = render(renderer).and_then(|bytes| output.write(&path, &bytes));
+                if let Err(e) = written {
+                    failed.lock().expect("page error").get_or_insert(e);
+                }
+            });
+        }
+        let send = send;
+        plan(&mut |path, render| {
+            if failed.lock().expect("page error").is_some() {
+                return Ok(());
+            }
+            send.send((path, render))
+                .map_err(|_| SiteError::Input("the page renderers stopped unexpectedly".into()))
+        })
+        // `send` is dropped here, which ends the workers' loops; the scope joins them.
+    })?;
+    match failed.into_inner().expect("page error") {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
 /// Renders `inputs` on as many threads as the machine has cores (at most 8) and hands
 /// each result to `merge` on the calling thread, in the order of `inputs`: a record's
 /// output (its summary and search terms) is merged and dropped while the others
@@ -799,10 +820,7 @@ fn render_records(
     progress: &dyn Progress,
     merge: &mut dyn FnMut(String, Option<RecordOut>),
 ) -> Result<(), SiteError> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 8)
-        .min(inputs.len().max(1));
+    let threads = worker_threads(inputs.len());
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let first_error: Mutex<Option<SiteError>> = Mutex::new(None);
