@@ -768,42 +768,56 @@ type QueuePage<'q, 'p> = dyn FnMut(String, pages::RenderFn<'p>) -> Result<(), Si
 /// Runs `plan` on the calling thread, which plans pages (and computes their keys) and
 /// queues those to write; worker threads render and write them meanwhile. A full build
 /// has a listing page for every 50 records of every facet value, a quarter of its time
-/// when rendered one by one. The first error, on either side, is the result.
+/// when rendered one by one. If pages fail, the error is that of the first one in plan
+/// order, whichever worker met it first: the same error on every run.
 fn render_pages<'p>(
     renderer: &Renderer,
     output: &Output,
     plan: impl FnOnce(&mut QueuePage<'_, 'p>) -> Result<(), SiteError>,
 ) -> Result<(), SiteError> {
-    let failed: Mutex<Option<SiteError>> = Mutex::new(None);
-    let (send, receive) = std::sync::mpsc::sync_channel::<(String, pages::RenderFn<'p>)>(32);
+    // The earliest failed page so far: its place in the queue and its error.
+    let failed: Mutex<Option<(usize, SiteError)>> = Mutex::new(None);
+    let failed_before = |n: usize| {
+        failed
+            .lock()
+            .expect("page error")
+            .as_ref()
+            .is_some_and(|(k, _)| *k < n)
+    };
+    let (send, receive) = std::sync::mpsc::sync_channel::<(usize, String, pages::RenderFn<'p>)>(32);
     let receive = Mutex::new(receive);
     std::thread::scope(|scope| {
         for _ in 0..worker_threads(usize::MAX) {
             scope.spawn(|| loop {
                 let next = receive.lock().expect("page queue").recv();
-                let Ok((path, render)) = next else { break };
-                // After a failure the queue is only drained.
-                if failed.lock().expect("page error").is_some() {
+                let Ok((n, path, render)) = next else { break };
+                // Pages after a failed one are only drained.
+                if failed_before(n) {
                     continue;
                 }
                 let written = render(renderer).and_then(|bytes| output.write(&path, &bytes));
                 if let Err(e) = written {
-                    failed.lock().expect("page error").get_or_insert(e);
+                    let mut failed = failed.lock().expect("page error");
+                    if failed.as_ref().is_none_or(|(k, _)| n < *k) {
+                        *failed = Some((n, e));
+                    }
                 }
             });
         }
         let send = send;
+        let mut queued = 0;
         plan(&mut |path, render| {
-            if failed.lock().expect("page error").is_some() {
+            if failed_before(usize::MAX) {
                 return Ok(());
             }
-            send.send((path, render))
+            queued += 1;
+            send.send((queued, path, render))
                 .map_err(|_| SiteError::Input("the page renderers stopped unexpectedly".into()))
         })
         // `send` is dropped here, which ends the workers' loops; the scope joins them.
     })?;
     match failed.into_inner().expect("page error") {
-        Some(e) => Err(e),
+        Some((_, e)) => Err(e),
         None => Ok(()),
     }
 }
