@@ -240,26 +240,85 @@ pub struct SearchStats {
 /// build's memory.
 #[derive(Default)]
 pub struct Postings {
-    /// term -> (`doc,weight,doc-delta,weight,...`, last document)
-    terms: HashMap<Box<str>, (String, u32)>,
+    terms: HashMap<Box<str>, TermPostings>,
     docs: u32,
+}
+
+/// One term's postings as `(document delta, weight)` pairs, each number a LEB128
+/// varint: two bytes for most postings, half of their text in the shard files, which
+/// is written from this only when the shard is.
+#[derive(Default)]
+struct TermPostings {
+    bytes: Vec<u8>,
+    /// The length of the postings as shard text (`doc,weight,delta,weight,...`), for
+    /// cutting shards by size without writing the text first.
+    text_len: u32,
+    last: u32,
+}
+
+fn push_varint(out: &mut Vec<u8>, mut n: u32) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+fn digits(n: u32) -> u32 {
+    n.checked_ilog10().unwrap_or(0) + 1
+}
+
+impl TermPostings {
+    fn push(&mut self, doc: u32, weight: u8) {
+        let delta = if self.bytes.is_empty() {
+            doc
+        } else {
+            self.text_len += 1;
+            doc - self.last
+        };
+        push_varint(&mut self.bytes, delta);
+        push_varint(&mut self.bytes, u32::from(weight));
+        self.text_len += digits(delta) + 1 + digits(u32::from(weight));
+        self.last = doc;
+    }
+}
+
+/// Writes the postings as shard text: the varints as decimal numbers between commas.
+impl std::fmt::Display for TermPostings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut n = 0u32;
+        let mut shift = 0;
+        let mut first = true;
+        for &b in &self.bytes {
+            n |= u32::from(b & 0x7f) << shift;
+            if b & 0x80 != 0 {
+                shift += 7;
+                continue;
+            }
+            if !first {
+                f.write_str(",")?;
+            }
+            write!(f, "{n}")?;
+            first = false;
+            n = 0;
+            shift = 0;
+        }
+        Ok(())
+    }
 }
 
 impl Postings {
     /// Adds the next document and returns its number.
     pub fn add(&mut self, terms: Terms) -> u32 {
-        use std::fmt::Write;
         let doc = self.docs;
         self.docs += 1;
         for (term, weight) in terms.iter() {
             match self.terms.get_mut(term) {
-                Some((text, last)) => {
-                    let _ = write!(text, ",{},{weight}", doc - *last);
-                    *last = doc;
-                }
+                Some(postings) => postings.push(doc, weight),
                 None => {
-                    self.terms
-                        .insert(term.into(), (format!("{doc},{weight}"), doc));
+                    let mut postings = TermPostings::default();
+                    postings.push(doc, weight);
+                    self.terms.insert(term.into(), postings);
                 }
             }
         }
@@ -276,22 +335,19 @@ pub fn write_index(
     version: &str,
 ) -> Result<(SearchStats, Vec<String>), SiteError> {
     let docs = postings.docs as usize;
-    let mut terms: Vec<(Box<str>, String)> = postings
-        .terms
-        .into_iter()
-        .map(|(term, (text, _))| (term, text))
-        .collect();
+    let mut terms: Vec<(Box<str>, TermPostings)> = postings.terms.into_iter().collect();
     terms.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    let encoded: Vec<(&str, String)> = terms
-        .iter_mut()
-        .map(|(term, text)| (&**term, std::mem::take(text)))
+    let sizes: Vec<(&str, usize)> = terms
+        .iter()
+        .map(|(term, postings)| (&**term, postings.text_len as usize))
         .collect();
     let mut shards: Vec<(String, std::ops::Range<usize>)> = Vec::new();
-    split(&encoded, 0..encoded.len(), String::new(), 1, &mut shards);
+    split(&sizes, 0..sizes.len(), String::new(), 1, &mut shards);
+    drop(sizes);
 
     let mut stats = SearchStats {
         documents: docs,
-        terms: encoded.len(),
+        terms: terms.len(),
         shards: shards.len(),
         ..SearchStats::default()
     };
@@ -302,15 +358,12 @@ pub fn write_index(
     };
     let mut keys = Vec::new();
     for (key, range) in &shards {
-        let text = shard_text(
-            key,
-            encoded[range.clone()].iter().map(|(t, l)| (*t, l.as_str())),
-        );
+        let text = shard_text(key, terms[range.clone()].iter().map(|(t, p)| (&**t, p)));
         stats.largest_shard_bytes = stats.largest_shard_bytes.max(text.len() as u64);
         write(format!("search/t/{}.js", shard_file(key)), text, &mut stats)?;
         keys.push(key.clone());
     }
-    drop(encoded);
+    drop(terms);
     let mut rows = rows.peekable();
     let mut n = 0;
     while rows.peek().is_some() {
@@ -328,16 +381,19 @@ pub fn write_index(
     Ok((stats, keys))
 }
 
-fn shard_text<'t>(key: &str, terms: impl Iterator<Item = (&'t str, &'t str)>) -> String {
+/// A shard file: each term with its postings (anything that writes them as text:
+/// the shard's previous text, or a full build's encoded postings).
+fn shard_text<'t, L: std::fmt::Display>(
+    key: &str,
+    terms: impl Iterator<Item = (&'t str, L)>,
+) -> String {
+    use std::fmt::Write;
     let mut text = format!("capsuleSearch.shard({},{{", json!(key));
     for (i, (term, list)) in terms.enumerate() {
         if i > 0 {
             text.push(',');
         }
-        text.push_str(&json!(term).to_string());
-        text.push_str(":[");
-        text.push_str(list);
-        text.push(']');
+        let _ = write!(text, "{}:[{list}]", json!(term));
     }
     text.push_str("});\n");
     text
@@ -587,10 +643,10 @@ fn prefix(term: &str, chars: usize) -> &str {
     }
 }
 
-/// Splits the sorted `terms[range]` (all starting with `key`) into shards: small
-/// enough, or by one more character.
+/// Splits the sorted `terms[range]` (all starting with `key`, each with the size of its
+/// postings as text) into shards: small enough, or by one more character.
 fn split(
-    terms: &[(&str, String)],
+    terms: &[(&str, usize)],
     range: std::ops::Range<usize>,
     key: String,
     depth: usize,
@@ -598,7 +654,7 @@ fn split(
 ) {
     let size: usize = terms[range.clone()]
         .iter()
-        .map(|(t, p)| t.len() + p.len() + 4)
+        .map(|(t, p)| t.len() + p + 4)
         .sum();
     if (size <= SHARD_BYTES && !key.is_empty()) || depth > 8 {
         out.push((key, range));
@@ -659,13 +715,8 @@ mod tests {
 
     #[test]
     fn shards_split_by_prefix_until_small() {
-        let big = "1,1,".repeat(4000);
-        let terms = vec![
-            ("ab", big.clone()),
-            ("abc", big.clone()),
-            ("abd", big.clone()),
-            ("b", "1,1".to_string()),
-        ];
+        let big = "1,1,".repeat(4000).len();
+        let terms = vec![("ab", big), ("abc", big), ("abd", big), ("b", 3)];
         let mut out = Vec::new();
         split(&terms, 0..terms.len(), String::new(), 1, &mut out);
         let keys: Vec<&str> = out.iter().map(|(k, _)| k.as_str()).collect();
@@ -694,11 +745,47 @@ mod tests {
             .map(|(t, l)| (t.as_ref(), decode_postings(l).expect("numbers")))
             .collect();
         assert_eq!(decoded, [("higgs", higgs), ("say \"hi\"", quote)]);
-        assert!(shard_terms(&shard_text("h", std::iter::empty())).is_some_and(|t| t.is_empty()));
+        let empty = shard_text("h", std::iter::empty::<(&str, &str)>());
+        assert!(shard_terms(&empty).is_some_and(|t| t.is_empty()));
         // A weight that does not fit a byte is not a shard capsule wrote.
         assert!(decode_postings("1,256").is_none());
         assert!(decode_postings("1,2,3").is_none());
         assert!(shard_terms("capsuleSearch.docs(0,[]);").is_none());
         assert!(shard_terms(&text.replace("]}", "}")).is_none());
+    }
+
+    /// A full build keeps postings as varints and writes them as text only with their
+    /// shard: the text must be what a rebuild decodes, and its length what shards are
+    /// cut by, for deltas and weights of every varint length.
+    #[test]
+    fn compact_postings_write_the_text_a_rebuild_decodes() {
+        let list: Vec<(u32, u8)> =
+            vec![(0, 1), (127, 255), (128, 3), (16_512, 1), (3_000_000, 128)];
+        let mut compact = TermPostings::default();
+        for &(doc, weight) in &list {
+            compact.push(doc, weight);
+        }
+        let text = compact.to_string();
+        assert_eq!(text, encode_postings(&list));
+        assert_eq!(text, "0,1,127,255,1,3,16384,1,2983488,128");
+        assert_eq!(compact.text_len as usize, text.len());
+        assert_eq!(decode_postings(&text), Some(list));
+        // The varints take at most half the bytes of the text.
+        assert!(compact.bytes.len() * 2 <= text.len(), "{:?}", compact.bytes);
+
+        let mut postings = Postings::default();
+        let doc = |terms: &[(&str, u8)]| {
+            Terms::from_sorted(
+                &terms
+                    .iter()
+                    .map(|(t, w)| (t.to_string(), *w))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        assert_eq!(postings.add(doc(&[("higgs", 8), ("mass", 1)])), 0);
+        assert_eq!(postings.add(doc(&[("mass", 2)])), 1);
+        assert_eq!(postings.add(doc(&[("higgs", 1)])), 2);
+        assert_eq!(postings.terms["higgs"].to_string(), "0,8,2,1");
+        assert_eq!(postings.terms["mass"].to_string(), "0,1,1,2");
     }
 }
