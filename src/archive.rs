@@ -219,10 +219,11 @@ pub fn open_for_hook(git_dir: &Path) -> Result<Repository, git2::Error> {
 /// - Large trees stay cached. libgit2 caches no tree over 4 KB by default, so every
 ///   path lookup below a big `deposits/` folder would inflate it again: a site build
 ///   looks up several paths per record, which made it quadratic in the archive.
-/// - The cache as a whole is kept to 64 MB instead of libgit2's 256 MB. A site build
-///   reads every record's trees once and could fill the cache with trees it never
-///   reads again (measured together with other changes: 100k build 1,048 → 892 MB).
-///   A push reads a handful of trees plus `deposits/` (~4 MB at 100k), well inside it.
+/// - The cache as a whole is kept to 16 MB instead of libgit2's 256 MB. A site build
+///   reads every record's trees once and filled the cache with trees it never reads
+///   again (256 → 64 MB: 100k build 1,048 → 892 MB, measured with other changes;
+///   64 → 16 MB: see BENCHMARKS.md). A push reads a handful of trees plus `deposits/`
+///   (~4 MB at 100k), well inside it.
 /// - Pack files are mapped in 32 MB windows, at most 64 MB at a time, instead of one
 ///   window of up to 1 GB per pack with an 8 GB total. A build reads every record once,
 ///   in order, so a whole pack stayed mapped and resident (161 MB at 100k) long after
@@ -238,7 +239,7 @@ pub fn tune_object_reads_for_bulk() -> Result<(), git2::Error> {
         git2::opts::set_mwindow_mapped_limit(64 << 20)?;
         let code = libgit2_sys::git_libgit2_opts(
             libgit2_sys::GIT_OPT_SET_CACHE_MAX_SIZE as std::ffi::c_int,
-            (64isize) << 20,
+            (16isize) << 20,
         );
         if code < 0 {
             return Err(git2::Error::last_error(code));

@@ -283,6 +283,8 @@ pub fn build(
             });
         }
     }
+    // Every record's state is held until the end: what only planning needed goes now.
+    drop((tags, folders));
     let global = {
         let mut f = Fingerprint::new();
         f.add(env!("CARGO_PKG_VERSION"))
@@ -323,16 +325,18 @@ pub fn build(
         .values()
         .filter(|i| !incremental || previous_state(&i.id).is_none_or(|s| s.key != keys[&i.id]))
         .collect();
-    let known: BTreeSet<String> = inputs
-        .keys()
-        .flat_map(|id| [id.clone(), hidden_key(id)])
-        .collect();
-    let removed: Vec<String> = previous
-        .records
-        .keys()
-        .filter(|id| !known.contains(*id) && !id.starts_with('~'))
-        .cloned()
-        .collect();
+    let removed: Vec<String> = {
+        let known: BTreeSet<String> = inputs
+            .keys()
+            .flat_map(|id| [id.clone(), hidden_key(id)])
+            .collect();
+        previous
+            .records
+            .keys()
+            .filter(|id| !known.contains(*id) && !id.starts_with('~'))
+            .cloned()
+            .collect()
+    };
 
     phases.end("previous build");
     let output = Output::prepare(&options.out, incremental)?;
@@ -839,19 +843,23 @@ fn render_records(
     let failed = AtomicBool::new(false);
     let first_error: Mutex<Option<SiteError>> = Mutex::new(None);
     std::thread::scope(|scope| {
-        let (send, receive) = std::sync::mpsc::channel::<(usize, Option<RecordOut>)>();
+        // Bounded: when the merging thread falls behind (the workers use both cores),
+        // the workers wait instead of queueing thousands of rendered records.
+        let (send, receive) =
+            std::sync::mpsc::sync_channel::<(usize, Option<RecordOut>)>(4 * threads);
         for _ in 0..threads {
             let send = send.clone();
             let (next, failed, first_error) = (&next, &failed, &first_error);
             scope.spawn(move || {
-                let mut worker = match Worker::open(repo_path) {
-                    Ok(w) => w,
+                let repo = match Repository::open(repo_path) {
+                    Ok(repo) => repo,
                     Err(e) => {
                         failed.store(true, Ordering::Relaxed);
-                        first_error.lock().unwrap().get_or_insert(e);
+                        first_error.lock().unwrap().get_or_insert(e.into());
                         return;
                     }
                 };
+                let mut worker = Worker::new(&repo);
                 loop {
                     if failed.load(Ordering::Relaxed) {
                         break;

@@ -6,11 +6,10 @@
 
 use std::collections::BTreeMap;
 
-use git2::{ObjectType, Oid, Repository};
+use git2::{ObjectType, Oid, Repository, Tree};
 use serde_json::Value;
 
 use crate::access::DepositAccess;
-use crate::archive::GitTree;
 use crate::deposit::{lfs_pointer, parse_latest_schema_ref, parse_schema_ref, SchemaRef};
 use crate::history::{diff_values, rfc3339};
 use crate::record::{Review, ReviewKind};
@@ -76,20 +75,58 @@ struct FileEntry {
     lfs: bool,
 }
 
-/// A worker's own state: its repository handle and compiled schemas.
-pub struct Worker {
-    pub repo: Repository,
+/// A worker's own state: its repository handle, compiled schemas and the `deposits`
+/// folders it read last.
+pub struct Worker<'r> {
+    repo: &'r Repository,
     registry: SchemaRegistry,
     compiled: BTreeMap<(Oid, SchemaRef), Option<std::sync::Arc<CompiledSchema>>>,
+    /// `deposits` at the commits read last, most recent first. Every record reads its
+    /// folder at the build revision and at each version's commit; at 100k deposits
+    /// `deposits` is a 3.7 MB tree, which libgit2's object cache may evict between two
+    /// records (and then inflates and parses again).
+    deposits: Vec<(Oid, Option<Tree<'r>>)>,
 }
 
-impl Worker {
-    pub fn open(path: &std::path::Path) -> Result<Worker, SiteError> {
-        Ok(Worker {
-            repo: Repository::open(path)?,
+/// How many `deposits` folders a worker keeps: the build revision's and those of the
+/// commits of the record at hand.
+const DEPOSITS_KEPT: usize = 4;
+
+impl<'r> Worker<'r> {
+    pub fn new(repo: &'r Repository) -> Worker<'r> {
+        Worker {
+            repo,
             registry: SchemaRegistry::new(),
             compiled: BTreeMap::new(),
-        })
+            deposits: Vec::new(),
+        }
+    }
+
+    /// The deposit's folder at `commit`, `None` when it has none there.
+    fn folder(&mut self, commit: Oid, id: &str) -> Result<Option<Tree<'r>>, SiteError> {
+        let deposits = match self.deposits.iter().position(|(c, _)| *c == commit) {
+            Some(i) => {
+                let kept = self.deposits.remove(i);
+                self.deposits.insert(0, kept);
+                &self.deposits[0].1
+            }
+            None => {
+                let root = self.repo.find_commit(commit)?.tree()?;
+                let deposits = match root.get_name("deposits") {
+                    Some(e) if e.kind() == Some(ObjectType::Tree) => {
+                        Some(self.repo.find_tree(e.id())?)
+                    }
+                    _ => None,
+                };
+                self.deposits.truncate(DEPOSITS_KEPT - 1);
+                self.deposits.insert(0, (commit, deposits));
+                &self.deposits[0].1
+            }
+        };
+        match deposits.as_ref().and_then(|d| d.get_name(id)) {
+            Some(e) if e.kind() == Some(ObjectType::Tree) => Ok(Some(self.repo.find_tree(e.id())?)),
+            _ => Ok(None),
+        }
     }
 
     fn schema(
@@ -105,7 +142,7 @@ impl Worker {
         if let Some(found) = self.compiled.get(&key) {
             return found.clone();
         }
-        let found = GitTree::at_commit(&self.repo, commit)
+        let found = crate::archive::GitTree::at_commit(self.repo, commit)
             .ok()
             .and_then(|tree| self.registry.compile(&tree, sref).ok().flatten());
         // The cache is per tree; bounded so that long histories do not pile up.
@@ -125,9 +162,12 @@ impl Worker {
         rev: Oid,
     ) -> Result<Option<RecordOut>, SiteError> {
         let id = input.id.as_str();
-        let deposit_path = format!("deposits/{id}/deposit.json");
-        let current = match input.folder {
-            Some(_) => read_json(&self.repo, rev, &deposit_path)?,
+        let folder_now = match input.folder {
+            Some(_) => self.folder(rev, id)?,
+            None => None,
+        };
+        let current = match &folder_now {
+            Some(folder) => read_json(self.repo, folder)?,
             None => None,
         };
         // A public build shows a record only while the deposit is readable by everyone,
@@ -142,20 +182,23 @@ impl Worker {
         }
         let mut versions = Vec::new();
         for (number, tag, commit) in &input.tags {
-            let Some(deposit) = read_json(&self.repo, *commit, &deposit_path)? else {
+            let Some(folder) = self.folder(*commit, id)? else {
+                continue;
+            };
+            let Some(deposit) = read_json(self.repo, &folder)? else {
                 continue;
             };
             if !shared.internal && !DepositAccess::of(&deposit).is_public() {
                 continue;
             }
-            let (date, message) = tag_info(&self.repo, *tag, *commit);
+            let (date, message) = tag_info(self.repo, *tag, *commit);
             versions.push(Version {
                 number: *number,
                 commit: *commit,
                 date,
                 message,
                 schema: schema_ref(&deposit),
-                files: files_at(&self.repo, *commit, id)?,
+                files: files_in(self.repo, &folder)?,
                 deposit,
             });
         }
@@ -171,16 +214,16 @@ impl Worker {
             }
         }
         let draft = if shared.internal && input.draft {
-            match (&current, input.folder) {
-                (Some(deposit), Some(_)) => {
+            match (&current, &folder_now) {
+                (Some(deposit), Some(folder)) => {
                     let commit = rev;
                     Some(Version {
                         number: versions.last().map_or(0, |v| v.number),
                         commit,
-                        date: commit_date(&self.repo, commit),
+                        date: commit_date(self.repo, commit),
                         message: String::new(),
                         schema: schema_ref(deposit),
-                        files: files_at(&self.repo, commit, id)?,
+                        files: files_in(self.repo, folder)?,
                         deposit: deposit.clone(),
                     })
                 }
@@ -192,7 +235,10 @@ impl Worker {
         if versions.is_empty() && draft.is_none() {
             return Ok(None);
         }
-        let reviews = reviews_at(&self.repo, rev, id, shared.internal)?;
+        let reviews = match &folder_now {
+            Some(folder) => reviews_in(self.repo, folder, shared.internal)?,
+            None => Vec::new(),
+        };
         self.render_all(shared, id, &versions, draft, reviews)
             .map(Some)
     }
@@ -468,14 +514,26 @@ impl Version {
     }
 }
 
-fn read_json(repo: &Repository, commit: Oid, path: &str) -> Result<Option<Value>, SiteError> {
-    let tree = GitTree::at_commit(repo, commit)?;
-    let Some(bytes) = tree.read(path)? else {
+/// The file `name` of `folder`, `None` when it is missing or not a file.
+fn blob_in<'r>(
+    repo: &'r Repository,
+    folder: &Tree<'_>,
+    name: &str,
+) -> Result<Option<git2::Blob<'r>>, SiteError> {
+    match folder.get_name(name) {
+        Some(e) if e.kind() == Some(ObjectType::Blob) => Ok(Some(repo.find_blob(e.id())?)),
+        _ => Ok(None),
+    }
+}
+
+/// The deposit's `deposit.json` in its folder.
+fn read_json(repo: &Repository, folder: &Tree<'_>) -> Result<Option<Value>, SiteError> {
+    let Some(blob) = blob_in(repo, folder, "deposit.json")? else {
         return Ok(None);
     };
     // A deposit that is not JSON cannot have passed the hook; skip it rather than
     // failing the whole site.
-    Ok(serde_json::from_slice::<Value>(&bytes)
+    Ok(serde_json::from_slice::<Value>(blob.content())
         .ok()
         .filter(Value::is_object))
 }
@@ -512,12 +570,7 @@ fn schema_ref(deposit: &Value) -> Option<SchemaRef> {
 }
 
 /// The deposit's files (besides deposit.json and reviews), with sizes and digests.
-fn files_at(repo: &Repository, commit: Oid, id: &str) -> Result<Vec<FileEntry>, SiteError> {
-    let tree = GitTree::at_commit(repo, commit)?;
-    let Some(folder) = tree.folder_id(&format!("deposits/{id}"))? else {
-        return Ok(Vec::new());
-    };
-    let folder = repo.find_tree(folder)?;
+fn files_in(repo: &Repository, folder: &Tree<'_>) -> Result<Vec<FileEntry>, SiteError> {
     let mut out = Vec::new();
     let mut failure = None;
     folder.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
@@ -565,20 +618,25 @@ fn files_at(repo: &Repository, commit: Oid, id: &str) -> Result<Vec<FileEntry>, 
 
 /// The review thread at the build revision. A public build leaves out internal
 /// reviews, and every comment and resolution of them, entirely.
-fn reviews_at(
+fn reviews_in(
     repo: &Repository,
-    rev: Oid,
-    id: &str,
+    folder: &Tree<'_>,
     internal: bool,
 ) -> Result<Vec<ReviewView>, SiteError> {
-    let tree = GitTree::at_commit(repo, rev)?;
-    let folder = format!("deposits/{id}/reviews");
     let mut parsed: Vec<(String, Review)> = Vec::new();
-    for name in tree.list(&folder)? {
-        let Some(bytes) = tree.read(&format!("{folder}/{name}"))? else {
+    let reviews = match folder.get_name("reviews") {
+        Some(e) if e.kind() == Some(ObjectType::Tree) => repo.find_tree(e.id())?,
+        _ => return Ok(Vec::new()),
+    };
+    for entry in reviews.iter() {
+        let Some(name) = entry.name() else {
             continue;
         };
-        if let Ok(review) = Review::parse(&name, &bytes) {
+        if entry.kind() != Some(ObjectType::Blob) {
+            continue;
+        }
+        let blob = repo.find_blob(entry.id())?;
+        if let Ok(review) = Review::parse(name, blob.content()) {
             parsed.push((name.trim_end_matches(".json").to_string(), review));
         }
     }
