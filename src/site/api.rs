@@ -172,12 +172,14 @@ struct Aggregation<'a> {
     sum_other_doc_count: u32,
 }
 
-/// `api/records/index.json`: every record as a search hit, newest first, with facets.
-pub fn index(
+/// Writes `api/records/index.json`: every record as a search hit, newest first, with
+/// facets.
+pub fn write_index(
+    out: &mut dyn std::io::Write,
     base_url: &str,
     summaries: &[&RecordSummary],
     aggregations: &[(String, Vec<(String, usize)>)],
-) -> Vec<u8> {
+) -> std::io::Result<()> {
     /// Serialises the hits one by one as the index is written.
     struct Hits<'s> {
         base: &'s str,
@@ -272,10 +274,8 @@ pub fn index(
             this: format!("{base}api/records/index.json"),
         },
     };
-    let mut bytes = Vec::with_capacity(700 * summaries.len() + 4096);
-    serde_json::to_writer_pretty(&mut bytes, &index).expect("JSON serialises");
-    bytes.push(b'\n');
-    bytes
+    serde_json::to_writer_pretty(&mut *out, &index)?;
+    out.write_all(b"\n")
 }
 
 /// `api/schemas/<name>/<version>/index.json`.

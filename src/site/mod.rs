@@ -521,19 +521,24 @@ pub fn build(
         .iter()
         .map(|(v, _)| (v.name.clone(), v.title.clone()))
         .collect();
-    let mut feed: Vec<(String, u32, String, String)> = Vec::new();
+    // The feed's 50 newest versions, chosen among borrowed ones.
+    let mut feed: Vec<(&str, u32, &str, &str)> = Vec::new();
     for (id, state) in &states {
         if let Some(summary) = &state.summary {
             if summary.draft && state.versions.is_empty() {
                 continue;
             }
             for (v, date) in &state.versions {
-                feed.push((id.clone(), *v, date.clone(), summary.title.clone()));
+                feed.push((id, *v, date, &summary.title));
             }
         }
     }
-    feed.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)).then(b.1.cmp(&a.1)));
-    feed.truncate(50);
+    feed.sort_unstable_by(|a, b| b.2.cmp(a.2).then(a.0.cmp(b.0)).then(b.1.cmp(&a.1)));
+    let feed: Vec<(String, u32, String, String)> = feed
+        .into_iter()
+        .take(50)
+        .map(|(id, v, date, title)| (id.to_string(), v, date.to_string(), title.to_string()))
+        .collect();
     let views: Vec<model::SchemaView> = schema_list.iter().map(|(v, _)| v.clone()).collect();
     renderer.site.records = summaries.len();
     let mut page_keys = BTreeMap::new();
@@ -799,7 +804,12 @@ fn render_pages<'p>(
                 if failed_before(n) {
                     continue;
                 }
-                let written = render(renderer).and_then(|bytes| output.write(&path, &bytes));
+                let written = match render {
+                    pages::RenderFn::Page(render) => {
+                        render(renderer).and_then(|bytes| output.write(&path, &bytes))
+                    }
+                    pages::RenderFn::Stream(write) => output.write_streamed(&path, write),
+                };
                 if let Err(e) = written {
                     let mut failed = failed.lock().expect("page error");
                     if failed.as_ref().is_none_or(|(k, _)| n < *k) {

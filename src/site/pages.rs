@@ -14,11 +14,21 @@ use super::model::*;
 use super::records::facet_slug;
 use super::util::{base_with_slash, xml_escape, Fingerprint};
 
-/// How a planned page turns into bytes (called at most once: a raw page hands over
-/// its bytes, which for `api/records/index.json` at 100k records is 70 MB).
-/// `Send`: pages are rendered on worker threads while the next ones are planned.
-pub type RenderFn<'a> =
+/// Renders a page into memory.
+pub type PageFn<'a> =
     Box<dyn FnOnce(&super::render::Renderer) -> Result<Vec<u8>, super::SiteError> + Send + 'a>;
+/// Writes a page straight to its file.
+pub type StreamFn<'a> = Box<dyn FnOnce(&mut dyn std::io::Write) -> std::io::Result<()> + Send + 'a>;
+
+/// How a planned page turns into bytes, called at most once. `Send`: pages are
+/// rendered on worker threads while the next ones are planned.
+pub enum RenderFn<'a> {
+    /// Rendered into memory, then written.
+    Page(PageFn<'a>),
+    /// Written straight to the file, for files too large to hold in memory
+    /// (`api/records/index.json` is 70 MB at 100k records, the sitemap 11 MB).
+    Stream(StreamFn<'a>),
+}
 
 /// A page to render: where, with which template, from what, and its fingerprint.
 /// Pages are handed out one at a time as they are planned (see [`plan`]), so that only
@@ -45,7 +55,9 @@ fn planned<'a, T: Serialize + Send + 'a>(
     PlannedPage {
         path,
         key,
-        render: Box::new(move |r| Ok(r.render(template, &title, &p, &data)?.into_bytes())),
+        render: RenderFn::Page(Box::new(move |r| {
+            Ok(r.render(template, &title, &p, &data)?.into_bytes())
+        })),
     }
 }
 
@@ -55,8 +67,40 @@ fn raw(path: &str, bytes: Vec<u8>) -> PlannedPage<'static> {
     PlannedPage {
         path: path.to_string(),
         key: f.finish(),
-        render: Box::new(move |_| Ok(bytes)),
+        render: RenderFn::Page(Box::new(move |_| Ok(bytes))),
     }
+}
+
+/// A page written as it is produced. Its key is computed by the caller from what the
+/// page is made of (record digests), so that it is not produced twice.
+fn streamed<'a>(
+    path: &str,
+    key: String,
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()> + Send + 'a,
+) -> PlannedPage<'a> {
+    PlannedPage {
+        path: path.to_string(),
+        key,
+        render: RenderFn::Stream(Box::new(write)),
+    }
+}
+
+/// The key of a page made of all `records` (in their order) and `rest`.
+fn key_of_all(
+    name: &str,
+    records: &[&RecordSummary],
+    digests: &Digests,
+    rest: &[&dyn erased::Keyed],
+) -> String {
+    let mut f = Fingerprint::new();
+    f.add(name);
+    for r in records {
+        f.add(digests.get(&address(r)).map_or("", String::as_str));
+    }
+    for p in rest {
+        p.feed(&mut f);
+    }
+    f.finish()
 }
 
 fn key_of(parts: &[&dyn erased::Keyed]) -> String {
@@ -397,16 +441,25 @@ pub fn plan<'p>(
             (name.to_string(), buckets)
         })
         .collect::<Vec<_>>();
-    emit(raw(
+    let key = key_of_all(
         "api/records/index.json",
-        super::api::index(base_url, &sorted, &aggregations),
-    ))?;
+        &sorted,
+        &digests,
+        &[&base_url, &aggregations],
+    );
+    let base = base_url.to_string();
+    let hits = sorted.clone();
+    emit(streamed("api/records/index.json", key, move |out| {
+        super::api::write_index(out, &base, &hits, &aggregations)
+    }))?;
 
     // Sitemap and feed.
-    emit(raw(
-        "sitemap.xml",
-        sitemap(base_url, &sorted, schemas).into_bytes(),
-    ))?;
+    let key = key_of_all("sitemap.xml", &sorted, &digests, &[&base_url, &schemas]);
+    let base = base_url.to_string();
+    let schemas = schemas.to_vec();
+    emit(streamed("sitemap.xml", key, move |out| {
+        write_sitemap(out, &base, &sorted, &schemas)
+    }))?;
     emit(raw(
         "feed.xml",
         feed(base_url, site_title, feed_versions).into_bytes(),
@@ -498,38 +551,41 @@ fn listing<'p>(
     Ok(())
 }
 
-fn sitemap(base_url: &str, records: &[&RecordSummary], schemas: &[SchemaView]) -> String {
+/// `sitemap.xml`: the home page, every published record's landing page and every
+/// schema page, sorted by address.
+fn write_sitemap(
+    out: &mut dyn std::io::Write,
+    base_url: &str,
+    records: &[&RecordSummary],
+    schemas: &[SchemaView],
+) -> std::io::Result<()> {
     let base = base_with_slash(base_url);
-    let mut urls: Vec<(String, String)> = vec![(base.clone(), String::new())];
+    // (path below the base, lastmod): borrowed, so that 100k records cost a pointer each.
+    let schema_paths: Vec<String> = schemas
+        .iter()
+        .map(|s| format!("schemas/{}/{}/", s.name, s.version))
+        .collect();
+    let mut urls: Vec<(&str, &str)> = vec![("", "")];
     for r in records.iter().filter(|r| !r.draft) {
-        urls.push((
-            format!("{base}{}", r.path.trim_end_matches("index.html")),
-            r.updated.clone(),
-        ));
+        urls.push((r.path.trim_end_matches("index.html"), &r.updated));
     }
-    for s in schemas {
-        urls.push((
-            format!("{base}schemas/{}/{}/", s.name, s.version),
-            String::new(),
-        ));
-    }
-    urls.sort();
-    let mut out = String::from(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n",
-    );
-    for (loc, lastmod) in urls {
-        out.push_str("  <url><loc>");
-        out.push_str(&xml_escape(&loc));
-        out.push_str("</loc>");
+    urls.extend(schema_paths.iter().map(|p| (p.as_str(), "")));
+    urls.sort_unstable();
+    out.write_all(
+        b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n",
+    )?;
+    for (path, lastmod) in urls {
+        write!(
+            out,
+            "  <url><loc>{}</loc>",
+            xml_escape(&format!("{base}{path}"))
+        )?;
         if !lastmod.is_empty() {
-            out.push_str("<lastmod>");
-            out.push_str(&xml_escape(&lastmod));
-            out.push_str("</lastmod>");
+            write!(out, "<lastmod>{}</lastmod>", xml_escape(lastmod))?;
         }
-        out.push_str("</url>\n");
+        out.write_all(b"</url>\n")?;
     }
-    out.push_str("</urlset>\n");
-    out
+    out.write_all(b"</urlset>\n")
 }
 
 /// The Atom feed of the newest record versions: `(id, version, date, title)`.
