@@ -335,15 +335,15 @@ pub fn write_index(
     version: &str,
 ) -> Result<(SearchStats, Vec<String>), SiteError> {
     let docs = postings.docs as usize;
-    let mut terms: Vec<(Box<str>, TermPostings)> = postings.terms.into_iter().collect();
-    terms.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    let sizes: Vec<(&str, usize)> = terms
+    // Sorted references: at 100k records there are 420k terms.
+    let mut terms: Vec<(&str, &TermPostings)> = postings
+        .terms
         .iter()
-        .map(|(term, postings)| (&**term, postings.text_len as usize))
+        .map(|(term, postings)| (&**term, postings))
         .collect();
+    terms.sort_unstable_by(|a, b| a.0.cmp(b.0));
     let mut shards: Vec<(String, std::ops::Range<usize>)> = Vec::new();
-    split(&sizes, 0..sizes.len(), String::new(), 1, &mut shards);
-    drop(sizes);
+    split(&terms, 0..terms.len(), String::new(), 1, &mut shards);
 
     let mut stats = SearchStats {
         documents: docs,
@@ -358,12 +358,13 @@ pub fn write_index(
     };
     let mut keys = Vec::new();
     for (key, range) in &shards {
-        let text = shard_text(key, terms[range.clone()].iter().map(|(t, p)| (&**t, p)));
+        let text = shard_text(key, terms[range.clone()].iter().copied());
         stats.largest_shard_bytes = stats.largest_shard_bytes.max(text.len() as u64);
         write(format!("search/t/{}.js", shard_file(key)), text, &mut stats)?;
         keys.push(key.clone());
     }
     drop(terms);
+    drop(postings);
     let mut rows = rows.peekable();
     let mut n = 0;
     while rows.peek().is_some() {
@@ -643,10 +644,27 @@ fn prefix(term: &str, chars: usize) -> &str {
     }
 }
 
-/// Splits the sorted `terms[range]` (all starting with `key`, each with the size of its
-/// postings as text) into shards: small enough, or by one more character.
+/// How long a term's postings are as shard text.
+trait TextLen {
+    fn text_len(&self) -> usize;
+}
+
+impl TextLen for usize {
+    fn text_len(&self) -> usize {
+        *self
+    }
+}
+
+impl TextLen for &TermPostings {
+    fn text_len(&self) -> usize {
+        self.text_len as usize
+    }
+}
+
+/// Splits the sorted `terms[range]` (all starting with `key`, each with its postings)
+/// into shards: small enough, or by one more character.
 fn split(
-    terms: &[(&str, usize)],
+    terms: &[(&str, impl TextLen)],
     range: std::ops::Range<usize>,
     key: String,
     depth: usize,
@@ -654,7 +672,7 @@ fn split(
 ) {
     let size: usize = terms[range.clone()]
         .iter()
-        .map(|(t, p)| t.len() + p + 4)
+        .map(|(t, p)| t.len() + p.text_len() + 4)
         .sum();
     if (size <= SHARD_BYTES && !key.is_empty()) || depth > 8 {
         out.push((key, range));
