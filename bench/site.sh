@@ -6,25 +6,36 @@
 #
 # Generates a public archive of N deposits with one record tag each (bench/gen_archive.py
 # --public, bench/make_git.sh --pack, bench/tag_records.sh) under $WORK (default
-# /tmp/capsule-site-bench), then measures.
+# /tmp/capsule-site-bench), then measures. HISTORY=1 gives the archive the history
+# pushes leave instead (bench/make_git_history.py: one commit and record tag per
+# deposit), in $WORK/h$N.
 set -euo pipefail
 n=$1
 root=$(cd "$(dirname "$0")/.." && pwd)
 capsule=${CAPSULE:-$root/target/release/capsule}
 work=${WORK:-/tmp/capsule-site-bench}
 mkdir -p "$work"
-repo=$work/a$n
-if [ ! -d "$repo/.git" ]; then
-  python3 "$root/bench/gen_archive.py" "$repo" --deposits "$n" --seed 1 --public
-  bash "$root/bench/make_git.sh" "$repo" --pack
-  bash "$root/bench/tag_records.sh" "$repo"
+if [ "${HISTORY:-0}" = 1 ]; then
+  repo=$work/h$n
+  if [ ! -d "$repo/.git" ]; then
+    python3 "$root/bench/gen_archive.py" "$repo" --deposits "$n" --seed 1 --public
+    python3 "$root/bench/make_git_history.py" "$repo"
+  fi
+else
+  repo=$work/a$n
+  if [ ! -d "$repo/.git" ]; then
+    python3 "$root/bench/gen_archive.py" "$repo" --deposits "$n" --seed 1 --public
+    bash "$root/bench/make_git.sh" "$repo" --pack
+    bash "$root/bench/tag_records.sh" "$repo"
+  fi
 fi
+label=${repo##*/}   # a$N or h$N, so that the outputs of the two shapes do not mix
 cd "$repo"
-rm -rf "$work/site$n"
+rm -rf "$work/site$label"
 echo "== full build of $n records"
-/usr/bin/time -v "$capsule" build --full --json --out "$work/site$n" > "$work/report$n.json" 2> "$work/time$n.txt"
-grep -E "Elapsed|Maximum resident" "$work/time$n.txt"
-python3 - "$work/report$n.json" <<'PY'
+/usr/bin/time -v "$capsule" build --full --json --out "$work/site$label" > "$work/report$label.json" 2> "$work/time$label.txt"
+grep -E "Elapsed|Maximum resident" "$work/time$label.txt"
+python3 - "$work/report$label.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 print(f"records {r['records']}, pages {r['pages']}, files {r['files']}, bytes {r['bytes']/1e6:.1f} MB")
@@ -33,12 +44,12 @@ print("phases (ms)", json.dumps(r["phases"]))
 PY
 echo "== rebuild after one record changed (a new version of ana-000001)"
 git tag -a records/ana-000001/v2 -m "Publish ana-000001 v2" HEAD 2>/dev/null || true
-/usr/bin/time -v "$capsule" build --json --out "$work/site$n" > "$work/inc$n.json" 2> "$work/inctime$n.txt"
-grep -E "Elapsed|Maximum resident" "$work/inctime$n.txt"
-python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print('rendered records', r['rendered_records'], 'files written', r['files_written']); print('phases (ms)', json.dumps(r['phases']))" "$work/inc$n.json"
+/usr/bin/time -v "$capsule" build --json --out "$work/site$label" > "$work/inc$label.json" 2> "$work/inctime$label.txt"
+grep -E "Elapsed|Maximum resident" "$work/inctime$label.txt"
+python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print('rendered records', r['rendered_records'], 'files written', r['files_written']); print('phases (ms)', json.dumps(r['phases']))" "$work/inc$label.json"
 git tag -d records/ana-000001/v2 >/dev/null
 echo "== first query payload for 'higgs boson' (manifest + shards + result chunks)"
-python3 - "$work/site$n" <<'PY'
+python3 - "$work/site$label" <<'PY'
 import json, os, sys
 site = sys.argv[1]
 def body(path):
@@ -66,8 +77,8 @@ print(f"{len(total)} matches; first query loads {size/1e3:.0f} kB ({len(chunks)}
 PY
 if command -v hugo >/dev/null; then
   echo "== hugo on the same records"
-  rm -rf "$work/hugo$n"
-  python3 "$root/bench/hugo_pages.py" "$repo" "$work/hugo$n"
-  (cd "$work/hugo$n" && /usr/bin/time -v hugo --quiet > /dev/null 2> "$work/hugotime$n.txt") || true
-  grep -E "Elapsed|Maximum resident" "$work/hugotime$n.txt"
+  rm -rf "$work/hugo$label"
+  python3 "$root/bench/hugo_pages.py" "$repo" "$work/hugo$label"
+  (cd "$work/hugo$label" && /usr/bin/time -v hugo --quiet > /dev/null 2> "$work/hugotime$label.txt") || true
+  grep -E "Elapsed|Maximum resident" "$work/hugotime$label.txt"
 fi
