@@ -560,7 +560,7 @@ fn write_sitemap(
     schemas: &[SchemaView],
 ) -> std::io::Result<()> {
     let base = base_with_slash(base_url);
-    // (path below the base, lastmod): borrowed, so that 100k records cost a pointer each.
+    // (path below the base, lastmod), borrowed from the summaries: no string per record.
     let schema_paths: Vec<String> = schemas
         .iter()
         .map(|s| format!("schemas/{}/{}/", s.name, s.version))
