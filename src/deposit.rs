@@ -126,6 +126,41 @@ pub fn valid_schema_name(name: &str) -> bool {
     check_id(name).is_ok()
 }
 
+/// The folder that holds every deposit, each in its shard: `deposits/<shard>/<id>/`.
+pub const DEPOSITS: &str = "deposits";
+
+/// The shard of an id: the first two lowercase hex digits of SHA-256 of its UTF-8
+/// bytes. 256 shards keep every git tree small (a flat `deposits/` of 100k entries is a
+/// 3.7 MB tree that every push, pull and history walk inflates; hosts advise at most
+/// 3,000 entries per folder), up to ~750k deposits.
+pub fn shard(id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(id.as_bytes());
+    format!("{:02x}", digest[0])
+}
+
+/// The one place that maps an id to its folder: `deposits/<shard>/<id>`.
+///
+/// Every command takes ids; paths are made here and nowhere else.
+pub fn folder(id: &str) -> String {
+    format!("{DEPOSITS}/{}/{id}", shard(id))
+}
+
+/// A file of deposit `id`: `deposits/<shard>/<id>/<rest>`.
+pub fn file_path(id: &str, rest: &str) -> String {
+    format!("{}/{rest}", folder(id))
+}
+
+/// The metadata file of deposit `id`: `deposits/<shard>/<id>/deposit.json`.
+pub fn metadata_path(id: &str) -> String {
+    file_path(id, "deposit.json")
+}
+
+/// Whether `name` has the form of a shard folder (two lowercase hex digits).
+pub fn is_shard_name(name: &str) -> bool {
+    name.len() == 2 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 /// What a path in an archive is, by the layout in DESIGN.md.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PathKind {
