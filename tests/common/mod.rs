@@ -349,3 +349,9 @@ pub fn analysis(title: &str, keywords: &[&str], (name, email): (&str, &str)) -> 
         keywords.join(", ")
     )
 }
+
+/// The path of file `rest` of deposit `id` in an archive (`deposits/<shard>/<id>/<rest>`):
+/// tests name deposits by id, as users do, and never spell a shard.
+pub fn dep(id: &str, rest: &str) -> String {
+    capsule::deposit::file_path(id, rest)
+}
