@@ -7,7 +7,9 @@
 
 use std::path::{Path, PathBuf};
 
-use git2::{ObjectType, Oid, Repository, Tree};
+use git2::{ObjectType, Odb, Oid, Repository, Tree};
+
+use crate::rawtree::{differing_entries, read_tree, RawEntry};
 
 /// Read access to the files of an archive at one point in time.
 pub trait Source {
@@ -115,6 +117,33 @@ impl<'r> GitTree<'r> {
         }
     }
 
+    /// The folder of deposit `id` in this commit (see [`DepositsTree::folder`]: the
+    /// flat folder of a commit made before shards counts too).
+    pub fn deposit_folder(&self, id: &str) -> Result<Option<Oid>, git2::Error> {
+        match DepositsTree::of_root(self.repo, &self.tree)? {
+            Some(deposits) => deposits.folder(id),
+            None => Ok(None),
+        }
+    }
+
+    /// File `rest` of deposit `id` in this commit, wherever the layout of the commit's
+    /// time put the deposit's folder.
+    pub fn read_deposit_file(&self, id: &str, rest: &str) -> Result<Option<Vec<u8>>, git2::Error> {
+        let Some(folder) = self.deposit_folder(id)? else {
+            return Ok(None);
+        };
+        let folder = self.repo.find_tree(folder)?;
+        let entry = match folder.get_path(Path::new(rest)) {
+            Ok(entry) => entry,
+            Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if entry.kind() != Some(ObjectType::Blob) {
+            return Ok(None);
+        }
+        Ok(Some(self.repo.find_blob(entry.id())?.content().to_vec()))
+    }
+
     /// The id of the folder (tree) at `path`, `None` when there is none.
     pub fn folder_id(&self, path: &str) -> Result<Option<Oid>, git2::Error> {
         match self.tree.get_path(Path::new(path)) {
@@ -167,6 +196,162 @@ impl Source for GitTree<'_> {
     fn describe(&self) -> String {
         format!("commit {}", short(self.commit))
     }
+}
+
+/// A commit's `deposits/` folder, read through the shards: the one place that finds a
+/// deposit's folder in a git tree (the path itself comes from [`crate::deposit::folder`]).
+pub struct DepositsTree<'r> {
+    repo: &'r Repository,
+    tree: Tree<'r>,
+}
+
+impl<'r> DepositsTree<'r> {
+    /// The `deposits/` folder of `commit`, `None` when it has none.
+    pub fn of_commit(repo: &'r Repository, commit: Oid) -> Result<Option<Self>, git2::Error> {
+        let root = repo.find_commit(commit)?.tree()?;
+        Self::of_root(repo, &root)
+    }
+
+    /// The `deposits/` folder of a root tree, `None` when it has none.
+    pub fn of_root(repo: &'r Repository, root: &Tree<'_>) -> Result<Option<Self>, git2::Error> {
+        match root.get_name(crate::deposit::DEPOSITS) {
+            Some(e) if e.kind() == Some(ObjectType::Tree) => Ok(Some(DepositsTree {
+                repo,
+                tree: repo.find_tree(e.id())?,
+            })),
+            _ => Ok(None),
+        }
+    }
+
+    /// The id of the `deposits/` tree.
+    pub fn id(&self) -> Oid {
+        self.tree.id()
+    }
+
+    /// The folder of deposit `id`, `None` when it has none. At commits made before
+    /// the archive moved to shards, the deposit's flat folder (`deposits/<id>`).
+    pub fn folder(&self, id: &str) -> Result<Option<Oid>, git2::Error> {
+        if let Some(shard) = subfolder(&self.tree, &crate::deposit::shard(id)) {
+            if let Some(found) = subfolder(&self.repo.find_tree(shard)?, id) {
+                return Ok(Some(found));
+            }
+        }
+        Ok(legacy_subfolder(self.repo, &self.tree, id))
+    }
+
+    /// Every deposit's folder, `(id, folder)`, sorted by id. Folders that break the
+    /// layout (a wrong shard, an invalid id) are left out: the hook refuses them.
+    pub fn folders(&self) -> Result<Vec<(String, Oid)>, git2::Error> {
+        let mut out = Vec::new();
+        for shard in self.tree.iter() {
+            let Some(name) = shard.name().filter(|n| crate::deposit::is_shard_name(n)) else {
+                continue;
+            };
+            if shard.kind() != Some(ObjectType::Tree) {
+                continue;
+            }
+            for entry in self.repo.find_tree(shard.id())?.iter() {
+                if let Some(id) = entry.name().filter(|id| is_deposit_in(id, name)) {
+                    if entry.kind() == Some(ObjectType::Tree) {
+                        out.push((id.to_string(), entry.id()));
+                    }
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+}
+
+/// Whether `id` is a valid deposit id that belongs in shard `shard`.
+pub fn is_deposit_in(id: &str, shard: &str) -> bool {
+    crate::deposit::check_id(id).is_ok() && crate::deposit::shard(id) == shard
+}
+
+/// A deposit's folder in the flat layout before shards: `deposits/<id>` holding a
+/// `deposit.json` (so that a shard folder is never taken for a deposit named like it).
+fn legacy_subfolder(repo: &Repository, deposits: &Tree<'_>, id: &str) -> Option<Oid> {
+    let folder = subfolder(deposits, id)?;
+    let tree = repo.find_tree(folder).ok()?;
+    tree.get_name("deposit.json")
+        .filter(|e| e.kind() == Some(ObjectType::Blob))
+        .map(|_| folder)
+}
+
+fn subfolder(tree: &Tree<'_>, name: &str) -> Option<Oid> {
+    tree.get_name(name)
+        .filter(|e| e.kind() == Some(ObjectType::Tree))
+        .map(|e| e.id())
+}
+
+/// The ids of the deposits in `source`, sorted: every `deposits/<shard>/<id>/` folder
+/// whose id belongs in its shard.
+pub fn deposit_ids(source: &dyn Source) -> std::io::Result<Vec<String>> {
+    let mut ids = Vec::new();
+    for shard in source.list(crate::deposit::DEPOSITS)? {
+        if !crate::deposit::is_shard_name(&shard) {
+            continue;
+        }
+        let inside = source.list(&format!("{}/{shard}", crate::deposit::DEPOSITS))?;
+        ids.extend(inside.into_iter().filter(|id| is_deposit_in(id, &shard)));
+    }
+    ids.sort();
+    Ok(ids)
+}
+
+/// Receives `(id, folder now, folder before)` of a changed deposit folder.
+pub type FolderChanged<'a> = dyn FnMut(&str, Option<Oid>, Option<Oid>) + 'a;
+
+/// Calls `changed(id, now, before)` for every deposit folder whose id differs between
+/// the `deposits/` trees `new` and `old` (added, removed or changed).
+///
+/// Both levels are merge-joined from the tree objects' bytes (see `rawtree`):
+/// the 256-entry `deposits/` trees first, then only the shards whose ids differ. No
+/// name is hashed and no entry is copied unless it differs, so the cost is the two
+/// small trees plus the shards the change touched, whatever the archive's size.
+pub fn diff_folders(
+    odb: &Odb<'_>,
+    new: Option<Oid>,
+    old: Option<Oid>,
+    changed: &mut FolderChanged<'_>,
+) -> Result<(), git2::Error> {
+    if new == old {
+        return Ok(());
+    }
+    let new = new.map(|id| read_tree(odb, id)).transpose()?;
+    let old = old.map(|id| read_tree(odb, id)).transpose()?;
+    let folder = |entry: Option<RawEntry<'_>>| entry.filter(RawEntry::is_tree).map(|e| e.id);
+    for (shard, was, now) in differing_entries(bytes(&old), bytes(&new))? {
+        let Some(shard) = std::str::from_utf8(shard)
+            .ok()
+            .filter(|s| crate::deposit::is_shard_name(s))
+        else {
+            continue;
+        };
+        let (before, after) = (folder(was), folder(now));
+        if before == after {
+            continue;
+        }
+        let after = after.map(|id| read_tree(odb, id)).transpose()?;
+        let before = before.map(|id| read_tree(odb, id)).transpose()?;
+        for (name, was, now) in differing_entries(bytes(&before), bytes(&after))? {
+            let Some(id) = std::str::from_utf8(name)
+                .ok()
+                .filter(|id| is_deposit_in(id, shard))
+            else {
+                continue;
+            };
+            let (before, after) = (folder(was), folder(now));
+            if before != after {
+                changed(id, after, before);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn bytes<'b>(tree: &'b Option<git2::OdbObject<'_>>) -> &'b [u8] {
+    tree.as_ref().map_or(&[], git2::OdbObject::data)
 }
 
 /// The first seven hex digits of an object id, as git shows them.

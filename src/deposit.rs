@@ -156,6 +156,12 @@ pub fn metadata_path(id: &str) -> String {
     file_path(id, "deposit.json")
 }
 
+/// Where deposit `id` lived before shards (`deposits/<id>`): only ever read, at commits
+/// made before `capsule migrate`, so that old versions and record tags stay readable.
+pub fn legacy_folder(id: &str) -> String {
+    format!("{DEPOSITS}/{id}")
+}
+
 /// Whether `name` has the form of a shard folder (two lowercase hex digits).
 pub fn is_shard_name(name: &str) -> bool {
     name.len() == 2 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
@@ -164,11 +170,11 @@ pub fn is_shard_name(name: &str) -> bool {
 /// What a path in an archive is, by the layout in DESIGN.md.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PathKind {
-    /// `deposits/<id>/deposit.json`
+    /// `deposits/<shard>/<id>/deposit.json`
     DepositJson { id: String },
-    /// `deposits/<id>/reviews/<file>`
+    /// `deposits/<shard>/<id>/reviews/<file>`
     Review { id: String, file: String },
-    /// Any other file of a deposit: `deposits/<id>/<rest>`
+    /// Any other file of a deposit: `deposits/<shard>/<id>/<rest>`
     DepositFile { id: String, rest: String },
     /// `schemas/<name>/<version>.json`
     Schema(SchemaRef),
@@ -193,9 +199,11 @@ pub fn classify(path: &str) -> PathKind {
         ["templates", ..] => PathKind::Template(path["templates/".len()..].to_string()),
         ["deposits", file] if file.starts_with('.') => PathKind::Other,
         ["deposits", _] => PathKind::Misplaced(
-            "files directly under deposits/ are not allowed: put each deposit in deposits/<id>/deposit.json".into(),
+            "files directly under deposits/ are not allowed: put each deposit in deposits/<shard>/<id>/deposit.json (`capsule new` makes the folder)".into(),
         ),
-        ["deposits", id, rest @ ..] => {
+        ["deposits", shard_name, id, rest @ ..]
+            if !rest.is_empty() && is_shard_name(shard_name) && *shard_name == shard(id) =>
+        {
             if let Err(why) = check_id(id) {
                 return PathKind::Misplaced(why);
             }
@@ -212,6 +220,7 @@ pub fn classify(path: &str) -> PathKind {
                 },
             }
         }
+        ["deposits", first, rest @ ..] => PathKind::Misplaced(misplaced_deposit(first, rest)),
         ["schemas", "README.md"] => PathKind::Other,
         ["schemas", name, file] => {
             let Some(version) = file.strip_suffix(".json") else {
@@ -238,6 +247,34 @@ pub fn classify(path: &str) -> PathKind {
             "schema files are named schemas/<name>/<version>.json".into(),
         ),
         _ => PathKind::Other,
+    }
+}
+
+/// Why a path under `deposits/` is not in its deposit's shard, naming the right place.
+fn misplaced_deposit(first: &str, rest: &[&str]) -> String {
+    let moved = |id: &str, rest: &[&str]| {
+        let rest = if rest.is_empty() {
+            "deposit.json".to_string()
+        } else {
+            rest.join("/")
+        };
+        format!("{}/{rest}", folder(id))
+    };
+    match rest {
+        // deposits/<shard>/<id>/...: a shard that is not the id's own.
+        [id, inner @ ..] if is_shard_name(first) && !inner.is_empty() && check_id(id).is_ok() => {
+            format!(
+                "deposit `{id}` is in the wrong shard: its folder is {} (the shard is the first two hex digits of the SHA-256 of the id); move it there with `git mv`",
+                folder(id)
+            )
+        }
+        // deposits/<id>/...: the flat layout of capsule before shards.
+        _ if check_id(first).is_ok() && !is_shard_name(first) => format!(
+            "deposits now live in shard folders: this file belongs at {} (`capsule migrate` moves a whole archive in one commit)",
+            moved(first, rest)
+        ),
+        _ if check_id(first).is_err() => check_id(first).unwrap_err(),
+        _ => "a deposit's files live in deposits/<shard>/<id>/; this path is not inside a deposit's folder".into(),
     }
 }
 
@@ -370,19 +407,21 @@ mod tests {
 
     #[test]
     fn classifies_paths() {
+        let zee = folder("zee");
+        assert_eq!(zee, format!("deposits/{}/zee", shard("zee")));
         assert_eq!(
-            classify("deposits/zee/deposit.json"),
+            classify(&format!("{zee}/deposit.json")),
             PathKind::DepositJson { id: "zee".into() }
         );
         assert_eq!(
-            classify("deposits/zee/reviews/r1.json"),
+            classify(&format!("{zee}/reviews/r1.json")),
             PathKind::Review {
                 id: "zee".into(),
                 file: "r1.json".into()
             }
         );
         assert_eq!(
-            classify("deposits/zee/plots/a.png"),
+            classify(&format!("{zee}/plots/a.png")),
             PathKind::DepositFile {
                 id: "zee".into(),
                 rest: "plots/a.png".into()
@@ -414,5 +453,37 @@ mod tests {
         assert_eq!(classify("capsule.toml"), PathKind::Settings);
         assert_eq!(classify("README.md"), PathKind::Other);
         assert_eq!(classify("deposits/.gitkeep"), PathKind::Other);
+    }
+
+    #[test]
+    fn shards_are_the_first_byte_of_sha256() {
+        // sha256("zee") and sha256(""), as `printf %s ID | sha256sum` prints them.
+        assert_eq!(shard("zee"), "37");
+        assert_eq!(shard(""), "e3");
+        assert!(is_shard_name(&shard("CAP.CMS.1")));
+        assert!(!is_shard_name("AB") && !is_shard_name("abc") && !is_shard_name("zz"));
+        assert_eq!(
+            metadata_path("zee"),
+            format!("deposits/37/zee/deposit.json")
+        );
+    }
+
+    #[test]
+    fn misplaced_deposits_are_told_their_folder() {
+        let PathKind::Misplaced(why) = classify("deposits/zee/deposit.json") else {
+            panic!("the flat layout must be refused");
+        };
+        assert!(why.contains("deposits/37/zee/deposit.json"), "{why}");
+        let PathKind::Misplaced(why) = classify("deposits/00/zee/reviews/r.json") else {
+            panic!("a wrong shard must be refused");
+        };
+        assert!(
+            why.contains("wrong shard") && why.contains("deposits/37/zee"),
+            "{why}"
+        );
+        assert!(matches!(
+            classify("deposits/37/zee"),
+            PathKind::Misplaced(_)
+        ));
     }
 }

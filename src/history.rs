@@ -37,20 +37,22 @@ pub fn rfc3339(seconds: i64) -> String {
     humantime::format_rfc3339_seconds(time).to_string()
 }
 
-fn folder_id(commit: &git2::Commit<'_>, path: &str) -> Option<Oid> {
-    commit
-        .tree()
+/// The deposit's folder at `commit`, wherever that commit's layout kept it: a commit
+/// made before the archive moved to shards has it flat, and the move itself changes no
+/// folder's id, so `capsule migrate` never shows as a version (git's rename following,
+/// without the guessing).
+fn folder_id(repo: &Repository, commit: &git2::Commit<'_>, id: &str) -> Option<Oid> {
+    let root = commit.tree().ok()?;
+    crate::archive::DepositsTree::of_root(repo, &root)
+        .ok()??
+        .folder(id)
         .ok()?
-        .get_path(std::path::Path::new(path))
-        .ok()
-        .map(|e| e.id())
 }
 
 /// Every version of deposit `id` reachable from `start`, newest first, with the
 /// record versions marked. Record versions whose commits are not reachable from
 /// `start` (published from another branch) are listed too, so none is hidden.
 pub fn log(repo: &Repository, start: Oid, id: &str) -> Result<Vec<DepositVersion>, git2::Error> {
-    let folder = format!("deposits/{id}");
     let mut records: BTreeMap<Oid, Vec<u32>> = BTreeMap::new();
     for record in versions_of(repo, id)? {
         records
@@ -69,8 +71,8 @@ pub fn log(repo: &Repository, start: Oid, id: &str) -> Result<Vec<DepositVersion
     let mut pending: Vec<(Option<Oid>, Oid)> = Vec::new();
     for oid in walk {
         let commit = repo.find_commit(oid?)?;
-        let now = folder_id(&commit, &folder);
-        let parents: Vec<Option<Oid>> = commit.parents().map(|p| folder_id(&p, &folder)).collect();
+        let now = folder_id(repo, &commit, id);
+        let parents: Vec<Option<Oid>> = commit.parents().map(|p| folder_id(repo, &p, id)).collect();
         // Like `git log -- path`: a commit counts when it differs from every parent.
         let changed = if parents.is_empty() {
             now.is_some()
@@ -146,9 +148,9 @@ pub enum HistoryError {
     },
     #[error("`{spec}` is not a revision of this repository ({reason}); use vN for a record version, or a commit, branch or tag")]
     BadRevision { spec: String, reason: String },
-    #[error("deposit {id} does not exist at {spec}: there is no deposits/{id}/deposit.json")]
+    #[error("deposit {id} does not exist at {spec}: there is no {}", crate::deposit::metadata_path(.id))]
     Missing { id: String, spec: String },
-    #[error("deposits/{id}/deposit.json at {spec} is not valid JSON: {reason}")]
+    #[error("{} at {spec} is not valid JSON: {reason}", crate::deposit::metadata_path(.id))]
     Invalid {
         id: String,
         spec: String,
@@ -214,12 +216,12 @@ pub fn deposit_at(
 ) -> Result<(String, Value), HistoryError> {
     let oid = Oid::from_str(&at.commit)?;
     let tree = GitTree::at_commit(repo, oid)?;
-    let bytes = tree
-        .read(&format!("deposits/{id}/deposit.json"))?
-        .ok_or_else(|| HistoryError::Missing {
-            id: id.to_string(),
-            spec: at.spec.clone(),
-        })?;
+    let bytes =
+        tree.read_deposit_file(id, "deposit.json")?
+            .ok_or_else(|| HistoryError::Missing {
+                id: id.to_string(),
+                spec: at.spec.clone(),
+            })?;
     let text = String::from_utf8_lossy(&bytes).into_owned();
     let value = serde_json::from_str(&text).map_err(|e| HistoryError::Invalid {
         id: id.to_string(),

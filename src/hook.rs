@@ -19,10 +19,10 @@ use git2::{Delta, FileMode, Oid, Repository, Sort, Tree};
 use serde::Serialize;
 
 use crate::access::Access;
-use crate::archive::{short, GitTree, Source};
+use crate::archive::{short, GitTree};
 use crate::deposit::{classify, PathKind, SchemaRef};
 use crate::problem::Problem;
-use crate::rawtree::{differing_entries, read_tree, DepositFolders, RawEntry};
+use crate::rawtree::{differing_entries, read_tree, RawEntry};
 use crate::schema::{LoadError, Mode, SchemaRegistry};
 use crate::settings::Settings;
 use crate::validate::{check_all, parse_deposit, prepare};
@@ -284,11 +284,10 @@ struct Change {
 ///
 /// Subtrees with equal ids are skipped without being read, and the two entry lists of
 /// a folder on a changed path are merge-joined straight from the tree objects' bytes
-/// (ids only: no content is read or hashed, no entry is copied unless it differs). So
-/// after a tree is loaded the cost is one comparison per entry, plus work per *changed*
-/// entry. Loading is unavoidable: a git tree is one object, so a push into a folder of
-/// 100k deposits inflates that folder's tree (~3.7 MB) on both sides, as
-/// `git diff-tree` does (figures in BENCHMARKS.md).
+/// (ids only: no content is read or hashed, no entry is copied unless it differs). With
+/// deposits fanned out into 256 shards, a push that changes one deposit reads the root,
+/// `deposits/`, one shard and the deposit's folder on each side, all small, whatever
+/// the archive's size (figures in BENCHMARKS.md).
 ///
 /// Changes come out in the order of their names' bytes at each level, a folder's
 /// changes before a file of the same name that it replaces.
@@ -297,29 +296,10 @@ fn tree_changes(
     old: Option<&Tree<'_>>,
     new: &Tree<'_>,
 ) -> Result<Vec<Change>, git2::Error> {
-    Ok(tree_changes_noting_deposits(repo, old, new)?.0)
-}
-
-/// [`tree_changes`], and how the folders of `deposits/` changed (when they did), for
-/// the search index: it needs exactly that after the push lands, and would otherwise
-/// inflate the same two large trees again.
-fn tree_changes_noting_deposits(
-    repo: &Repository,
-    old: Option<&Tree<'_>>,
-    new: &Tree<'_>,
-) -> Result<(Vec<Change>, Option<DepositFolders>), git2::Error> {
     let odb = repo.odb()?;
     let mut out = Vec::new();
-    let mut deposits = None;
-    walk_tree_changes(
-        &odb,
-        b"",
-        old.map(Tree::id),
-        Some(new.id()),
-        &mut out,
-        &mut deposits,
-    )?;
-    Ok((out, deposits))
+    walk_tree_changes(&odb, b"", old.map(Tree::id), Some(new.id()), &mut out)?;
+    Ok(out)
 }
 
 fn walk_tree_changes(
@@ -328,27 +308,13 @@ fn walk_tree_changes(
     old: Option<Oid>,
     new: Option<Oid>,
     out: &mut Vec<Change>,
-    deposits: &mut Option<DepositFolders>,
 ) -> Result<(), git2::Error> {
-    let (old_id, new_id) = (old, new);
     let old = old.map(|id| read_tree(odb, id)).transpose()?;
     let new = new.map(|id| read_tree(odb, id)).transpose()?;
     fn bytes<'b>(tree: &'b Option<git2::OdbObject<'_>>) -> &'b [u8] {
         tree.as_ref().map_or(&[], git2::OdbObject::data)
     }
     let differing = differing_entries(bytes(&old), bytes(&new))?;
-    if prefix == b"deposits" {
-        let folder = |entry: Option<RawEntry<'_>>| entry.filter(RawEntry::is_tree).map(|e| e.id);
-        *deposits = Some(DepositFolders {
-            old: old_id,
-            new: new_id,
-            changed: differing
-                .iter()
-                .map(|(name, was, now)| (name.to_vec(), folder(*now), folder(*was)))
-                .filter(|(_, now, was)| now != was)
-                .collect(),
-        });
-    }
     for (name, was, now) in differing {
         let mut path = prefix.to_vec();
         if !path.is_empty() {
@@ -358,7 +324,7 @@ fn walk_tree_changes(
         let subtree = |entry: Option<RawEntry<'_>>| entry.filter(RawEntry::is_tree).map(|e| e.id);
         let (old_sub, new_sub) = (subtree(was), subtree(now));
         if old_sub.is_some() || new_sub.is_some() {
-            walk_tree_changes(odb, &path, old_sub, new_sub, out, deposits)?;
+            walk_tree_changes(odb, &path, old_sub, new_sub, out)?;
         }
         let old_file = was.filter(|e| !e.is_tree());
         let new_file = now.filter(|e| !e.is_tree());
@@ -595,11 +561,7 @@ fn check_commit(
         Ok(parent) => Some(parent.tree()?),
         Err(_) => None,
     };
-    let (changes, deposits_changed) =
-        tree_changes_noting_deposits(repo, parent_tree.as_ref(), &tree)?;
-    if let Some(folders) = deposits_changed {
-        crate::index::remember_folder_changes(repo, &folders);
-    }
+    let changes = tree_changes(repo, parent_tree.as_ref(), &tree)?;
     let source = GitTree::at_commit(repo, commit_id)?;
     let label = short(commit_id);
     let odb = repo.odb()?;
@@ -674,7 +636,7 @@ fn check_commit(
                     records(change.old_id)
                 };
                 for (file, _) in records(blob).into_iter().filter(|r| !before.contains(r)) {
-                    let bundle_path = format!("deposits/{id}/{file}");
+                    let bundle_path = crate::deposit::file_path(&id, &file);
                     match source.blob_id(&bundle_path)? {
                         Some(bundle_blob) => bundles.push((bundle_path, bundle_blob, id.clone(), file)),
                         None => problems.push(Problem::file(&path, format!("the deposit records the bundle {file}, but {bundle_path} is not in this commit: add the bundle, or remove `bundle`"))),
@@ -687,19 +649,24 @@ fn check_commit(
             PathKind::DepositFile { id, .. }
                 if status != Delta::Deleted && orphans_checked.insert(id.clone()) =>
             {
-                let metadata = format!("deposits/{id}/deposit.json");
+                let metadata = crate::deposit::metadata_path(&id);
                 if source.blob_id(&metadata)?.is_none() {
                     problems.push(Problem::file(
                         &path,
-                        format!("deposits/{id}/ has files but no deposit.json: add its metadata in {metadata}"),
+                        format!(
+                            "{}/ has files but no deposit.json: add its metadata in {metadata}",
+                            crate::deposit::folder(&id)
+                        ),
                     ));
                 }
             }
             // Deleting the metadata of a deposit that keeps other files orphans them.
-            PathKind::DepositJson { id } if !source.list(&format!("deposits/{id}"))?.is_empty() => {
+            PathKind::DepositJson { id }
+                if !source.list(&crate::deposit::folder(&id))?.is_empty() =>
+            {
                 problems.push(Problem::file(
                     &path,
-                    format!("deposit.json was deleted but deposits/{id}/ still has files: delete the whole folder, or keep its metadata"),
+                    format!("deposit.json was deleted but {}/ still has files: delete the whole folder, or keep its metadata", crate::deposit::folder(&id)),
                 ));
             }
             PathKind::Schema(sref) => match status {
@@ -802,7 +769,7 @@ fn check_commit(
     bundles.dedup();
     for (path, blob, id, rest) in bundles {
         let deposit = source
-            .read(&format!("deposits/{id}/deposit.json"))?
+            .read(&crate::deposit::metadata_path(&id))?
             .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
         let commit = deposit.and_then(|d| crate::capture::recorded_commit(&d, &rest));
         let bytes = repo.find_blob(blob)?.content().to_vec();
@@ -846,8 +813,8 @@ fn check_schema_deletions(
 ) -> Result<Vec<Problem>, HookError> {
     let wanted: HashSet<&SchemaRef> = deleted.iter().collect();
     let mut users: Vec<(SchemaRef, String)> = Vec::new();
-    for id in Source::list(source, "deposits")? {
-        let path = format!("deposits/{id}/deposit.json");
+    for id in crate::archive::deposit_ids(source)? {
+        let path = crate::deposit::metadata_path(&id);
         let Some(bytes) = GitTree::read(source, &path)? else {
             continue;
         };

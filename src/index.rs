@@ -48,8 +48,7 @@ use crate::record::list_records;
 use crate::schema::{CompiledSchema, SchemaRegistry};
 use crate::validate::parse_deposit;
 
-pub(crate) use changes::remember_folder_changes;
-use changes::{deposits_tree, drafts_tip, folders, history, records_digest, DraftsTip};
+use changes::{deposits_tree, drafts_tip, history, records_digest, DraftsTip};
 use extract::{located_strings, schema_experiment};
 use fields::{
     build_schema, document_key, make_document, normalise_title, register_tokenizers, rfc3339,
@@ -340,7 +339,7 @@ fn plan_all_drafts(
     };
     let touches = history(repo, tip, None)?.unwrap_or_default();
     let tip_time = commit.time().seconds();
-    for (id, folder) in folders(&tree) {
+    for (id, folder) in tree.folders()? {
         if let Err(reason) = crate::deposit::check_id(&id) {
             plan.skipped.push(Skipped {
                 id,
@@ -442,16 +441,16 @@ fn plan_records(
         let updated = commit.time().seconds();
         let tree = deposits_tree(repo, &commit)?;
         for (id, version, created) in wanted {
-            let folder = tree
-                .as_ref()
-                .and_then(|t| t.get_name(&id))
-                .filter(|e| e.kind() == Some(git2::ObjectType::Tree))
-                .map(|e| e.id());
+            let folder = match &tree {
+                Some(tree) => tree.folder(&id)?,
+                None => None,
+            };
             let Some(folder) = folder else {
                 plan.skipped.push(Skipped {
                     reason: format!(
-                        "record {id} v{version}: the tagged commit {} has no deposits/{id}/",
-                        crate::archive::short(commit_id)
+                        "record {id} v{version}: the tagged commit {} has no {}/",
+                        crate::archive::short(commit_id),
+                        crate::deposit::folder(&id)
                     ),
                     id,
                     version: Some(version),
@@ -537,11 +536,14 @@ fn read_version(
     experiments: &mut HashMap<(Oid, SchemaRef), Option<String>>,
     f: &Fields,
 ) -> Result<TantivyDocument, String> {
-    let path = format!("deposits/{}/deposit.json", job.info.id);
+    let path = crate::deposit::metadata_path(&job.info.id);
     let what = |e: git2::Error| format!("{path}: cannot read it: {}", e.message());
     let folder = repo.find_tree(job.folder).map_err(what)?;
     let Some(entry) = folder.get_name("deposit.json") else {
-        return Err(format!("deposits/{}/ has no deposit.json", job.info.id));
+        return Err(format!(
+            "{}/ has no deposit.json",
+            crate::deposit::folder(&job.info.id)
+        ));
     };
     let blob = repo.find_blob(entry.id()).map_err(what)?;
     let deposit = parse_deposit(&path, blob.content()).map_err(|problems| {

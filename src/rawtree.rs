@@ -7,18 +7,6 @@
 
 use git2::{FileMode, ObjectType, Oid};
 
-/// A folder that differs between two trees: its name, its id now and before (`None`:
-/// absent).
-pub(crate) type FolderChange = (Vec<u8>, Option<Oid>, Option<Oid>);
-
-/// How the folders of one `deposits/` tree changed into another.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct DepositFolders {
-    pub(crate) old: Option<Oid>,
-    pub(crate) new: Option<Oid>,
-    pub(crate) changed: Vec<FolderChange>,
-}
-
 /// A tree object's bytes, without parsing it into libgit2's entry array (for a 100k
 /// entry folder that array alone is ~4 MB of fresh memory).
 pub(crate) fn read_tree<'o>(

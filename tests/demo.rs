@@ -23,13 +23,13 @@ fn the_demo_runs_and_shows_each_step() {
         "bob may not change deposit higgs-4l on main",
         "Published records/higgs-4l/v1",
         "publishes records/higgs-4l/v2",
-        "Committed deposits/higgs-4l/reviews/",
+        &format!("Committed {}", dep("higgs-4l", "reviews/")),
         "[record v2]",
         "~ Basic Information › Status (/basic_info/status): \"in progress\" → \"published\"",
         "Fetched ttbar-xsec from imports/cadi.json",
         "/general_title: \"Inclusive top quark pair production cross-section in the dilepton channel\" → \"Measurement of the top quark pair production cross section at 13.6 TeV\"",
         "(refs/tags/v1.0) in /analysis_software/repositories",
-        "Stored the code in deposits/ttbar-xsec/software/ttbar-code-",
+        &format!("Stored the code in {}", dep("ttbar-xsec", "software/ttbar-code-")),
         "Version v2 of H -> ZZ* -> 4l (Run 2 legacy) published",
         "New review on document | Demo analyses",
     ] {
@@ -48,7 +48,7 @@ fn the_demo_runs_and_shows_each_step() {
         "-r",
         "--name-only",
         "main",
-        "deposits/ttbar-xsec/software",
+        &dep("ttbar-xsec", "software"),
     ])));
     assert!(listing.trim().ends_with(".bundle"), "{listing}");
 }

@@ -122,17 +122,15 @@ url = "http://127.0.0.1:1/nothing-listens-here"
     );
     work.write("capsule.toml", settings + &fetchers)
         .write("imports/lhcb-ana-details.json", LHCB)
-        .write("deposits/dimuon/deposit.json", HIGGS)
+        .write(&dep("dimuon", "deposit.json"), HIGGS)
         .commit("fetchers and a deposit");
     work.push().assert_landed();
     (server, work)
 }
 
 fn deposit(work: &Work, id: &str) -> serde_json::Value {
-    serde_json::from_slice(
-        &std::fs::read(work.path.join(format!("deposits/{id}/deposit.json"))).unwrap(),
-    )
-    .unwrap()
+    serde_json::from_slice(&std::fs::read(work.path.join(dep(&id, "deposit.json"))).unwrap())
+        .unwrap()
 }
 
 fn fetch(work: &Work, args: &[&str]) -> std::process::Output {
@@ -149,7 +147,7 @@ fn fetching_from_a_cadi_like_service_fills_and_refreshes_fields() {
     let http = Http::start();
     http.route("/cadi/EXO-21-004", 200, &cadi("Dimuon resonances"));
     let (_server, work) = archive_with_fetchers(&http);
-    let before = std::fs::read(work.path.join("deposits/dimuon/deposit.json")).unwrap();
+    let before = std::fs::read(work.path.join(&dep("dimuon", "deposit.json"))).unwrap();
 
     // A dry run shows the change and writes nothing.
     let out = fetch(&work, &["dimuon", "cadi", "EXO-21-004", "--dry-run"]);
@@ -167,7 +165,7 @@ fn fetching_from_a_cadi_like_service_fills_and_refreshes_fields() {
         stdout(&out)
     );
     assert_eq!(
-        std::fs::read(work.path.join("deposits/dimuon/deposit.json")).unwrap(),
+        std::fs::read(work.path.join(&dep("dimuon", "deposit.json"))).unwrap(),
         before
     );
 
@@ -191,7 +189,7 @@ fn fetching_from_a_cadi_like_service_fills_and_refreshes_fields() {
     let mut edited = d.clone();
     edited["basic_info"]["analysis_name"] = "My own name".into();
     work.write(
-        "deposits/dimuon/deposit.json",
+        &dep("dimuon", "deposit.json"),
         serde_json::to_string_pretty(&edited).unwrap(),
     );
     let mut newer: serde_json::Value = serde_json::from_str(&cadi("Dimuon resonances")).unwrap();
@@ -227,7 +225,7 @@ fn fetch_failures_are_clear_and_write_nothing() {
     http.route("/html", 200, "<html>maintenance</html>");
     http.route("/glance", 200, GLANCE);
     let (_server, work) = archive_with_fetchers(&http);
-    let file = work.path.join("deposits/dimuon/deposit.json");
+    let file = work.path.join(&dep("dimuon", "deposit.json"));
     let before = std::fs::read(&file).unwrap();
     let cases: [(&[&str], bool, &str); 8] = [
         (&["dimuon", "cadi", "EXO-99-999"], true, "the server answered 404 Not Found"),
@@ -303,7 +301,7 @@ fn source_repo(dir: &std::path::Path) -> (String, String) {
 fn capturing_software_records_the_commit_and_bundles_the_code() {
     let server = Server::new();
     let work = server.clone("work");
-    work.write("deposits/dimuon/deposit.json", HIGGS)
+    work.write(&dep("dimuon", "deposit.json"), HIGGS)
         .commit("deposit");
     work.push().assert_landed();
     let (v1, v2) = source_repo(server.tmp.path());
@@ -330,7 +328,7 @@ fn capturing_software_records_the_commit_and_bundles_the_code() {
         git(server.tmp.path())
             .arg("clone")
             .arg("--quiet")
-            .arg(work.path.join("deposits/dimuon").join(&bundle))
+            .arg(work.path.join(&dep_dir("dimuon")).join(&bundle))
             .arg(&restored),
     );
     assert_eq!(
@@ -355,17 +353,15 @@ fn capturing_software_records_the_commit_and_bundles_the_code() {
     assert!(same[0].get("bundle").is_none());
 
     // The hook refuses a damaged bundle and a bundle without the recorded commit.
-    let bundle_file = work.path.join("deposits/dimuon").join(&bundle);
+    let bundle_file = work.path.join(&dep_dir("dimuon")).join(&bundle);
     let bytes = std::fs::read(&bundle_file).unwrap();
     work.git(&["checkout", "--quiet", "--", "."]);
-    work.write(
-        &format!("deposits/dimuon/{bundle}"),
-        &bytes[..bytes.len() - 30],
-    )
-    .commit("truncate the bundle");
+    work.write(&dep("dimuon", &bundle), &bytes[..bytes.len() - 30])
+        .commit("truncate the bundle");
     let before = server.rev("refs/heads/main");
     work.push().assert_rejected_with(&format!(
-        "deposits/dimuon/{bundle}: the bundle is damaged or incomplete"
+        "{}: the bundle is damaged or incomplete",
+        dep("dimuon", &bundle)
     ));
     work.git(&["reset", "--quiet", "--hard", "origin/main"]);
     let mut wrong = deposit(&work, "dimuon");
@@ -378,7 +374,7 @@ fn capturing_software_records_the_commit_and_bundles_the_code() {
         }
     }
     work.write(
-        "deposits/dimuon/deposit.json",
+        &dep("dimuon", "deposit.json"),
         serde_json::to_string_pretty(&wrong).unwrap(),
     )
     .commit("point at another commit");
@@ -387,7 +383,7 @@ fn capturing_software_records_the_commit_and_bundles_the_code() {
     ));
     assert_eq!(server.rev("refs/heads/main"), before);
     work.git(&["reset", "--quiet", "--hard", "origin/main"]);
-    work.write("deposits/dimuon/software/fake.bundle", "not a bundle")
+    work.write(&dep("dimuon", "software/fake.bundle"), "not a bundle")
         .commit("fake");
     work.push().assert_rejected_with("not a git bundle");
 }
@@ -396,7 +392,7 @@ fn capturing_software_records_the_commit_and_bundles_the_code() {
 fn capturing_over_git_daemon_and_bad_refs() {
     let server = Server::new();
     let work = server.clone("work");
-    work.write("deposits/dimuon/deposit.json", HIGGS)
+    work.write(&dep("dimuon", "deposit.json"), HIGGS)
         .commit("deposit");
     work.push().assert_landed();
     let (v1, _) = source_repo(server.tmp.path());
@@ -416,7 +412,7 @@ fn capturing_over_git_daemon_and_bad_refs() {
     work.commit("captured over git://");
     work.push().assert_landed();
 
-    let before = std::fs::read(work.path.join("deposits/dimuon/deposit.json")).unwrap();
+    let before = std::fs::read(work.path.join(&dep("dimuon", "deposit.json"))).unwrap();
     let out = work.capsule(&["capture-repo", "dimuon", &url, "--ref", "no-such-branch"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
@@ -438,7 +434,7 @@ fn capturing_over_git_daemon_and_bad_refs() {
         stderr(&out)
     );
     assert_eq!(
-        std::fs::read(work.path.join("deposits/dimuon/deposit.json")).unwrap(),
+        std::fs::read(work.path.join(&dep("dimuon", "deposit.json"))).unwrap(),
         before
     );
 }
@@ -452,7 +448,7 @@ fn attach_set_and_edit_change_deposits_safely() {
         "capsule.toml",
         settings.replace("max_file_bytes = 20971520", "max_file_bytes = 1000"),
     )
-    .write("deposits/dimuon/deposit.json", HIGGS)
+    .write(&dep("dimuon", "deposit.json"), HIGGS)
     .commit("small limit");
     work.push().assert_landed();
 
@@ -474,7 +470,7 @@ fn attach_set_and_edit_change_deposits_safely() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("big.root is 5000 bytes; the archive's limit is 1000 bytes (policy.max_file_bytes). Track it with Git LFS"), "{}", stderr(&out));
     assert!(
-        !work.path.join("deposits/dimuon/notes.md").exists(),
+        !work.path.join(&dep("dimuon", "notes.md")).exists(),
         "nothing is copied unless everything can be"
     );
     let out = work.capsule(&[
@@ -486,9 +482,16 @@ fn attach_set_and_edit_change_deposits_safely() {
         "data",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("Attached deposits/dimuon/data/ntuple.root (Git LFS pointer: 5000000000 bytes, sha256:abab"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(&format!(
+            "Attached {} (Git LFS pointer: 5000000000 bytes, sha256:abab",
+            dep("dimuon", "data/ntuple.root")
+        )),
+        "{}",
+        stdout(&out)
+    );
     assert_eq!(
-        std::fs::read_to_string(work.path.join("deposits/dimuon/data/notes.md")).unwrap(),
+        std::fs::read_to_string(work.path.join(&dep("dimuon", "data/notes.md"))).unwrap(),
         "# notes\n"
     );
     let out = work.capsule(&[
@@ -528,12 +531,12 @@ fn attach_set_and_edit_change_deposits_safely() {
         deposit(&work, "dimuon")["basic_info"]["measurements"][0]["sqrt_s_tev"],
         13.6
     );
-    let before = std::fs::read(work.path.join("deposits/dimuon/deposit.json")).unwrap();
+    let before = std::fs::read(work.path.join(&dep("dimuon", "deposit.json"))).unwrap();
     let out = work.capsule(&["set", "dimuon", "/basic_info/status", "finished"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("/basic_info/status (Basic Information › Status): \"finished\" is not one of the allowed values"), "{}", stderr(&out));
     assert_eq!(
-        std::fs::read(work.path.join("deposits/dimuon/deposit.json")).unwrap(),
+        std::fs::read(work.path.join(&dep("dimuon", "deposit.json"))).unwrap(),
         before
     );
 
@@ -555,7 +558,7 @@ fn attach_set_and_edit_change_deposits_safely() {
         "{}",
         stdout(&out)
     );
-    let before = std::fs::read(work.path.join("deposits/dimuon/deposit.json")).unwrap();
+    let before = std::fs::read(work.path.join(&dep("dimuon", "deposit.json"))).unwrap();
     std::fs::write(
         &script,
         "#!/bin/sh\nsed -i 's/\"under review\"/\"finished\"/' \"$1\"\n",
@@ -573,7 +576,7 @@ fn attach_set_and_edit_change_deposits_safely() {
         stderr(&out)
     );
     assert_eq!(
-        std::fs::read(work.path.join("deposits/dimuon/deposit.json")).unwrap(),
+        std::fs::read(work.path.join(&dep("dimuon", "deposit.json"))).unwrap(),
         before
     );
     let kept = stderr(&out)

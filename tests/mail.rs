@@ -39,9 +39,9 @@ fn archive(mail: &str, n: usize) -> (Server, Work) {
     let settings = std::fs::read_to_string(work.path.join("capsule.toml")).unwrap();
     work.write("capsule.toml", with_mail(&settings, mail))
         .write("access.toml", PEOPLE)
-        .write("deposits/higgs/deposit.json", HIGGS);
+        .write(&dep("higgs", "deposit.json"), HIGGS);
     for i in 1..=n {
-        work.write(&format!("deposits/d{i}/deposit.json"), HIGGS);
+        work.write(&dep(&format!("d{i}"), "deposit.json"), HIGGS);
     }
     work.commit("mail settings, people and deposits");
     work.push().assert_landed();
@@ -86,7 +86,7 @@ fn publish(work: &Work, user: &str, id: &str) -> Output {
 }
 
 fn edit(work: &Work, id: &str, change: impl FnOnce(&mut Value)) {
-    let path = work.path.join(format!("deposits/{id}/deposit.json"));
+    let path = work.path.join(dep(&id, "deposit.json"));
     let mut value: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     change(&mut value);
     std::fs::write(path, serde_json::to_string_pretty(&value).unwrap() + "\n").unwrap();
@@ -154,7 +154,7 @@ fn publish_and_review_mails_reach_a_real_smtp_server() {
         "{}",
         review.data
     );
-    let name = std::fs::read_dir(work.path.join("deposits/higgs/reviews"))
+    let name = std::fs::read_dir(work.path.join(&dep("higgs", "reviews")))
         .unwrap()
         .next()
         .unwrap()

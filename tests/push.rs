@@ -16,8 +16,8 @@ fn server_with_docs_schema() -> (Server, Work) {
 #[test]
 fn a_valid_push_lands_with_one_summary_line() {
     let (server, work) = server_with_docs_schema();
-    work.write("deposits/zee/deposit.json", ZEE)
-        .write("deposits/higgs-4l/deposit.json", HIGGS)
+    work.write(&dep("zee", "deposit.json"), ZEE)
+        .write(&dep("higgs-4l", "deposit.json"), HIGGS)
         .commit("Add two analyses");
     let push = work.push();
     push.assert_landed();
@@ -32,7 +32,7 @@ fn a_valid_push_lands_with_one_summary_line() {
 fn a_deposit_that_breaks_its_schema_is_refused_with_location_and_titles() {
     let (server, work) = server_with_docs_schema();
     let before = server.rev("refs/heads/main");
-    work.write("deposits/w-mass/deposit.json", MISTAKE)
+    work.write(&dep("w-mass", "deposit.json"), MISTAKE)
         .commit("Add W mass");
     let commit = work.head()[..7].to_string();
     let push = work.push();
@@ -41,9 +41,16 @@ fn a_deposit_that_breaks_its_schema_is_refused_with_location_and_titles() {
     assert_eq!(errors.len(), 2, "{errors:#?}");
     assert_eq!(
         errors[0],
-        format!("error: {commit} deposits/w-mass/deposit.json:6:15: /basic_info/status (Basic Information › Status): \"finished\" is not one of the allowed values: \"planned\", \"in progress\", \"under review\", \"published\", \"superseded\"")
+        format!("error: {commit} {}:6:15: /basic_info/status (Basic Information › Status): \"finished\" is not one of the allowed values: \"planned\", \"in progress\", \"under review\", \"published\", \"superseded\"", dep("w-mass", "deposit.json"))
     );
-    assert!(errors[1].contains("deposits/w-mass/deposit.json:9:37: /basic_info/people_info/1/email (Basic Information › People #2 › E-mail)"), "{}", errors[1]);
+    assert!(
+        errors[1].contains(&format!(
+            "{}:9:37: /basic_info/people_info/1/email (Basic Information › People #2 › E-mail)",
+            dep("w-mass", "deposit.json")
+        )),
+        "{}",
+        errors[1]
+    );
     assert!(push
         .remote_lines()
         .last()
@@ -61,14 +68,14 @@ fn drafts_may_be_incomplete_but_not_wrong() {
     let (_server, work) = server_with_docs_schema();
     // No analysis_name: fine for a draft (its schema marks it `"required": true`).
     work.write(
-        "deposits/zee/deposit.json",
+        &dep("zee", "deposit.json"),
         r#"{"$schema": "cap-docs-example/0.0.1", "basic_info": {"status": "draft"}}"#,
     )
     .commit("Start Z -> ee");
     work.push().assert_landed();
     // A wrong type is never fine.
     work.write(
-        "deposits/zee/deposit.json",
+        &dep("zee", "deposit.json"),
         r#"{"$schema": "cap-docs-example/0.0.1", "basic_info": {"analysis_name": 42}}"#,
     )
     .commit("Oops");
@@ -81,22 +88,25 @@ fn broken_json_and_bytes_are_refused_with_positions() {
     let (server, work) = server_with_docs_schema();
     let before = server.rev("refs/heads/main");
     work.write(
-        "deposits/a/deposit.json",
+        &dep("a", "deposit.json"),
         "{\n  \"$schema\": \"analysis/1.0.0\",\n  \"general_title\": \"x\",,\n}\n",
     )
     .commit("Broken JSON");
-    work.push()
-        .assert_rejected_with("deposits/a/deposit.json:3:24: invalid JSON: key must be a string");
+    work.push().assert_rejected_with(&format!(
+        "{}:3:24: invalid JSON: key must be a string",
+        dep("a", "deposit.json")
+    ));
     work.git(&["reset", "-q", "--hard", "HEAD~1"]);
 
     work.write(
-        "deposits/b/deposit.json",
+        &dep("b", "deposit.json"),
         b"{\"general_title\": \"caf\xe9\"}".as_slice(),
     )
     .commit("Latin-1");
-    work.push().assert_rejected_with(
-        "deposits/b/deposit.json:1:23: the file is not valid UTF-8 (byte 0xe9 at offset 22)",
-    );
+    work.push().assert_rejected_with(&format!(
+        "{}:1:23: the file is not valid UTF-8 (byte 0xe9 at offset 22)",
+        dep("b", "deposit.json")
+    ));
     assert_eq!(server.rev("refs/heads/main"), before);
 }
 
@@ -113,7 +123,7 @@ fn layout_ids_and_schema_names_are_enforced() {
             "must start with a letter or a digit",
         ),
         (
-            "deposits/a..b/deposit.json",
+            &dep("a..b", "deposit.json"),
             "cannot be used in a git ref name",
         ),
         (
@@ -132,16 +142,18 @@ fn layout_ids_and_schema_names_are_enforced() {
 fn missing_and_unknown_schemas_are_refused() {
     let (_server, work) = server_with_docs_schema();
     work.write(
-        "deposits/a/deposit.json",
+        &dep("a", "deposit.json"),
         r#"{"general_title": "no schema"}"#,
     )
     .commit("a");
-    work.push()
-        .assert_rejected_with("deposits/a/deposit.json:1:1: the deposit has no `$schema`");
+    work.push().assert_rejected_with(&format!(
+        "{}:1:1: the deposit has no `$schema`",
+        dep("a", "deposit.json")
+    ));
     work.git(&["reset", "-q", "--hard", "HEAD~1"]);
 
     work.write(
-        "deposits/a/deposit.json",
+        &dep("a", "deposit.json"),
         r#"{"$schema": "analysis/9.9.9"}"#,
     )
     .commit("a");
@@ -151,7 +163,7 @@ fn missing_and_unknown_schemas_are_refused() {
     work.git(&["reset", "-q", "--hard", "HEAD~1"]);
 
     work.write(
-        "deposits/a/deposit.json",
+        &dep("a", "deposit.json"),
         r#"{"$schema": "nothing-v1.0.0"}"#,
     )
     .commit("a");
@@ -186,7 +198,7 @@ fn schemas_that_do_not_compile_are_refused_with_pointers() {
 #[test]
 fn published_schema_versions_never_change_and_used_ones_stay() {
     let (server, work) = server_with_docs_schema();
-    work.write("deposits/zee/deposit.json", ZEE).commit("Z");
+    work.write(&dep("zee", "deposit.json"), ZEE).commit("Z");
     work.push().assert_landed();
     let before = server.rev("refs/heads/main");
 
@@ -227,11 +239,12 @@ fn large_files_symlinks_and_broken_settings_are_refused() {
     .commit("Small files only");
     work.push().assert_landed();
 
-    work.write("deposits/zee/big.bin", vec![b'x'; 1001])
+    work.write(&dep("zee", "big.bin"), vec![b'x'; 1001])
         .commit("Big");
-    work.push().assert_rejected_with(
-        "deposits/zee/big.bin: the file is 1001 bytes; the archive's limit is 1000 bytes",
-    );
+    work.push().assert_rejected_with(&format!(
+        "{}: the file is 1001 bytes; the archive's limit is 1000 bytes",
+        dep("zee", "big.bin")
+    ));
     work.git(&["reset", "-q", "--hard", "HEAD~1"]);
 
     std::os::unix::fs::symlink("/etc/passwd", work.path.join("link")).unwrap();
@@ -250,10 +263,10 @@ fn large_files_symlinks_and_broken_settings_are_refused() {
 fn only_the_bad_commit_of_several_is_named() {
     let (server, work) = server_with_docs_schema();
     let before = server.rev("refs/heads/main");
-    work.write("deposits/a/deposit.json", ZEE).commit("good 1");
-    work.write("deposits/w/deposit.json", MISTAKE).commit("bad");
+    work.write(&dep("a", "deposit.json"), ZEE).commit("good 1");
+    work.write(&dep("w", "deposit.json"), MISTAKE).commit("bad");
     let bad = work.head()[..7].to_string();
-    work.remove("deposits/w")
+    work.remove(&dep_dir("w"))
         .commit("good 2 (removes the bad deposit again)");
     let push = work.push();
     push.assert_rejected_with("in 1 commit of 3 commits");
@@ -271,7 +284,7 @@ fn only_the_bad_commit_of_several_is_named() {
 fn a_new_branch_from_an_old_commit_costs_only_its_new_commits() {
     let (server, work) = server_with_docs_schema();
     for i in 0..5 {
-        work.write(&format!("deposits/d{i}/deposit.json"), ZEE)
+        work.write(&dep(&format!("d{i}"), "deposit.json"), ZEE)
             .commit(&format!("d{i}"));
     }
     work.push().assert_landed();
@@ -279,7 +292,7 @@ fn a_new_branch_from_an_old_commit_costs_only_its_new_commits() {
         .trim()
         .to_string();
     work.git(&["checkout", "-q", "-b", "old", &first]);
-    work.write("deposits/x/deposit.json", HIGGS)
+    work.write(&dep("x", "deposit.json"), HIGGS)
         .commit("x on an old base");
     let push = work.push_as("alice", "HEAD:refs/heads/old");
     push.assert_landed();
@@ -292,11 +305,11 @@ fn a_new_branch_from_an_old_commit_costs_only_its_new_commits() {
 
 /// A wrong deposit is refused; once it is taken back, a right one lands.
 fn refused_then_landed(work: &Work) {
-    work.write("deposits/w/deposit.json", MISTAKE).commit("bad");
+    work.write(&dep("w", "deposit.json"), MISTAKE).commit("bad");
     work.push()
         .assert_rejected_with("is not one of the allowed values");
     work.git(&["reset", "-q", "--hard", "HEAD~1"]);
-    work.write("deposits/h/deposit.json", HIGGS).commit("good");
+    work.write(&dep("h", "deposit.json"), HIGGS).commit("good");
     work.push().assert_landed();
 }
 
@@ -324,7 +337,8 @@ fn fast_import_commits(work: &Work, count: usize, deposit: impl Fn(usize) -> Str
             stream.push_str(&format!("from {head}\n"));
         }
         stream.push_str(&format!(
-            "M 100644 inline deposits/d{i:05}/deposit.json\ndata {}\n{}\n",
+            "M 100644 inline {}\ndata {}\n{}\n",
+            dep(&format!("d{i:05}"), "deposit.json"),
             body.len(),
             body
         ));
@@ -365,21 +379,21 @@ fn a_push_adding_five_thousand_deposits_in_one_commit() {
     let (_server, work) = server_with_docs_schema();
     for i in 0..5000 {
         work.write(
-            &format!("deposits/a{i:05}/deposit.json"),
+            &dep(&format!("a{i:05}"), "deposit.json"),
             HIGGS.replace("alice", &format!("user{}", i % 7)),
         );
     }
     // One of them is wrong: the push is refused and names exactly that one.
-    work.write("deposits/a04711/deposit.json", MISTAKE);
+    work.write(&dep("a04711", "deposit.json"), MISTAKE);
     work.commit("5000 deposits");
     let push = work.push();
     push.assert_rejected_with("2 problems in 1 commit of 1 commit");
     assert!(push
         .errors()
         .iter()
-        .all(|e| e.contains("deposits/a04711/deposit.json")));
+        .all(|e| e.contains(&dep("a04711", "deposit.json"))));
     // Every commit is a version, so the fix replaces the bad commit.
-    work.write("deposits/a04711/deposit.json", HIGGS);
+    work.write(&dep("a04711", "deposit.json"), HIGGS);
     work.git(&["add", "-A"]);
     work.git(&["commit", "-q", "--amend", "-m", "5000 deposits"]);
     let push = work.push();
@@ -417,7 +431,7 @@ fn the_hook_fails_closed_on_internal_errors() {
     )
     .unwrap();
     run_ok(git(&server.git_dir).args(["symbolic-ref", "HEAD", "refs/heads/trunk"]));
-    work.write("deposits/h/deposit.json", HIGGS).commit("good");
+    work.write(&dep("h", "deposit.json"), HIGGS).commit("good");
     let before = server.rev("refs/heads/main");
     let push = work.push();
     push.assert_rejected_with("capsule could not check this push");
@@ -448,17 +462,19 @@ fn a_deleted_schema_version_cannot_come_back_with_other_content() {
 #[test]
 fn deposit_files_need_their_metadata() {
     let (_server, work) = server_with_docs_schema();
-    work.write("deposits/x/plot.txt", "a plot")
+    work.write(&dep("x", "plot.txt"), "a plot")
         .commit("Orphan file");
     work.push()
-        .assert_rejected_with("deposits/x/ has files but no deposit.json");
+        .assert_rejected_with(&format!("{}/ has files but no deposit.json", dep_dir("x")));
     work.git(&["reset", "-q", "--hard", "HEAD~1"]);
-    work.write("deposits/x/deposit.json", ZEE)
-        .write("deposits/x/plot.txt", "a plot")
+    work.write(&dep("x", "deposit.json"), ZEE)
+        .write(&dep("x", "plot.txt"), "a plot")
         .commit("Deposit with a file");
     work.push().assert_landed();
-    work.remove("deposits/x/deposit.json")
+    work.remove(&dep("x", "deposit.json"))
         .commit("Drop metadata only");
-    work.push()
-        .assert_rejected_with("deposit.json was deleted but deposits/x/ still has files");
+    work.push().assert_rejected_with(&format!(
+        "deposit.json was deleted but {}/ still has files",
+        dep_dir("x")
+    ));
 }

@@ -33,7 +33,7 @@ fn archive() -> (Server, Work) {
     });
     work.write("capsule.toml", settings)
         .write("access.toml", PEOPLE)
-        .write("deposits/higgs/deposit.json", pretty(&deposit))
+        .write(&dep("higgs", "deposit.json"), pretty(&deposit))
         .commit("people, reviewers and the higgs analysis");
     work.push().assert_landed();
     (server, work)
@@ -44,14 +44,14 @@ fn pretty(value: &serde_json::Value) -> String {
 }
 
 fn higgs(work: &Work) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(work.path.join("deposits/higgs/deposit.json")).unwrap())
+    serde_json::from_slice(&std::fs::read(work.path.join(&dep("higgs", "deposit.json"))).unwrap())
         .unwrap()
 }
 
 fn edit_higgs(work: &Work, change: impl FnOnce(&mut serde_json::Value)) {
     let mut value = higgs(work);
     change(&mut value);
-    work.write("deposits/higgs/deposit.json", pretty(&value));
+    work.write(&dep("higgs", "deposit.json"), pretty(&value));
 }
 
 /// Pushes as `user`, asserting the push was refused with `needle` and that `main`
@@ -120,7 +120,7 @@ fn anonymous_pushes_follow_capsule_toml() {
     deposit["_deposit"]["owners"] = serde_json::json!([]);
     deposit["_access"]["deposit-admin"]["users"] = serde_json::json!([]);
     // Anonymous pushers are let in, but own nothing: creating needs an owner who pushes.
-    work.write("deposits/anon/deposit.json", pretty(&deposit))
+    work.write(&dep("anon", "deposit.json"), pretty(&deposit))
         .commit("anonymous deposit");
     work.push_with(None, "HEAD:main")
         .assert_rejected_with("an anonymous pusher may not create deposit anon");
@@ -134,11 +134,11 @@ fn creating_updating_and_changing_access_need_their_rights() {
     let mut mine: serde_json::Value = serde_json::from_str(HIGGS).unwrap();
     mine["_deposit"]["owners"] = serde_json::json!(["bob"]);
     mine["_access"]["deposit-admin"]["users"] = serde_json::json!([]);
-    work.write("deposits/bobs/deposit.json", pretty(&mine))
+    work.write(&dep("bobs", "deposit.json"), pretty(&mine))
         .commit("bob's analysis");
     work.push_as("bob", "HEAD:main").assert_landed();
     mine["_deposit"]["owners"] = serde_json::json!(["alice"]);
-    work.write("deposits/not-mine/deposit.json", pretty(&mine))
+    work.write(&dep("not-mine", "deposit.json"), pretty(&mine))
         .commit("for alice");
     refused(&server, &work, "bob", "bob may not create deposit not-mine on main: a new deposit must name its creator among its owners");
 
@@ -150,7 +150,7 @@ fn creating_updating_and_changing_access_need_their_rights() {
     work.commit("dave tries");
     refused(&server, &work, "dave", "dave may not change deposit higgs on main: changing a deposit needs deposit-update or deposit-admin in its _access, and dave holds only deposit-read. Ask one of its admins (alice)");
     // A file of the deposit counts as the deposit.
-    work.write("deposits/higgs/notes.txt", "dave was here")
+    work.write(&dep("higgs", "notes.txt"), "dave was here")
         .commit("dave adds a file");
     refused(&server, &work, "dave", "dave may not change deposit higgs");
 
@@ -201,7 +201,7 @@ fn creating_updating_and_changing_access_need_their_rights() {
     work.push_as("dave", "HEAD:main").assert_landed();
 
     // Deleting a deposit needs deposit-admin.
-    work.remove("deposits/higgs").commit("bob deletes higgs");
+    work.remove(&dep_dir("higgs")).commit("bob deletes higgs");
     refused(
         &server,
         &work,
@@ -379,7 +379,7 @@ fn publishing_makes_immutable_numbered_records() {
     // A tag on a commit without the deposit is refused.
     work.git(&["tag", "-a", "records/other/v1", "-m", "nothing", "HEAD"]);
     work.push_as("alice", "refs/tags/records/other/v1")
-        .assert_rejected_with("which has no deposits/other/deposit.json");
+        .assert_rejected_with(&format!("which has no {}", dep("other", "deposit.json")));
 }
 
 #[test]
@@ -458,11 +458,11 @@ fn reviews_are_append_only_and_need_the_review_right() {
     );
 
     // Schemas without config.reviewable accept no reviews.
-    work.write("deposits/zee/deposit.json", ZEE)
+    work.write(&dep("zee", "deposit.json"), ZEE)
         .write("schemas/cap-docs-example/0.0.1.json", CAP_DOCS_SCHEMA);
     let zee_review = r#"{"kind": "review", "type": "approved", "body": "ok", "author": "alice", "created": "2026-11-22T10:00:00Z"}"#;
     work.write(
-        "deposits/zee/reviews/20261122T100000Z-alice-review.json",
+        &dep("zee", "reviews/20261122T100000Z-alice-review.json"),
         zee_review,
     )
     .commit("review zee");
@@ -559,7 +559,7 @@ fn new_scaffolds_a_deposit_the_hook_accepts() {
     let out = work.capsule_as("bob", &["new", "analysis", "--id", "higgs"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr(&out).contains("deposits/higgs exists already"),
+        stderr(&out).contains("deposit higgs exists already"),
         "{}",
         stderr(&out)
     );
@@ -577,7 +577,7 @@ fn records_come_from_the_default_branch() {
     // bob crafts a commit where he owns a new deposit and pushes only a record tag.
     let mut mine: serde_json::Value = serde_json::from_str(HIGGS).unwrap();
     mine["_deposit"]["owners"] = serde_json::json!(["bob"]);
-    work.write("deposits/carol-x/deposit.json", pretty(&mine))
+    work.write(&dep("carol-x", "deposit.json"), pretty(&mine))
         .commit("crafted");
     work.git(&["tag", "-a", "records/carol-x/v1", "-m", "sneaky"]);
     work.push_as("bob", "refs/tags/records/carol-x/v1")
@@ -611,7 +611,7 @@ fn work_branches_cannot_be_taken_over() {
     let (server, work) = archive();
     let mut carols: serde_json::Value = serde_json::from_str(HIGGS).unwrap();
     carols["_deposit"]["owners"] = serde_json::json!(["carol"]);
-    work.write("deposits/carol-x/deposit.json", pretty(&carols))
+    work.write(&dep("carol-x", "deposit.json"), pretty(&carols))
         .commit("carol's draft");
     work.push_as("carol", "HEAD:carol-work").assert_landed();
     work.push_as("bob", ":carol-work").assert_rejected_with(
@@ -645,7 +645,7 @@ fn merges_carry_accepted_work_without_re_judging_it() {
 
     // dave's work branch takes main's changes (bob's edit of higgs) by a merge.
     work.git(&["checkout", "--quiet", "-b", "dave-work", "origin/main~1"]);
-    work.write("deposits/daves/deposit.json", {
+    work.write(&dep("daves", "deposit.json"), {
         let mut d: serde_json::Value = serde_json::from_str(HIGGS).unwrap();
         d["_deposit"]["owners"] = serde_json::json!(["dave"]);
         pretty(&d)
@@ -665,7 +665,7 @@ fn merges_carry_accepted_work_without_re_judging_it() {
     // The owner deletes a deposit together with its reviews.
     work.git(&["checkout", "--quiet", "main"]);
     work.git(&["reset", "--quiet", "--hard", "origin/main"]);
-    work.remove("deposits/higgs").commit("retire higgs");
+    work.remove(&dep_dir("higgs")).commit("retire higgs");
     work.push_as("alice", "HEAD:main").assert_landed();
 }
 
@@ -761,8 +761,8 @@ fn copied_reviews_and_reverting_force_pushes_are_judged() {
     let mut mine: serde_json::Value = serde_json::from_str(HIGGS).unwrap();
     mine["_deposit"]["owners"] = serde_json::json!(["bob"]);
     let copied = std::fs::read(work.path.join(&review)).unwrap();
-    work.write("deposits/bobs/deposit.json", pretty(&mine))
-        .write(&format!("deposits/bobs/reviews/{name}"), copied)
+    work.write(&dep("bobs", "deposit.json"), pretty(&mine))
+        .write(&dep("bobs", &format!("reviews/{name}")), copied)
         .commit("bob approves himself with carol's words");
     refused(
         &server,

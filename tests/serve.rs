@@ -167,7 +167,7 @@ fn serve_answers_over_http_rebuilds_on_new_records_and_stays_inside_the_site() {
     let server = Server::new();
     let work = server.clone("work");
     work.write(
-        "deposits/first/deposit.json",
+        &dep("first", "deposit.json"),
         public_analysis("First dimuon analysis"),
     )
     .commit("first deposit");
@@ -227,7 +227,7 @@ fn serve_answers_over_http_rebuilds_on_new_records_and_stays_inside_the_site() {
     // A new deposit, committed and published: the served site follows.
     let before = serving.generation();
     work.write(
-        "deposits/second/deposit.json",
+        &dep("second", "deposit.json"),
         public_analysis("Second ditau analysis"),
     )
     .commit("second deposit");
@@ -245,7 +245,7 @@ fn serve_answers_over_http_rebuilds_on_new_records_and_stays_inside_the_site() {
 
     // A new version of a record: its landing page shows it.
     work.write(
-        "deposits/first/deposit.json",
+        &dep("first", "deposit.json"),
         public_analysis("First dimuon analysis, revised"),
     )
     .commit("first: revised");

@@ -87,11 +87,11 @@ pub fn archive() -> (Server, Work) {
     work.write("capsule.toml", settings)
         .write("access.toml", PEOPLE)
         .write("schemas/free/1.0.0.json", FREE_SCHEMA)
-        .write("deposits/higgs/deposit.json", pretty(&higgs))
-        .write("deposits/higgs/plots/mass fit.txt", "m = 125.1 GeV\n")
-        .write("deposits/secret/deposit.json", pretty(&secret))
-        .write("deposits/unpublished/deposit.json", pretty(&unpublished))
-        .write("deposits/canary/deposit.json", pretty(&canary_deposit()))
+        .write(&dep("higgs", "deposit.json"), pretty(&higgs))
+        .write(&dep("higgs", "plots/mass fit.txt"), "m = 125.1 GeV\n")
+        .write(&dep("secret", "deposit.json"), pretty(&secret))
+        .write(&dep("unpublished", "deposit.json"), pretty(&unpublished))
+        .write(&dep("canary", "deposit.json"), pretty(&canary_deposit()))
         .commit("four deposits");
     work.push().assert_landed();
     for id in ["higgs", "secret", "canary"] {
@@ -100,7 +100,7 @@ pub fn archive() -> (Server, Work) {
     }
     let mut higgs2 = higgs.clone();
     higgs2["basic_info"]["status"] = "published".into();
-    work.write("deposits/higgs/deposit.json", pretty(&higgs2))
+    work.write(&dep("higgs", "deposit.json"), pretty(&higgs2))
         .commit("higgs: published");
     work.push().assert_landed();
     let out = work.capsule_as(
@@ -125,7 +125,7 @@ pub fn archive() -> (Server, Work) {
     work.git(&["pull", "--quiet", "--ff-only", "origin", "main"]);
     let mut draft = higgs2.clone();
     draft["basic_info"]["analysis_name"] = "CANARY-DRAFTCHANGE not yet published".into();
-    work.write("deposits/higgs/deposit.json", pretty(&draft))
+    work.write(&dep("higgs", "deposit.json"), pretty(&draft))
         .commit("higgs: a draft change");
     work.push().assert_landed();
     (server, work)
@@ -655,7 +655,7 @@ fn post_receive_rebuilds_the_site_named_in_capsule_toml() {
         |out: &str| format!("{settings}\n[site]\nout = \"{out}\"\ntitle = \"Built by the hook\"\n");
     let higgs = public(serde_json::from_str(HIGGS).unwrap());
     work.write("capsule.toml", with_site("published-site"))
-        .write("deposits/higgs/deposit.json", pretty(&higgs))
+        .write(&dep("higgs", "deposit.json"), pretty(&higgs))
         .commit("a site folder, and a deposit");
     let push = work.push();
     push.assert_landed();

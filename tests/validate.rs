@@ -59,7 +59,7 @@ fn init_makes_a_clean_committed_archive() {
 fn the_cap_documentation_example_is_a_draft_until_it_has_a_name() {
     let (_tmp, dir) = archive();
     write(&dir, "schemas/cap-docs-example/0.0.1.json", CAP_DOCS_SCHEMA);
-    write(&dir, "deposits/zee/deposit.json", ZEE);
+    write(&dir, &dep("zee", "deposit.json"), ZEE);
     for args in [vec!["validate"], vec!["validate", "--publish"]] {
         let out = capsule(&dir).args(&args).output().unwrap();
         assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stdout(&out));
@@ -71,22 +71,22 @@ fn the_cap_documentation_example_is_a_draft_until_it_has_a_name() {
         .remove("analysis_name");
     write(
         &dir,
-        "deposits/zee/deposit.json",
+        &dep("zee", "deposit.json"),
         &serde_json::to_string_pretty(&zee).unwrap(),
     );
     let draft = capsule(&dir)
-        .args(["validate", "deposits/zee"])
+        .args(["validate", &dep_dir("zee")])
         .output()
         .unwrap();
     assert_eq!(draft.status.code(), Some(0), "{}", stdout(&draft));
     let publish = capsule(&dir)
-        .args(["validate", "--publish", "deposits/zee"])
+        .args(["validate", "--publish", &dep_dir("zee")])
         .output()
         .unwrap();
     assert_eq!(publish.status.code(), Some(1));
     let text = stdout(&publish);
     assert!(
-        text.contains("deposits/zee/deposit.json:4:17: /basic_info/analysis_name (Basic Information › Analysis Name): required field `analysis_name` is missing"),
+        text.contains(&format!("{}:4:17: /basic_info/analysis_name (Basic Information › Analysis Name): required field `analysis_name` is missing", dep("zee", "deposit.json"))),
         "{text}"
     );
     assert!(
@@ -98,8 +98,8 @@ fn the_cap_documentation_example_is_a_draft_until_it_has_a_name() {
 #[test]
 fn json_output_carries_every_problem_as_data() {
     let (_tmp, dir) = archive();
-    write(&dir, "deposits/w/deposit.json", MISTAKE);
-    write(&dir, "deposits/h/deposit.json", HIGGS);
+    write(&dir, &dep("w", "deposit.json"), MISTAKE);
+    write(&dir, &dep("h", "deposit.json"), HIGGS);
     let out = capsule(&dir).args(["validate", "--json"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -108,7 +108,7 @@ fn json_output_carries_every_problem_as_data() {
     assert_eq!(report["problems"], 2);
     let deposits = report["deposits"].as_array().unwrap();
     assert_eq!(deposits.len(), 2);
-    assert_eq!(deposits[0]["file"], "deposits/h/deposit.json");
+    assert_eq!(deposits[0]["file"], dep("h", "deposit.json").as_str());
     assert_eq!(deposits[0]["valid"], true);
     let problems = deposits[1]["problems"].as_array().unwrap();
     assert_eq!(problems[0]["pointer"], "/basic_info/status");
@@ -121,11 +121,11 @@ fn json_output_carries_every_problem_as_data() {
 #[test]
 fn validate_at_a_revision_and_exit_codes() {
     let (_tmp, dir) = archive();
-    write(&dir, "deposits/w/deposit.json", MISTAKE);
+    write(&dir, &dep("w", "deposit.json"), MISTAKE);
     run_ok(git(&dir).args(["add", "-A"]));
     run_ok(git(&dir).args(["commit", "-q", "-m", "bad"]));
     // Fix it in the working tree only: the working tree is valid, HEAD is not.
-    write(&dir, "deposits/w/deposit.json", HIGGS);
+    write(&dir, &dep("w", "deposit.json"), HIGGS);
     assert_eq!(
         capsule(&dir)
             .args(["validate"])
@@ -179,8 +179,11 @@ fn validate_at_a_revision_and_exit_codes() {
 #[test]
 fn a_deposit_folder_without_metadata_is_a_problem_not_a_crash() {
     let (_tmp, dir) = archive();
-    write(&dir, "deposits/empty/notes.txt", "just notes");
+    write(&dir, &dep("empty", "notes.txt"), "just notes");
     let out = capsule(&dir).args(["validate"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(stdout(&out).contains("deposits/empty/deposit.json: there is no deposit.json here"));
+    assert!(stdout(&out).contains(&format!(
+        "{}: there is no deposit.json here",
+        dep("empty", "deposit.json")
+    )));
 }

@@ -86,12 +86,19 @@ pub fn run(args: NewArgs) -> anyhow::Result<Outcome> {
             }
         );
     };
-    let taken = |id: &str| clone.root.join("deposits").join(id).exists();
+    // Ids are unique ignoring case: `Zee` and `zee` would be two folders in two shards,
+    // but one URL on a case-insensitive web server and one name to a person.
+    let existing = capsule::archive::deposit_ids(&tree)?;
+    let taken = |id: &str| existing.iter().any(|e| e.eq_ignore_ascii_case(id));
     let id = match &args.id {
         Some(id) => {
             check_id(id).map_err(|e| anyhow::anyhow!("{e}"))?;
             if taken(id) {
-                bail!("deposits/{id} exists already: pick another id, or edit that deposit");
+                let other = existing
+                    .iter()
+                    .find(|e| e.eq_ignore_ascii_case(id))
+                    .map_or(id.as_str(), String::as_str);
+                bail!("deposit {other} exists already ({}): ids are unique ignoring case; pick another id, or edit that deposit", capsule::deposit::folder(other));
             }
             id.clone()
         }
@@ -111,7 +118,7 @@ pub fn run(args: NewArgs) -> anyhow::Result<Outcome> {
         }
     };
     let deposit = new_deposit(&schema, &user);
-    let folder = clone.root.join("deposits").join(&id);
+    let folder = clone.root.join(capsule::deposit::folder(&id));
     std::fs::create_dir_all(&folder)?;
     let path = folder.join("deposit.json");
     let mut text = serde_json::to_string_pretty(&deposit)?;
@@ -126,7 +133,7 @@ pub fn run(args: NewArgs) -> anyhow::Result<Outcome> {
     file.sync_all()?;
 
     let created = Created {
-        path: format!("deposits/{id}/deposit.json"),
+        path: capsule::deposit::metadata_path(&id),
         schema: deposit["$schema"].as_str().unwrap_or_default().to_string(),
         id,
         owner: user,
@@ -141,7 +148,7 @@ pub fn run(args: NewArgs) -> anyhow::Result<Outcome> {
             created.path,
             created.schema,
             created.owner,
-            created.path
+            created.id
         )?;
     }
     Ok(Outcome::Ok)

@@ -60,10 +60,11 @@ impl Clone {
     /// Checks an id given on the command line and that its deposit exists.
     pub fn deposit(&self, id: &str) -> anyhow::Result<PathBuf> {
         check_id(id).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let path = self.root.join("deposits").join(id).join("deposit.json");
+        let path = self.root.join(capsule::deposit::metadata_path(id));
         if !path.is_file() {
             bail!(
-                "there is no deposit {id} here (no deposits/{id}/deposit.json); `capsule new SCHEMA` creates one"
+                "there is no deposit {id} here (no {}); `capsule new SCHEMA` creates one",
+                capsule::deposit::metadata_path(id)
             );
         }
         Ok(path)
@@ -94,7 +95,7 @@ impl Clone {
         value: &serde_json::Value,
     ) -> anyhow::Result<Vec<capsule::problem::Problem>> {
         use capsule::validate::{check, parse_deposit, prepare};
-        let path = format!("deposits/{id}/deposit.json");
+        let path = capsule::deposit::metadata_path(&id);
         let mut text = serde_json::to_string_pretty(value)?;
         text.push('\n');
         let tree = capsule::archive::WorkTree::new(&self.root);
@@ -114,7 +115,10 @@ impl Clone {
         let path = self.deposit(id)?;
         let bytes = std::fs::read(&path)?;
         serde_json::from_slice(&bytes).with_context(|| {
-            format!("deposits/{id}/deposit.json is not valid JSON: fix it first (`capsule validate` shows where)")
+            format!(
+                "{} is not valid JSON: fix it first (`capsule validate` shows where)",
+                capsule::deposit::metadata_path(id)
+            )
         })
     }
 

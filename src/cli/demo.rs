@@ -68,9 +68,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
         "schemas/cap-docs-example/0.0.1.json",
         scaffold::CAP_DOCS_SCHEMA,
     )?;
-    write(&work, "deposits/zee/deposit.json", ZEE)?;
-    write(&work, "deposits/higgs-4l/deposit.json", HIGGS)?;
-    write(&work, "deposits/ttbar-xsec/deposit.json", TTBAR)?;
+    write(&work, &capsule::deposit::metadata_path("zee"), ZEE)?;
+    write(&work, &capsule::deposit::metadata_path("higgs-4l"), HIGGS)?;
+    write(&work, &capsule::deposit::metadata_path("ttbar-xsec"), TTBAR)?;
     write(&work, "access.toml", PEOPLE)?;
     let settings = std::fs::read_to_string(work.join("capsule.toml"))?;
     write(
@@ -104,11 +104,11 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     )?;
     let publish = Command::new(&bin)
         .current_dir(&work)
-        .args(["validate", "--publish", "deposits/zee"])
+        .args(["validate", "--publish", "zee"])
         .output()?;
     write!(
         out,
-        "   $ capsule validate --publish deposits/zee\n   {}",
+        "   $ capsule validate --publish zee\n   {}",
         String::from_utf8_lossy(&publish.stdout)
     )?;
 
@@ -116,7 +116,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
         &mut out,
         "5. A mistake: an unknown status and a malformed e-mail address",
     )?;
-    write(&work, "deposits/w-mass/deposit.json", MISTAKE)?;
+    write(&work, &capsule::deposit::metadata_path("w-mass"), MISTAKE)?;
     git(&work, &["add", "-A"])?;
     git(
         &work,
@@ -181,7 +181,7 @@ fn records(out: &mut impl Write, bin: &Path, work: &Path) -> anyhow::Result<()> 
         out,
         "6. bob has no rights on higgs-4l (only alice is in its _access): his edit is refused",
     )?;
-    edit(work, "deposits/higgs-4l/deposit.json", |d| {
+    edit(work, &capsule::deposit::metadata_path("higgs-4l"), |d| {
         d["general_title"] = "Bob's better title".into();
     })?;
     git(
@@ -211,7 +211,7 @@ fn records(out: &mut impl Write, bin: &Path, work: &Path) -> anyhow::Result<()> 
     )?;
 
     step(out, "8. alice updates the analysis and publishes v2")?;
-    edit(work, "deposits/higgs-4l/deposit.json", |d| {
+    edit(work, &capsule::deposit::metadata_path("higgs-4l"), |d| {
         d["basic_info"]["status"] = "published".into();
         if let Some(keywords) = d["basic_info"]["keywords"].as_array_mut() {
             keywords.push("legacy".into());

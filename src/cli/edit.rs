@@ -105,8 +105,8 @@ pub fn set(args: SetArgs) -> anyhow::Result<Outcome> {
     } else {
         writeln!(
             anstream::stdout(),
-            "Updated deposits/{}/deposit.json",
-            args.id
+            "Updated {}",
+            capsule::deposit::metadata_path(&args.id)
         )?;
         print_changes(&changes)?;
     }
@@ -160,7 +160,7 @@ pub fn edit(args: EditArgs) -> anyhow::Result<Outcome> {
             writeln!(anstream::stdout(), "No changes.")?;
             return Ok(Outcome::Ok);
         }
-        let file = format!("deposits/{}/deposit.json", args.id);
+        let file = capsule::deposit::metadata_path(&args.id);
         let problems = match capsule::validate::parse_deposit(&file, &text) {
             Ok(parsed) => clone.problems_of(&args.id, &parsed.value)?,
             Err(problems) => problems,
@@ -200,9 +200,9 @@ pub fn edit(args: EditArgs) -> anyhow::Result<Outcome> {
         let kept = keep_edit(&clone, &args.id, &text)?;
         writeln!(
             err,
-            "{} deposits/{}/deposit.json is unchanged; your edit is kept in {}",
+            "{} {} is unchanged; your edit is kept in {}",
             output::bad("not saved:"),
-            args.id,
+            capsule::deposit::metadata_path(&args.id),
             kept.display()
         )?;
         return Ok(Outcome::Problems);
@@ -224,7 +224,7 @@ fn keep_edit(clone: &Clone, id: &str, text: &[u8]) -> anyhow::Result<PathBuf> {
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Files are copied into deposits/<ID>/ (or a folder inside it with --to). Files
+    after_help = "Files are copied into the deposit's folder, deposits/<shard>/<ID>/ (or a folder inside it with --to). Files
 larger than the archive's policy.max_file_bytes are refused: track them with Git LFS
 (`git lfs track`) and attach the pointer git-lfs writes, which capsule recognises.
 Nothing is copied unless every file can be.
@@ -274,9 +274,9 @@ pub fn attach(args: AttachArgs) -> anyhow::Result<Outcome> {
                     "--to {to}: give a plain folder name inside the deposit (not .., not reviews)"
                 );
             }
-            format!("deposits/{}/{clean}", args.id)
+            capsule::deposit::file_path(&args.id, &clean)
         }
-        None => format!("deposits/{}", args.id),
+        None => capsule::deposit::folder(&args.id),
     };
     let mut plan = Vec::new();
     let mut refused = Vec::new();
@@ -350,8 +350,8 @@ pub fn attach(args: AttachArgs) -> anyhow::Result<Outcome> {
         }
         writeln!(
             out,
-            "Commit and push them: git add deposits/{} && git commit",
-            args.id
+            "Commit and push them: git add {} && git commit",
+            capsule::deposit::folder(&args.id)
         )?;
     }
     Ok(Outcome::Ok)

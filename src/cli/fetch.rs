@@ -152,7 +152,7 @@ commit with `git ls-remote`, so any URL git understands works (https, ssh, git:/
 file://). The capture is recorded in /analysis_software/repositories (or --field):
 url, ref, commit and capture time; an entry with the same URL is updated. With
 --bundle the repository at that commit is stored as a git bundle under
-deposits/<ID>/software/, so the code itself is preserved; `git clone FILE.bundle`
+the deposit's folder (software/), so the code itself is preserved; `git clone FILE.bundle`
 restores it. The server checks pushed bundles.
 
 Examples:
@@ -218,7 +218,9 @@ pub fn capture(args: CaptureArgs) -> anyhow::Result<Outcome> {
     if args.bundle {
         let name = bundle_name(&url, &commit);
         let relative = format!("software/{name}");
-        let file = clone.root.join("deposits").join(&args.id).join(&relative);
+        let file = clone
+            .root
+            .join(capsule::deposit::file_path(&args.id, &relative));
         let bytes = make_bundle(&url, &ref_name, &commit, &file)?;
         let max = clone.settings.policy.max_file_bytes;
         if bytes > max {
@@ -226,7 +228,7 @@ pub fn capture(args: CaptureArgs) -> anyhow::Result<Outcome> {
             bail!("the bundle is {bytes} bytes, over the archive's limit of {max} (policy.max_file_bytes): record the capture without --bundle, or keep the bundle in Git LFS");
         }
         entry["bundle"] = Value::String(relative.clone());
-        bundle_path = Some((file, format!("deposits/{}/{relative}", args.id)));
+        bundle_path = Some((file, capsule::deposit::file_path(&args.id, &relative)));
     }
 
     let mut new = deposit.clone();
@@ -236,8 +238,8 @@ pub fn capture(args: CaptureArgs) -> anyhow::Result<Outcome> {
         .unwrap_or(Value::Array(Vec::new()));
     let Value::Array(mut items) = list else {
         bail!(
-            "{field} is not an array in deposits/{}/deposit.json",
-            args.id
+            "{field} is not an array in {}",
+            capsule::deposit::metadata_path(&args.id)
         );
     };
     match items
@@ -289,8 +291,8 @@ pub fn capture(args: CaptureArgs) -> anyhow::Result<Outcome> {
         }
         writeln!(
             out,
-            "Commit and push: git add deposits/{} && git commit",
-            args.id
+            "Commit and push: git add {} && git commit",
+            capsule::deposit::folder(&args.id)
         )?;
     }
     Ok(Outcome::Ok)

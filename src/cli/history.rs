@@ -57,8 +57,9 @@ pub fn run_log(args: LogArgs) -> anyhow::Result<Outcome> {
     let versions = log(&repo, start.id(), id)?;
     if versions.is_empty() {
         anyhow::bail!(
-            "deposit {id} has no history at {}: no commit touched deposits/{id}",
-            args.rev
+            "deposit {id} has no history at {}: no commit touched {}",
+            args.rev,
+            capsule::deposit::folder(id)
         );
     }
     if args.json {

@@ -51,7 +51,7 @@ pub fn run(args: InitArgs) -> anyhow::Result<Outcome> {
         capsule::scaffold::init_working(&args.dir, &args.name, &args.admin, &email)?;
         writeln!(
             out,
-            "Created archive {}.\nAdd a deposit as deposits/<id>/deposit.json and check it with: capsule -C {} validate",
+            "Created archive {}.\nAdd a deposit with `capsule new SCHEMA` (it goes in deposits/<shard>/<id>/) and check it with: capsule -C {} validate",
             args.dir.display(),
             args.dir.display()
         )?;

@@ -129,9 +129,9 @@ fn preview(args: PreviewArgs) -> anyhow::Result<Outcome> {
     // The config as the hook would judge it, warnings included.
     let (mut problems, mut warnings): (Vec<Problem>, Vec<Problem>) = (Vec::new(), Vec::new());
     let deposit: serde_json::Value = serde_json::from_slice(&std::fs::read(
-        clone.root.join("deposits").join(id).join("deposit.json"),
+        clone.root.join(capsule::deposit::metadata_path(id)),
     )?)
-    .with_context(|| format!("deposits/{id}/deposit.json is not valid JSON"))?;
+    .with_context(|| format!("{} is not valid JSON", capsule::deposit::metadata_path(id)))?;
     if let Some(sref) = deposit
         .get("$schema")
         .and_then(|s| s.as_str())
@@ -263,7 +263,7 @@ fn preview(args: PreviewArgs) -> anyhow::Result<Outcome> {
 
 /// The newest review or comment of the deposit in the working tree, or a sample.
 fn newest_review(clone: &Clone, id: &str, user: &str) -> anyhow::Result<(Review, String)> {
-    let dir = clone.root.join("deposits").join(id).join("reviews");
+    let dir = clone.root.join(capsule::deposit::file_path(id, "reviews"));
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .map(|read| {
             read.filter_map(Result::ok)
@@ -276,7 +276,10 @@ fn newest_review(clone: &Clone, id: &str, user: &str) -> anyhow::Result<(Review,
     for name in names.iter().rev() {
         let path = dir.join(name);
         let bytes = std::fs::read(&path)?;
-        match Review::parse(&format!("deposits/{id}/reviews/{name}"), &bytes) {
+        match Review::parse(
+            &capsule::deposit::file_path(&id, &format!("reviews/{name}")),
+            &bytes,
+        ) {
             Ok(review) if review.kind != ReviewKind::Resolution => {
                 return Ok((review, name.trim_end_matches(".json").to_string()))
             }

@@ -57,7 +57,7 @@ pub fn publish(args: PublishArgs) -> anyhow::Result<Outcome> {
     let clone = Clone::open()?;
     clone.deposit(&args.id)?;
     let id = &args.id;
-    let path = format!("deposits/{id}/deposit.json");
+    let path = capsule::deposit::metadata_path(&id);
 
     // Versions others published meanwhile decide the next number.
     if clone.has_remote(&args.remote) {
@@ -100,11 +100,12 @@ pub fn publish(args: PublishArgs) -> anyhow::Result<Outcome> {
     }
     let mut status_options = git2::StatusOptions::new();
     status_options
-        .pathspec(format!("deposits/{id}"))
+        .pathspec(capsule::deposit::folder(&id))
         .include_untracked(true);
     if !clone.repo.statuses(Some(&mut status_options))?.is_empty() {
         output::warning(&format!(
-            "deposits/{id} has changes that are not committed; publishing the version in commit {} (commit first to publish them)",
+            "{} has changes that are not committed; publishing the version in commit {} (commit first to publish them)",
+            capsule::deposit::folder(id),
             short(head.id())
         ));
     }
@@ -216,7 +217,7 @@ fn signature(repo: &git2::Repository) -> anyhow::Result<git2::Signature<'static>
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Reviews are append-only files under deposits/<ID>/reviews/, committed for you;
+    after_help = "Reviews are append-only files in the deposit's reviews/ folder, committed for you;
 push them to deliver them. Only schemas with config.reviewable accept reviews.
 
 Examples:
@@ -271,7 +272,7 @@ pub fn review(args: ReviewArgs) -> anyhow::Result<Outcome> {
 
     // Refuse early what the server would refuse.
     let deposit: serde_json::Value = serde_json::from_slice(&std::fs::read(&deposit_path)?)
-        .with_context(|| format!("deposits/{id}/deposit.json is not valid JSON"))?;
+        .with_context(|| format!("{} is not valid JSON", capsule::deposit::metadata_path(id)))?;
     let tree = capsule::archive::WorkTree::new(&clone.root);
     let reviewable = deposit
         .get("$schema")
@@ -283,7 +284,7 @@ pub fn review(args: ReviewArgs) -> anyhow::Result<Outcome> {
         bail!("deposit {id} cannot be reviewed: its schema does not set config.reviewable = true");
     }
 
-    let reviews_dir = clone.root.join("deposits").join(id).join("reviews");
+    let reviews_dir = clone.root.join(capsule::deposit::file_path(id, "reviews"));
     let target = args
         .comment
         .as_ref()
@@ -295,7 +296,10 @@ pub fn review(args: ReviewArgs) -> anyhow::Result<Outcome> {
             .ok()
             .and_then(|b| Review::parse(&file.to_string_lossy(), &b).ok());
         if !parsed.is_some_and(|r| r.kind == ReviewKind::Review) {
-            bail!("there is no review {name} of {id}: `ls deposits/{id}/reviews/` lists them");
+            bail!(
+                "there is no review {name} of {id}: `ls {}` lists them",
+                capsule::deposit::file_path(id, "reviews/")
+            );
         }
     }
     let kind = if args.verdict.is_some() {
@@ -321,7 +325,7 @@ pub fn review(args: ReviewArgs) -> anyhow::Result<Outcome> {
         name = review.file_name().replace(".json", &format!("-{n}.json"));
         n += 1;
     }
-    let path = format!("deposits/{id}/reviews/{name}");
+    let path = capsule::deposit::file_path(&id, &format!("reviews/{name}"));
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)

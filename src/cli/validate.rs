@@ -28,12 +28,13 @@ found, 2 could not run.
 
 Examples:
   capsule validate                          every deposit in the working tree
-  capsule validate deposits/zee             one deposit
-  capsule validate --publish deposits/zee   as it must be to be published
+  capsule validate zee                      one deposit, by id
+  capsule validate --publish zee            as it must be to be published
   capsule validate --rev origin/main --json what the server holds, as data"
 )]
 pub struct ValidateArgs {
-    /// Deposit folders or deposit.json files (default: every deposit).
+    /// Deposit ids, deposit folders or deposit.json files (default: every deposit).
+    #[arg(value_name = "ID|PATH")]
     paths: Vec<PathBuf>,
     /// Check the deposits as they are at this revision instead of the working tree.
     #[arg(long, value_name = "REV")]
@@ -110,16 +111,22 @@ fn deposit_files(
     paths: &[PathBuf],
 ) -> anyhow::Result<Vec<String>> {
     if paths.is_empty() {
-        return Ok(source
-            .list("deposits")?
+        return Ok(capsule::archive::deposit_ids(source)?
             .into_iter()
-            .filter(|id| !id.starts_with('.'))
-            .map(|id| format!("deposits/{id}/deposit.json"))
+            .map(|id| capsule::deposit::metadata_path(&id))
             .collect());
     }
     let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
     let mut out = Vec::new();
     for path in paths {
+        // A bare id names a deposit wherever its shard folder is.
+        if let Some(id) = path
+            .to_str()
+            .filter(|p| capsule::deposit::check_id(p).is_ok() && !cwd.join(p).exists())
+        {
+            out.push(capsule::deposit::metadata_path(id));
+            continue;
+        }
         let absolute = if path.is_absolute() {
             path.clone()
         } else {
@@ -147,14 +154,36 @@ fn deposit_files(
         match classify(&file) {
             PathKind::DepositJson { .. } => out.push(file),
             _ => bail!(
-                "{} is not a deposit: give deposits/<id> or deposits/<id>/deposit.json",
-                path.display()
+                "{} is not a deposit: give its id, its folder (deposits/<shard>/<id>) or its deposit.json{}",
+                path.display(),
+                match classify(&file) {
+                    PathKind::Misplaced(why) => format!(" ({why})"),
+                    _ => String::new(),
+                }
             ),
         }
     }
     out.sort();
     out.dedup();
     Ok(out)
+}
+
+/// Why a deposit's metadata could not be read: a deposit that does not exist at all is
+/// not the same mistake as a folder without its metadata file.
+fn missing_deposit(source: &dyn Source, path: &str) -> anyhow::Result<Problem> {
+    let folder = path.trim_end_matches("/deposit.json");
+    let id = folder.rsplit('/').next().unwrap_or(folder);
+    Ok(if source.list(folder)?.is_empty() {
+        Problem::file(
+            path,
+            format!("there is no deposit `{id}` in {}: no folder {folder}; `capsule new SCHEMA --id {id}` creates one", source.describe()),
+        )
+    } else {
+        Problem::file(
+            path,
+            "there is no deposit.json here: every deposit folder needs its metadata file",
+        )
+    })
 }
 
 /// Resolves `.` and `..` without touching the file system (the path may only exist at --rev).
@@ -341,10 +370,7 @@ fn validate_files(
                     });
                     continue;
                 }
-                Stage::Missing => Err(vec![Problem::file(
-                    path,
-                    "there is no deposit.json here: every folder in deposits/ needs its metadata file",
-                )]),
+                Stage::Missing => Err(vec![missing_deposit(source, path)?]),
                 Stage::Parsed(parsed) => {
                     parsed.and_then(|d| chosen.prepare(&mut registry, source, d))
                 }

@@ -8,14 +8,12 @@
 //! templates from the commit of the event.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use git2::{ObjectType, Oid, Repository, Tree};
 use serde::Serialize;
 
 use super::{ArchiveState, HookError, RefUpdate};
-use crate::archive::GitTree;
-use crate::deposit::check_id;
+use crate::archive::{diff_folders, GitTree};
 use crate::mail::outbox::Entry;
 use crate::mail::plan::{entries, evaluate_event, ArchiveMail, EventSpec, PlanNote};
 use crate::mail::rules::Action;
@@ -165,7 +163,10 @@ fn events_of(
         let name = file.trim_end_matches(".json").to_string();
         // Keyed by the review file itself, not the branch: the same review reaching
         // a second branch (a merge) is not a new review.
-        let key = format!("review deposits/{id}/reviews/{file} {blob}");
+        let key = format!(
+            "review {} {blob}",
+            crate::deposit::file_path(&id, &format!("reviews/{file}"))
+        );
         events.push((
             new_commit.id(),
             EventSpec {
@@ -182,49 +183,41 @@ fn events_of(
 }
 
 /// Review files added between two trees: `(deposit id, file name, blob)`.
-/// Reads only `deposits/` entries whose ids differ, so the cost follows the change.
+/// Reads only the shards and deposit folders whose ids differ, so the cost follows the
+/// change.
 fn added_reviews(
     repo: &Repository,
     old: Option<&Tree<'_>>,
     new: &Tree<'_>,
 ) -> Result<Vec<(String, String, Oid)>, git2::Error> {
-    let subtree = |tree: Option<&Tree<'_>>, path: &str| -> Result<Option<Tree<'_>>, git2::Error> {
-        match tree.map(|t| t.get_path(Path::new(path))) {
-            Some(Ok(entry)) if entry.kind() == Some(ObjectType::Tree) => {
-                Ok(Some(repo.find_tree(entry.id())?))
-            }
+    let deposits = |tree: Option<&Tree<'_>>| -> Option<Oid> {
+        tree?
+            .get_name(crate::deposit::DEPOSITS)
+            .filter(|e| e.kind() == Some(ObjectType::Tree))
+            .map(|e| e.id())
+    };
+    let reviews = |folder: Option<Oid>| -> Result<Option<Tree<'_>>, git2::Error> {
+        let Some(folder) = folder else {
+            return Ok(None);
+        };
+        match repo.find_tree(folder)?.get_name("reviews") {
+            Some(e) if e.kind() == Some(ObjectType::Tree) => Ok(Some(repo.find_tree(e.id())?)),
             _ => Ok(None),
         }
     };
-    let (old_deposits, Some(new_deposits)) =
-        (subtree(old, "deposits")?, subtree(Some(new), "deposits")?)
-    else {
-        return Ok(Vec::new());
-    };
-    if old_deposits
-        .as_ref()
-        .is_some_and(|o| o.id() == new_deposits.id())
-    {
-        return Ok(Vec::new());
-    }
+    let mut changed = Vec::new();
+    diff_folders(
+        &repo.odb()?,
+        deposits(Some(new)),
+        deposits(old),
+        &mut |id, now, before| changed.push((id.to_string(), now, before)),
+    )?;
     let mut found = Vec::new();
-    for entry in new_deposits.iter() {
-        let Some(id) = entry.name() else { continue };
-        if check_id(id).is_err() || entry.kind() != Some(ObjectType::Tree) {
-            continue;
-        }
-        let before = old_deposits
-            .as_ref()
-            .and_then(|o| o.get_name(id))
-            .map(|e| e.id());
-        if before == Some(entry.id()) {
-            continue;
-        }
-        let new_reviews = subtree(Some(new), &format!("deposits/{id}/reviews"))?;
-        let Some(new_reviews) = new_reviews else {
+    for (id, now, before) in changed {
+        let Some(new_reviews) = reviews(now)? else {
             continue;
         };
-        let old_reviews = subtree(old, &format!("deposits/{id}/reviews"))?;
+        let old_reviews = reviews(before)?;
         for file in new_reviews.iter() {
             let Some(name) = file.name() else { continue };
             if file.kind() != Some(ObjectType::Blob) || !name.ends_with(".json") {
@@ -234,7 +227,7 @@ fn added_reviews(
                 .as_ref()
                 .is_some_and(|o| o.get_name(name).is_some());
             if !existed {
-                found.push((id.to_string(), name.to_string(), file.id()));
+                found.push((id.clone(), name.to_string(), file.id()));
             }
         }
     }

@@ -331,9 +331,10 @@ impl Judge<'_> {
         }
 
         let before = |id: &str| -> Result<Option<Value>, HookError> {
-            let path = format!("deposits/{id}/deposit.json");
+            // Through the deposit's folder of that commit's layout: a flat archive's
+            // deposits keep their rights across `capsule migrate`.
             for source in rights_source.iter().chain(base_source.iter()) {
-                if let Some(bytes) = source.read(&path)? {
+                if let Some(bytes) = source.read_deposit_file(id, "deposit.json")? {
                     // An unreadable deposit grants nothing; validation reports it.
                     return Ok(Some(serde_json::from_slice(&bytes).unwrap_or(Value::Null)));
                 }
@@ -342,7 +343,7 @@ impl Judge<'_> {
         };
         let after = |id: &str| -> Result<Option<Value>, HookError> {
             Ok(new_source
-                .read(&format!("deposits/{id}/deposit.json"))?
+                .read(&crate::deposit::metadata_path(&id))?
                 .map(|bytes| serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
         };
 
@@ -354,7 +355,10 @@ impl Judge<'_> {
             .map(|c| GitTree::at_commit(repo, c))
             .transpose()?;
         let folder_id = |source: &GitTree<'_>, id: &str| -> Option<Oid> {
-            source.folder_id(&format!("deposits/{id}")).ok().flatten()
+            source
+                .folder_id(&crate::deposit::folder(&id))
+                .ok()
+                .flatten()
         };
         let as_on_default = |id: &str| -> bool {
             default_source.as_ref().is_some_and(|d| {
@@ -397,7 +401,7 @@ impl Judge<'_> {
         for (id, file, status, blob) in reviews {
             // Reviews that are already in the repository were checked when they arrived
             // (merging someone's review into the default branch is not forging it).
-            let path = format!("deposits/{id}/reviews/{file}");
+            let path = crate::deposit::file_path(&id, &format!("reviews/{file}"));
             if status == Delta::Added
                 && (self.on_a_branch_before(&path, blob) || (fast_forward && as_on_default(&id)))
             {
@@ -462,7 +466,7 @@ impl Judge<'_> {
         let mut problems = Vec::new();
         for id in ids {
             let deposit = old_source
-                .read(&format!("deposits/{id}/deposit.json"))?
+                .read(&crate::deposit::metadata_path(&id))?
                 .map(|b| serde_json::from_slice::<Value>(&b).unwrap_or(Value::Null));
             if let Some(deposit) = deposit
                 .as_ref()
@@ -540,7 +544,7 @@ impl Judge<'_> {
         registry: &mut SchemaRegistry,
         new_source: &GitTree<'_>,
     ) -> Result<Option<Problem>, HookError> {
-        let file = format!("deposits/{id}/deposit.json");
+        let file = crate::deposit::metadata_path(&id);
         let who = self.who();
         let Some(old) = old else {
             // Creating a deposit.
@@ -627,7 +631,7 @@ impl Judge<'_> {
         registry: &mut SchemaRegistry,
         new_source: &GitTree<'_>,
     ) -> Result<Vec<Problem>, HookError> {
-        let path = format!("deposits/{id}/reviews/{file}");
+        let path = crate::deposit::file_path(&id, &format!("reviews/{file}"));
         let who = self.who();
         if status != Delta::Added {
             let what = if status == Delta::Deleted {
@@ -685,7 +689,7 @@ impl Judge<'_> {
             ReviewKind::Review => None,
             _ => {
                 let name = review.review.clone().unwrap_or_default();
-                let target_path = format!("deposits/{id}/reviews/{name}.json");
+                let target_path = crate::deposit::file_path(&id, &format!("reviews/{name}.json"));
                 match new_source.read(&target_path)? {
                     Some(bytes) => Review::parse(&target_path, &bytes).ok(),
                     None => None,
@@ -795,7 +799,7 @@ impl Judge<'_> {
 
         // The deposit as published must be complete: validated with `required`.
         let source = GitTree::at_commit(repo, commit.id())?;
-        let path = format!("deposits/{}/deposit.json", record.id);
+        let path = crate::deposit::metadata_path(&record.id);
         let label = short(commit.id());
         let Some(bytes) = source.read(&path)? else {
             problems.push(Problem::file(

@@ -721,21 +721,15 @@ fn collect_files(
     Ok(())
 }
 
-/// The deposit folders at the build revision: one read of the `deposits` tree.
+/// The deposit folders at the build revision: one read of `deposits/` and its shards.
 fn deposit_folders(
     repo: &Repository,
     tree: &GitTree<'_>,
 ) -> Result<BTreeMap<String, Oid>, SiteError> {
-    let Some(id) = tree.folder_id("deposits")? else {
+    let Some(deposits) = crate::archive::DepositsTree::of_commit(repo, tree.commit())? else {
         return Ok(BTreeMap::new());
     };
-    let folder = repo.find_tree(id)?;
-    Ok(folder
-        .iter()
-        .filter(|e| e.kind() == Some(git2::ObjectType::Tree))
-        .filter_map(|e| Some((e.name()?.to_string(), e.id())))
-        .filter(|(name, _)| crate::deposit::check_id(name).is_ok())
-        .collect())
+    Ok(deposits.folders()?.into_iter().collect())
 }
 
 fn read_manifest(out: &Path) -> Option<Manifest> {
@@ -756,7 +750,7 @@ fn old_search_doc(
         return Ok(None);
     };
     let tree = GitTree::at_commit(repo, commit)?;
-    let Some(bytes) = tree.read(&format!("deposits/{id}/deposit.json"))? else {
+    let Some(bytes) = tree.read_deposit_file(id, "deposit.json")? else {
         return Ok(None);
     };
     let deposit: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();

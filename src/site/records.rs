@@ -10,6 +10,7 @@ use git2::{ObjectType, Oid, Repository, Tree};
 use serde_json::Value;
 
 use crate::access::DepositAccess;
+use crate::archive::DepositsTree;
 use crate::deposit::{lfs_pointer, parse_latest_schema_ref, parse_schema_ref, SchemaRef};
 use crate::history::{diff_values, rfc3339};
 use crate::record::{Review, ReviewKind};
@@ -85,7 +86,7 @@ pub struct Worker<'r> {
     /// folder at the build revision and at each version's commit; at 100k deposits
     /// `deposits` is a 3.7 MB tree, which libgit2's object cache may evict between two
     /// records (and then inflates and parses again).
-    deposits: Vec<(Oid, Option<Tree<'r>>)>,
+    deposits: Vec<(Oid, Option<DepositsTree<'r>>)>,
 }
 
 /// How many `deposits` folders a worker keeps: the build revision's and those of the
@@ -111,21 +112,20 @@ impl<'r> Worker<'r> {
                 &self.deposits[0].1
             }
             None => {
-                let root = self.repo.find_commit(commit)?.tree()?;
-                let deposits = match root.get_name("deposits") {
-                    Some(e) if e.kind() == Some(ObjectType::Tree) => {
-                        Some(self.repo.find_tree(e.id())?)
-                    }
-                    _ => None,
-                };
+                let deposits = DepositsTree::of_commit(self.repo, commit)?;
                 self.deposits.truncate(DEPOSITS_KEPT - 1);
                 self.deposits.insert(0, (commit, deposits));
                 &self.deposits[0].1
             }
         };
-        match deposits.as_ref().and_then(|d| d.get_name(id)) {
-            Some(e) if e.kind() == Some(ObjectType::Tree) => Ok(Some(self.repo.find_tree(e.id())?)),
-            _ => Ok(None),
+        match deposits
+            .as_ref()
+            .map(|d| d.folder(id))
+            .transpose()?
+            .flatten()
+        {
+            Some(folder) => Ok(Some(self.repo.find_tree(folder)?)),
+            None => Ok(None),
         }
     }
 

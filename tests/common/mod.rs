@@ -355,3 +355,8 @@ pub fn analysis(title: &str, keywords: &[&str], (name, email): (&str, &str)) -> 
 pub fn dep(id: &str, rest: &str) -> String {
     capsule::deposit::file_path(id, rest)
 }
+
+/// The folder of deposit `id` in an archive (`deposits/<shard>/<id>`).
+pub fn dep_dir(id: &str) -> String {
+    capsule::deposit::folder(id)
+}
