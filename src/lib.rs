@@ -11,7 +11,8 @@
 //!    ▼
 //! validate (deposits -> `Problem`s with file, line:column, pointer, title path)
 //!    │
-//!    ├── deposit  (ids, `$schema` references, the layout of `deposits/`, LFS pointers)
+//!    ├── deposit  (ids, `$schema` references, the one map from an id to its shard
+//!    │             folder `deposits/<shard>/<id>/`, LFS pointers)
 //!    ├── access   (people and groups, who is pushing, rights on one deposit)
 //!    ├── record   (record tags records/<id>/v<N>, review files)
 //!    ├── capture  (git bundles of analysis code, and their checks)
@@ -27,6 +28,7 @@
 //! authoring (new deposits, ids, pointer edits, atomic writes)
 //! fetch     (experiment databases -> deposit fields, with provenance)
 //! history   (versions of a deposit, the deposit at a version, semantic diffs)
+//! migrate   (a flat archive's deposits moved into shard folders, in one commit)
 //! scaffold  (what `capsule init` and `capsule hook install` write)
 //! ```
 //!
@@ -44,6 +46,7 @@ pub mod hook;
 pub mod index;
 pub mod locate;
 pub mod mail;
+pub mod migrate;
 pub mod problem;
 mod rawtree;
 pub mod record;

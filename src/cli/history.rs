@@ -104,11 +104,16 @@ pub struct ShowArgs {
     /// Print the deposit's JSON with where it came from.
     #[arg(long)]
     json: bool,
+    /// Print only the deposit's folder in the archive (deposits/<shard>/<id>), for
+    /// scripts and `cd`; the deposit need not exist yet.
+    #[arg(long, conflicts_with = "json")]
+    path: bool,
 }
 
 #[derive(Serialize)]
 struct Shown {
     id: String,
+    path: String,
     at: Resolved,
     schema: Option<String>,
     fields: Vec<Field>,
@@ -134,8 +139,14 @@ fn split_target(target: &str) -> (&str, &str) {
 }
 
 pub fn run_show(args: ShowArgs) -> anyhow::Result<Outcome> {
-    let repo = open_repo()?;
+    let repo = open_repo();
     let (id, spec) = split_target(&args.target);
+    if args.path {
+        let id = checked(id)?;
+        writeln!(anstream::stdout(), "{}", capsule::deposit::folder(id))?;
+        return Ok(Outcome::Ok);
+    }
+    let repo = repo?;
     let id = checked(id)?;
     let at = resolve(&repo, id, spec)?;
     let (_, value) = deposit_at(&repo, id, &at)?;
@@ -149,6 +160,7 @@ pub fn run_show(args: ShowArgs) -> anyhow::Result<Outcome> {
     if args.json {
         output::json(&Shown {
             id: id.to_string(),
+            path: capsule::deposit::folder(id),
             schema: value
                 .get("$schema")
                 .and_then(Value::as_str)

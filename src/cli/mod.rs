@@ -11,6 +11,7 @@ mod fetch;
 mod history;
 mod hook;
 mod init;
+mod migrate;
 mod notify;
 mod outbox;
 mod output;
@@ -57,6 +58,8 @@ enum Command {
     /// Install, inspect and run the server-side git hooks.
     #[command(subcommand)]
     Hook(hook::HookCommand),
+    /// Move a flat archive's deposits (deposits/<id>/) into shard folders, in one commit.
+    Migrate(migrate::MigrateArgs),
     /// Start a new deposit from a schema, with you as its owner.
     New(author::NewArgs),
     /// Publish the committed deposit as the next immutable record version.
@@ -115,6 +118,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Validate(args) => validate::run(args),
         Command::Schema(cmd) => schema::run(cmd),
         Command::Hook(cmd) => hook::run(cmd),
+        Command::Migrate(args) => migrate::run(args),
         Command::New(args) => author::run(args),
         Command::Publish(args) => record::publish(args),
         Command::Review(args) => record::review(args),

@@ -70,10 +70,12 @@ impl Judge<'_> {
         }
     }
 
-    /// Whether a branch already holds exactly this file at this path: then it was
-    /// checked when it arrived, by the rules of the push that brought it. Content alone
-    /// is not enough (a review copied to another deposit is a forgery).
-    fn on_a_branch_before(&self, path: &str, blob: Oid) -> bool {
+    /// Whether a branch already holds exactly this file in this deposit's folder: then
+    /// it was checked when it arrived, by the rules of the push that brought it. Content
+    /// alone is not enough (a review copied to another deposit is a forgery). The folder
+    /// is found as each branch lays it out, so `capsule migrate` moving a review into its
+    /// shard is not a new review.
+    fn on_a_branch_before(&self, id: &str, rest: &str, blob: Oid) -> bool {
         let Some(repo) = self.before else {
             return false;
         };
@@ -81,10 +83,16 @@ impl Judge<'_> {
             return false;
         };
         branches.flatten().any(|reference| {
-            reference
-                .peel_to_tree()
+            let Ok(tree) = reference.peel_to_tree() else {
+                return false;
+            };
+            let folder = crate::archive::DepositsTree::of_root(repo, &tree)
                 .ok()
-                .and_then(|tree| tree.get_path(std::path::Path::new(path)).ok())
+                .flatten()
+                .and_then(|d| d.folder(id).ok().flatten());
+            folder
+                .and_then(|f| repo.find_tree(f).ok())
+                .and_then(|f| f.get_path(std::path::Path::new(rest)).ok())
                 .is_some_and(|entry| entry.id() == blob)
         })
     }
@@ -401,9 +409,9 @@ impl Judge<'_> {
         for (id, file, status, blob) in reviews {
             // Reviews that are already in the repository were checked when they arrived
             // (merging someone's review into the default branch is not forging it).
-            let path = crate::deposit::file_path(&id, &format!("reviews/{file}"));
             if status == Delta::Added
-                && (self.on_a_branch_before(&path, blob) || (fast_forward && as_on_default(&id)))
+                && (self.on_a_branch_before(&id, &format!("reviews/{file}"), blob)
+                    || (fast_forward && as_on_default(&id)))
             {
                 continue;
             }
