@@ -7,7 +7,8 @@ Writes a plain directory (bench/make_git.sh turns it into a git repository):
 
     capsule.toml, access.toml
     schemas/analysis/1.0.0.json        copy of --schema
-    deposits/ana-000001/deposit.json   one physics analysis, ~5 KB, indent 2
+    deposits/<shard>/ana-000001/deposit.json   one physics analysis, ~5 KB, indent 2
+                                       (shard: first 2 hex digits of sha256(id))
     ...
 
 Every deposit is built from its own random generator, seeded from (seed, index), so the
@@ -20,6 +21,7 @@ Standard library only.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import multiprocessing
 import os
@@ -498,6 +500,11 @@ def make_deposit(seed: int, index: int) -> tuple[str, dict]:
     return dep_id, deposit
 
 
+def shard(dep_id: str) -> str:
+    """The deposit's shard folder, as capsule's deposit::shard computes it."""
+    return hashlib.sha256(dep_id.encode("utf-8")).hexdigest()[:2]
+
+
 def write_range(args: tuple) -> int:
     out_dir, seed, start, stop = args[:4]
     public = len(args) > 4 and args[4]
@@ -509,8 +516,8 @@ def write_range(args: tuple) -> int:
             deposit["_access"]["deposit-read"]["roles"].append("public")
         text = json.dumps(deposit, indent=2, ensure_ascii=False) + "\n"
         data = text.encode("utf-8")
-        d = os.path.join(deposits, dep_id)
-        os.mkdir(d)
+        d = os.path.join(deposits, shard(dep_id), dep_id)
+        os.makedirs(d)
         with open(os.path.join(d, "deposit.json"), "wb") as f:
             f.write(data)
         total += len(data)

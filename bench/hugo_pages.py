@@ -7,6 +7,7 @@ Each page carries the deposit's title, people, keywords and the deposit as a dat
 block, and the layout renders the same kind of field list capsule renders, so Hugo
 does comparable work (front matter, one template, taxonomies for keywords and people).
 """
+import hashlib
 import json, os, sys
 from pathlib import Path
 
@@ -22,8 +23,8 @@ src, dst = Path(sys.argv[1]), Path(sys.argv[2])
     '{{ range $k, $v := .Params.deposit }}<h2>{{ $k }}</h2><pre>{{ jsonify $v }}</pre>{{ end }}{{ end }}')
 (dst / "layouts" / "_default" / "list.html").write_text(
     '{{ define "main" }}<h1>{{ .Title }}</h1><ul>{{ range .Pages }}<li><a href="{{ .RelPermalink }}">{{ .Title }}</a></li>{{ end }}</ul>{{ end }}')
-for d in sorted(os.listdir(src / "deposits")):
-    dep = json.loads((src / "deposits" / d / "deposit.json").read_text())
+for d in sorted(p.name for shard in (src / "deposits").iterdir() if shard.is_dir() for p in shard.iterdir()):
+    dep = json.loads((src / "deposits" / hashlib.sha256(d.encode()).hexdigest()[:2] / d / "deposit.json").read_text())
     info = dep.get("basic_info", {})
     front = {
         "title": dep.get("general_title", d),

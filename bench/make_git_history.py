@@ -72,9 +72,15 @@ def main():
         for entry in files(top)
     ]
     commit("Set up the archive", setup)
-    ids = sorted(os.listdir(os.path.join(src, "deposits")))
-    for deposit in ids:
-        mark = commit(f"Publish {deposit}", list(files(f"deposits/{deposit}")))
+    deposits = os.path.join(src, "deposits")
+    ids = sorted(
+        (deposit, shard)
+        for shard in os.listdir(deposits)
+        if os.path.isdir(os.path.join(deposits, shard))
+        for deposit in os.listdir(os.path.join(deposits, shard))
+    )
+    for deposit, shard in ids:
+        mark = commit(f"Publish {deposit}", list(files(f"deposits/{shard}/{deposit}")))
         out.write(b"tag records/%s/v1\nfrom :%d\n" % (deposit.encode(), mark))
         out.write(b"tagger Capsule Bench <bench@example.org> %d +0000\n" % when)
         data(f"Publish {deposit} v1\n".encode())

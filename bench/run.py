@@ -22,6 +22,7 @@ or --capsule. With --keep the generated archives stay in --work and later runs r
 them (generating 100k deposits takes minutes).
 """
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -39,6 +40,11 @@ ENV = dict(os.environ, GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL="/dev/null",
            GIT_COMMITTER_NAME="Bench", GIT_COMMITTER_EMAIL="bench@example.org",
            CAPSULE_USER="alice", NO_COLOR="1")
 HAVE_PERF = shutil.which("perf") is not None
+
+
+def deposit_path(dep_id: str) -> str:
+    """deposits/<shard>/<id>/deposit.json, as capsule's deposit::metadata_path makes it."""
+    return f"deposits/{hashlib.sha256(dep_id.encode()).hexdigest()[:2]}/{dep_id}/deposit.json"
 
 
 def run(args, **kw):
@@ -115,7 +121,7 @@ def bench_size(n, work, a, capsule):
     run(["git", "clone", "-q", str(base), str(clone)])
     run(["git", "config", "gc.auto", "0"], cwd=clone)
     old = run(["git", "rev-parse", "HEAD"], cwd=clone).stdout.strip()
-    target = clone / "deposits" / f"ana-{n // 2:06d}" / "deposit.json"
+    target = clone / deposit_path(f"ana-{n // 2:06d}")
     doc = json.loads(target.read_text())
     doc["general_title"] = doc["general_title"] + " (revised)"
     target.write_text(json.dumps(doc, indent=2))

@@ -17,6 +17,7 @@ For each size it generates an archive (bench/gen_archive.py, bench/make_git.sh) 
     tree, and in the committed tree (`git grep ... HEAD`).
 """
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -44,6 +45,11 @@ QUERIES = [
     ("two words + filter", ["dark matter", "--status", "draft"]),
     ("word + facets", ["higgs", "--facets"]),
 ]
+
+
+def deposit_path(dep_id: str) -> str:
+    """deposits/<shard>/<id>/deposit.json, as capsule's deposit::metadata_path makes it."""
+    return f"deposits/{hashlib.sha256(dep_id.encode()).hexdigest()[:2]}/{dep_id}/deposit.json"
 
 
 def run(args, **kw):
@@ -89,7 +95,7 @@ def bench_size(n, work, repeat, updates, pack, reuse, full_runs):
 
     update_times = []
     for k in range(updates):
-        target = base / "deposits" / f"ana-{(k * 7919) % n + 1:06d}" / "deposit.json"
+        target = base / deposit_path(f"ana-{(k * 7919) % n + 1:06d}")
         doc = json.loads(target.read_text())
         doc["general_title"] = doc["general_title"] + f" (revision {k})"
         target.write_text(json.dumps(doc, indent=2))
@@ -128,7 +134,7 @@ def server_updates(base, n, updates):
     times, k = [], 0
     while len(times) < updates:
         k += 1
-        target = base / "deposits" / f"ana-{(k * 6007) % n + 1:06d}" / "deposit.json"
+        target = base / deposit_path(f"ana-{(k * 6007) % n + 1:06d}")
         doc = json.loads(target.read_text())
         if doc.get("_deposit", {}).get("owners") != ["alice"]:
             continue
