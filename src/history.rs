@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, UNIX_EPOCH};
 
-use git2::{Oid, Repository, Sort};
+use git2::{Oid, Repository};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -60,24 +60,29 @@ pub fn log(repo: &Repository, start: Oid, id: &str) -> Result<Vec<DepositVersion
             .or_default()
             .push(record.version);
     }
-    let mut walk = repo.revwalk()?;
-    walk.set_sorting(Sort::TOPOLOGICAL | Sort::TIME)?;
-    walk.push(start)?;
+    // A deposit's versions are the states along the first-parent chain: what the
+    // branch held, one accepted push after another. A commit that only a merge's
+    // second parent brings in is not a version anyone wrote on this branch (the hook
+    // judges the chain commit by commit, and nothing else).
+    // Walked by hand: libgit2's first-parent simplification still lists other parents
+    // under topological sorting.
+    let mut next = Some(repo.find_commit(start)?);
+    let chain = std::iter::from_fn(move || {
+        let commit = next.take()?;
+        next = commit.parent(0).ok();
+        Some(commit)
+    });
     let mut versions = Vec::new();
     let mut seen_records = std::collections::HashSet::new();
     // A record tagged on a commit that did not touch the deposit (publishing tags
     // HEAD) belongs to the version that commit carries: the next older change with
     // the same folder.
     let mut pending: Vec<(Option<Oid>, Oid)> = Vec::new();
-    for oid in walk {
-        let commit = repo.find_commit(oid?)?;
+    for commit in chain {
         let now = folder_id(repo, &commit, id);
-        let parents: Vec<Option<Oid>> = commit.parents().map(|p| folder_id(repo, &p, id)).collect();
-        // Like `git log -- path`: a commit counts when it differs from every parent.
-        let changed = if parents.is_empty() {
-            now.is_some()
-        } else {
-            parents.iter().all(|p| *p != now)
+        let changed = match commit.parent(0) {
+            Ok(parent) => folder_id(repo, &parent, id) != now,
+            Err(_) => now.is_some(),
         };
         if !changed {
             if records.contains_key(&commit.id()) && now.is_some() {

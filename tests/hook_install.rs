@@ -122,9 +122,9 @@ fn an_installed_hook_checks_pushes_to_an_existing_repository() {
     run_ok(capsule(&dir).args(["hook", "install"]).arg(&dir));
     let work = tmp.path().join("work");
     run_ok(git(tmp.path()).args(["clone", "-q"]).arg(&dir).arg(&work));
-    std::fs::create_dir_all(work.join(&dep_dir("x"))).unwrap();
+    std::fs::create_dir_all(work.join(dep_dir("x"))).unwrap();
     std::fs::write(
-        work.join(&dep("x", "deposit.json")),
+        work.join(dep("x", "deposit.json")),
         "{\"$schema\": \"analysis/1.0.0\"}",
     )
     .unwrap();

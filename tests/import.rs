@@ -129,7 +129,7 @@ url = "http://127.0.0.1:1/nothing-listens-here"
 }
 
 fn deposit(work: &Work, id: &str) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(work.path.join(dep(&id, "deposit.json"))).unwrap())
+    serde_json::from_slice(&std::fs::read(work.path.join(dep(id, "deposit.json"))).unwrap())
         .unwrap()
 }
 
@@ -147,7 +147,7 @@ fn fetching_from_a_cadi_like_service_fills_and_refreshes_fields() {
     let http = Http::start();
     http.route("/cadi/EXO-21-004", 200, &cadi("Dimuon resonances"));
     let (_server, work) = archive_with_fetchers(&http);
-    let before = std::fs::read(work.path.join(&dep("dimuon", "deposit.json"))).unwrap();
+    let before = std::fs::read(work.path.join(dep("dimuon", "deposit.json"))).unwrap();
 
     // A dry run shows the change and writes nothing.
     let out = fetch(&work, &["dimuon", "cadi", "EXO-21-004", "--dry-run"]);
@@ -165,7 +165,7 @@ fn fetching_from_a_cadi_like_service_fills_and_refreshes_fields() {
         stdout(&out)
     );
     assert_eq!(
-        std::fs::read(work.path.join(&dep("dimuon", "deposit.json"))).unwrap(),
+        std::fs::read(work.path.join(dep("dimuon", "deposit.json"))).unwrap(),
         before
     );
 
@@ -225,7 +225,7 @@ fn fetch_failures_are_clear_and_write_nothing() {
     http.route("/html", 200, "<html>maintenance</html>");
     http.route("/glance", 200, GLANCE);
     let (_server, work) = archive_with_fetchers(&http);
-    let file = work.path.join(&dep("dimuon", "deposit.json"));
+    let file = work.path.join(dep("dimuon", "deposit.json"));
     let before = std::fs::read(&file).unwrap();
     let cases: [(&[&str], bool, &str); 8] = [
         (&["dimuon", "cadi", "EXO-99-999"], true, "the server answered 404 Not Found"),
@@ -328,7 +328,7 @@ fn capturing_software_records_the_commit_and_bundles_the_code() {
         git(server.tmp.path())
             .arg("clone")
             .arg("--quiet")
-            .arg(work.path.join(&dep_dir("dimuon")).join(&bundle))
+            .arg(work.path.join(dep_dir("dimuon")).join(&bundle))
             .arg(&restored),
     );
     assert_eq!(
@@ -353,7 +353,7 @@ fn capturing_software_records_the_commit_and_bundles_the_code() {
     assert!(same[0].get("bundle").is_none());
 
     // The hook refuses a damaged bundle and a bundle without the recorded commit.
-    let bundle_file = work.path.join(&dep_dir("dimuon")).join(&bundle);
+    let bundle_file = work.path.join(dep_dir("dimuon")).join(&bundle);
     let bytes = std::fs::read(&bundle_file).unwrap();
     work.git(&["checkout", "--quiet", "--", "."]);
     work.write(&dep("dimuon", &bundle), &bytes[..bytes.len() - 30])
@@ -412,7 +412,7 @@ fn capturing_over_git_daemon_and_bad_refs() {
     work.commit("captured over git://");
     work.push().assert_landed();
 
-    let before = std::fs::read(work.path.join(&dep("dimuon", "deposit.json"))).unwrap();
+    let before = std::fs::read(work.path.join(dep("dimuon", "deposit.json"))).unwrap();
     let out = work.capsule(&["capture-repo", "dimuon", &url, "--ref", "no-such-branch"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
@@ -434,7 +434,7 @@ fn capturing_over_git_daemon_and_bad_refs() {
         stderr(&out)
     );
     assert_eq!(
-        std::fs::read(work.path.join(&dep("dimuon", "deposit.json"))).unwrap(),
+        std::fs::read(work.path.join(dep("dimuon", "deposit.json"))).unwrap(),
         before
     );
 }
@@ -470,7 +470,7 @@ fn attach_set_and_edit_change_deposits_safely() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("big.root is 5000 bytes; the archive's limit is 1000 bytes (policy.max_file_bytes). Track it with Git LFS"), "{}", stderr(&out));
     assert!(
-        !work.path.join(&dep("dimuon", "notes.md")).exists(),
+        !work.path.join(dep("dimuon", "notes.md")).exists(),
         "nothing is copied unless everything can be"
     );
     let out = work.capsule(&[
@@ -491,7 +491,7 @@ fn attach_set_and_edit_change_deposits_safely() {
         stdout(&out)
     );
     assert_eq!(
-        std::fs::read_to_string(work.path.join(&dep("dimuon", "data/notes.md"))).unwrap(),
+        std::fs::read_to_string(work.path.join(dep("dimuon", "data/notes.md"))).unwrap(),
         "# notes\n"
     );
     let out = work.capsule(&[
@@ -531,12 +531,12 @@ fn attach_set_and_edit_change_deposits_safely() {
         deposit(&work, "dimuon")["basic_info"]["measurements"][0]["sqrt_s_tev"],
         13.6
     );
-    let before = std::fs::read(work.path.join(&dep("dimuon", "deposit.json"))).unwrap();
+    let before = std::fs::read(work.path.join(dep("dimuon", "deposit.json"))).unwrap();
     let out = work.capsule(&["set", "dimuon", "/basic_info/status", "finished"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("/basic_info/status (Basic Information › Status): \"finished\" is not one of the allowed values"), "{}", stderr(&out));
     assert_eq!(
-        std::fs::read(work.path.join(&dep("dimuon", "deposit.json"))).unwrap(),
+        std::fs::read(work.path.join(dep("dimuon", "deposit.json"))).unwrap(),
         before
     );
 
@@ -558,7 +558,7 @@ fn attach_set_and_edit_change_deposits_safely() {
         "{}",
         stdout(&out)
     );
-    let before = std::fs::read(work.path.join(&dep("dimuon", "deposit.json"))).unwrap();
+    let before = std::fs::read(work.path.join(dep("dimuon", "deposit.json"))).unwrap();
     std::fs::write(
         &script,
         "#!/bin/sh\nsed -i 's/\"under review\"/\"finished\"/' \"$1\"\n",
@@ -576,7 +576,7 @@ fn attach_set_and_edit_change_deposits_safely() {
         stderr(&out)
     );
     assert_eq!(
-        std::fs::read(work.path.join(&dep("dimuon", "deposit.json"))).unwrap(),
+        std::fs::read(work.path.join(dep("dimuon", "deposit.json"))).unwrap(),
         before
     );
     let kept = stderr(&out)

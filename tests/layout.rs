@@ -74,7 +74,7 @@ fn new_and_show_name_the_folder_and_ids_are_unique_ignoring_case() {
         "{}",
         stderr(&again)
     );
-    let path = run_ok(&mut capsule(&work.path).args(["show", "--path", "zee"]));
+    let path = run_ok(capsule(&work.path).args(["show", "--path", "zee"]));
     assert_eq!(stdout(&path).trim(), dep_dir("zee"));
 }
 

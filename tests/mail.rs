@@ -86,7 +86,7 @@ fn publish(work: &Work, user: &str, id: &str) -> Output {
 }
 
 fn edit(work: &Work, id: &str, change: impl FnOnce(&mut Value)) {
-    let path = work.path.join(dep(&id, "deposit.json"));
+    let path = work.path.join(dep(id, "deposit.json"));
     let mut value: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     change(&mut value);
     std::fs::write(path, serde_json::to_string_pretty(&value).unwrap() + "\n").unwrap();
@@ -154,7 +154,7 @@ fn publish_and_review_mails_reach_a_real_smtp_server() {
         "{}",
         review.data
     );
-    let name = std::fs::read_dir(work.path.join(&dep("higgs", "reviews")))
+    let name = std::fs::read_dir(work.path.join(dep("higgs", "reviews")))
         .unwrap()
         .next()
         .unwrap()

@@ -44,7 +44,7 @@ fn pretty(value: &serde_json::Value) -> String {
 }
 
 fn higgs(work: &Work) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(work.path.join(&dep("higgs", "deposit.json"))).unwrap())
+    serde_json::from_slice(&std::fs::read(work.path.join(dep("higgs", "deposit.json"))).unwrap())
         .unwrap()
 }
 
@@ -583,9 +583,35 @@ fn records_come_from_the_default_branch() {
     work.push_as("bob", "refs/tags/records/carol-x/v1")
         .assert_rejected_with("records/carol-x/v1 points at commit");
     let out = work.push_as("bob", "refs/tags/records/carol-x/v1");
-    assert!(out.output.contains("which is not on the default branch (main): records are published from the default branch"), "{}", out.output);
+    assert!(
+        out.output
+            .contains("it is not on the default branch (main) as the server holds it"),
+        "{}",
+        out.output
+    );
     assert_eq!(server.rev("refs/tags/records/carol-x/v1"), None);
-    // Pushed together with the branch, it is published.
+    // Pushed together with the branch, it is refused too: publishing is its own push,
+    // so a tag can never land while its commit's branch update loses a race.
+    let main_before = server.rev("refs/heads/main");
+    let both = git(&work.path)
+        .env("CAPSULE_USER", "bob")
+        .args([
+            "push",
+            "origin",
+            "HEAD:main",
+            "refs/tags/records/carol-x/v1",
+        ])
+        .output()
+        .unwrap();
+    assert!(!both.status.success());
+    assert!(
+        stderr(&both).contains("publish it in a push of its own"),
+        "{}",
+        stderr(&both)
+    );
+    assert_eq!(server.rev("refs/heads/main"), main_before);
+    assert_eq!(server.rev("refs/tags/records/carol-x/v1"), None);
+    // The branch first, then the tag in a push of its own: published.
     work.push_as("bob", "HEAD:main").assert_landed();
     work.push_as("bob", "refs/tags/records/carol-x/v1")
         .assert_landed();

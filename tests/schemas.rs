@@ -134,9 +134,9 @@ fn validating_the_cap_lhcb_record_against_its_legacy_schema() {
     .unwrap();
     let mut metadata = record["metadata"].clone();
     metadata["$schema"] = "lhcb-legacy/0.0.1".into();
-    std::fs::create_dir_all(dir.join(&dep_dir("ana-2014-060"))).unwrap();
+    std::fs::create_dir_all(dir.join(dep_dir("ana-2014-060"))).unwrap();
     std::fs::write(
-        dir.join(&dep("ana-2014-060", "deposit.json")),
+        dir.join(dep("ana-2014-060", "deposit.json")),
         serde_json::to_string_pretty(&metadata).unwrap(),
     )
     .unwrap();

@@ -413,15 +413,15 @@ fn bad_deposits_are_skipped_with_a_warning() {
     let tmp = tempfile::TempDir::new().unwrap();
     let dir = tmp.path().join("archive");
     generated_archive(&dir, 3, "first");
-    std::fs::create_dir_all(dir.join(&dep_dir("broken"))).unwrap();
+    std::fs::create_dir_all(dir.join(dep_dir("broken"))).unwrap();
     std::fs::write(
-        dir.join(&dep("broken", "deposit.json")),
+        dir.join(dep("broken", "deposit.json")),
         "{\"general_title\": \"x\",,}",
     )
     .unwrap();
-    std::fs::create_dir_all(dir.join(&dep_dir("latin1"))).unwrap();
+    std::fs::create_dir_all(dir.join(dep_dir("latin1"))).unwrap();
     std::fs::write(
-        dir.join(&dep("latin1", "deposit.json")),
+        dir.join(dep("latin1", "deposit.json")),
         b"{\"general_title\": \"caf\xe9\"}",
     )
     .unwrap();

@@ -95,7 +95,7 @@ impl Clone {
         value: &serde_json::Value,
     ) -> anyhow::Result<Vec<capsule::problem::Problem>> {
         use capsule::validate::{check, parse_deposit, prepare};
-        let path = capsule::deposit::metadata_path(&id);
+        let path = capsule::deposit::metadata_path(id);
         let mut text = serde_json::to_string_pretty(value)?;
         text.push('\n');
         let tree = capsule::archive::WorkTree::new(&self.root);

@@ -274,7 +274,7 @@ pub fn attach(args: AttachArgs) -> anyhow::Result<Outcome> {
                     "--to {to}: give a plain folder name inside the deposit (not .., not reviews)"
                 );
             }
-            capsule::deposit::file_path(&args.id, &clean)
+            capsule::deposit::file_path(&args.id, clean)
         }
         None => capsule::deposit::folder(&args.id),
     };

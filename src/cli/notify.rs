@@ -277,7 +277,7 @@ fn newest_review(clone: &Clone, id: &str, user: &str) -> anyhow::Result<(Review,
         let path = dir.join(name);
         let bytes = std::fs::read(&path)?;
         match Review::parse(
-            &capsule::deposit::file_path(&id, &format!("reviews/{name}")),
+            &capsule::deposit::file_path(id, &format!("reviews/{name}")),
             &bytes,
         ) {
             Ok(review) if review.kind != ReviewKind::Resolution => {

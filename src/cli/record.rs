@@ -57,7 +57,7 @@ pub fn publish(args: PublishArgs) -> anyhow::Result<Outcome> {
     let clone = Clone::open()?;
     clone.deposit(&args.id)?;
     let id = &args.id;
-    let path = capsule::deposit::metadata_path(&id);
+    let path = capsule::deposit::metadata_path(id);
 
     // Versions others published meanwhile decide the next number.
     if clone.has_remote(&args.remote) {
@@ -100,7 +100,7 @@ pub fn publish(args: PublishArgs) -> anyhow::Result<Outcome> {
     }
     let mut status_options = git2::StatusOptions::new();
     status_options
-        .pathspec(capsule::deposit::folder(&id))
+        .pathspec(capsule::deposit::folder(id))
         .include_untracked(true);
     if !clone.repo.statuses(Some(&mut status_options))?.is_empty() {
         output::warning(&format!(
@@ -325,7 +325,7 @@ pub fn review(args: ReviewArgs) -> anyhow::Result<Outcome> {
         name = review.file_name().replace(".json", &format!("-{n}.json"));
         n += 1;
     }
-    let path = capsule::deposit::file_path(&id, &format!("reviews/{name}"));
+    let path = capsule::deposit::file_path(id, &format!("reviews/{name}"));
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)

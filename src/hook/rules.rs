@@ -275,7 +275,33 @@ impl Judge<'_> {
             || update.old == new_commit.id()
             || repo.graph_descendant_of(new_commit.id(), update.old)?;
 
-        // What the branch changes, and the state its rights come from.
+        if update.name == self.state.default_ref {
+            // The default branch's first-parent chain is the archive's history: every
+            // state on it is a version someone wrote, and records are tagged on it. So
+            // each commit this push adds to the chain is judged on its own change,
+            // for the pusher. Judging only the net change let a forged commit in
+            // through a merge whose tree equals the old tip, or a forge-then-revert pair.
+            let chain = self.commits_added_to_default_chain(update, &new_commit)?;
+            for (commit, parent) in chain {
+                let commit = repo.find_commit(commit)?;
+                let found = self.judge_change(
+                    update,
+                    branch,
+                    parent,
+                    self.state.base.or(parent),
+                    &commit,
+                    true,
+                    registry,
+                )?;
+                let label = short(commit.id());
+                problems.extend(found.into_iter().map(|p| p.in_commit(label.clone())));
+            }
+            return Ok(problems);
+        }
+
+        // A work branch is judged on its net change: what its tip holds is what a merge
+        // can later bring to the default branch, and every deposit there that differs
+        // from the state before was judged for this pusher.
         let (base, rights) = if update.is_create() {
             let base = match self.state.base {
                 Some(tip) => repo.merge_base(tip, new_commit.id()).ok(),
@@ -285,8 +311,103 @@ impl Judge<'_> {
         } else {
             (Some(update.old), Some(update.old))
         };
+        problems.extend(self.judge_change(
+            update,
+            branch,
+            base,
+            rights,
+            &new_commit,
+            fast_forward,
+            registry,
+        )?);
+        Ok(problems)
+    }
+
+    /// The commits a push adds to the default branch's first-parent chain, oldest
+    /// first, each with its first parent: the first-parent walk from the new tip down
+    /// to where it meets the chain as it stood before the push (the old tip, or for a
+    /// merge whose first parent is a branch that left the chain earlier, the commit
+    /// where that branch left it). Cost: the commits walked, never the archive.
+    fn commits_added_to_default_chain(
+        &self,
+        update: &RefUpdate,
+        new: &git2::Commit<'_>,
+    ) -> Result<Vec<(Oid, Option<Oid>)>, HookError> {
+        let repo = self.repo;
+        let old = (!update.is_create()).then_some(update.old);
+        let mut chain = Vec::new();
+        let mut at = Some(new.clone());
+        while let Some(commit) = at {
+            if Some(commit.id()) == old {
+                break;
+            }
+            if let Some(old) = old {
+                // Only a commit that existed before the push can be on the old chain.
+                let existed = self
+                    .before
+                    .is_some_and(|b| b.find_commit(commit.id()).is_ok());
+                if existed
+                    && repo.graph_descendant_of(old, commit.id())?
+                    && on_first_parent_chain(repo, old, commit.id())?
+                {
+                    break;
+                }
+            }
+            let parent = commit.parent(0).ok();
+            chain.push((commit.id(), parent.as_ref().map(git2::Commit::id)));
+            at = parent;
+        }
+        chain.reverse();
+        Ok(chain)
+    }
+
+    /// Whether `commit` was on a branch before the push: its content was judged when it
+    /// arrived, by the rules of the push that brought it (a branch tip holds only
+    /// deposits judged for their pushers; see `check_branch`). Tags do not count:
+    /// members may tag any commit they like.
+    fn on_a_branch_before_push(&self, commit: Oid) -> Result<bool, HookError> {
+        let Some(before) = self.before else {
+            return Ok(false);
+        };
+        if before.find_commit(commit).is_err() {
+            return Ok(false);
+        }
+        for reference in before.references_glob("refs/heads/*")?.flatten() {
+            let Some(tip) = reference.target() else {
+                continue;
+            };
+            if tip == commit || before.graph_descendant_of(tip, commit)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Judges what `new_commit` changes against `base` for the pusher, with rights from
+    /// `rights` (the state before the push) and, for a deposit absent there, `base`.
+    #[allow(clippy::too_many_arguments)]
+    fn judge_change(
+        &self,
+        update: &RefUpdate,
+        branch: &str,
+        base: Option<Oid>,
+        rights: Option<Oid>,
+        new_commit: &git2::Commit<'_>,
+        fast_forward: bool,
+        registry: &mut SchemaRegistry,
+    ) -> Result<Vec<Problem>, HookError> {
+        let repo = self.repo;
+        let mut problems = Vec::new();
         let base_tree = base.map(|c| repo.find_commit(c)?.tree()).transpose()?;
         let changes = tree_changes(repo, base_tree.as_ref(), &new_commit.tree()?)?;
+        // A merge's other parents that were on a branch before the push: a deposit the
+        // merge takes exactly as one of them holds it was judged when it arrived there.
+        let mut merged = Vec::new();
+        for parent in new_commit.parent_ids().skip(1) {
+            if self.on_a_branch_before_push(parent)? {
+                merged.push(GitTree::at_commit(repo, parent)?);
+            }
+        }
 
         let new_source = GitTree::at_commit(repo, new_commit.id())?;
         let rights_source = rights.map(|c| GitTree::at_commit(repo, c)).transpose()?;
@@ -351,7 +472,7 @@ impl Judge<'_> {
         };
         let after = |id: &str| -> Result<Option<Value>, HookError> {
             Ok(new_source
-                .read(&crate::deposit::metadata_path(&id))?
+                .read(&crate::deposit::metadata_path(id))?
                 .map(|bytes| serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
         };
 
@@ -364,14 +485,15 @@ impl Judge<'_> {
             .transpose()?;
         let folder_id = |source: &GitTree<'_>, id: &str| -> Option<Oid> {
             source
-                .folder_id(&crate::deposit::folder(&id))
+                .folder_id(&crate::deposit::folder(id))
                 .ok()
                 .flatten()
         };
         let as_on_default = |id: &str| -> bool {
-            default_source.as_ref().is_some_and(|d| {
-                let on_default = folder_id(d, id);
-                on_default.is_some() && on_default == folder_id(&new_source, id)
+            let now = folder_id(&new_source, id);
+            default_source.iter().chain(merged.iter()).any(|d| {
+                let there = folder_id(d, id);
+                there.is_some() && there == now
             })
         };
 
@@ -552,7 +674,7 @@ impl Judge<'_> {
         registry: &mut SchemaRegistry,
         new_source: &GitTree<'_>,
     ) -> Result<Option<Problem>, HookError> {
-        let file = crate::deposit::metadata_path(&id);
+        let file = crate::deposit::metadata_path(id);
         let who = self.who();
         let Some(old) = old else {
             // Creating a deposit.
@@ -639,7 +761,7 @@ impl Judge<'_> {
         registry: &mut SchemaRegistry,
         new_source: &GitTree<'_>,
     ) -> Result<Vec<Problem>, HookError> {
-        let path = crate::deposit::file_path(&id, &format!("reviews/{file}"));
+        let path = crate::deposit::file_path(id, &format!("reviews/{file}"));
         let who = self.who();
         if status != Delta::Added {
             let what = if status == Delta::Deleted {
@@ -697,7 +819,7 @@ impl Judge<'_> {
             ReviewKind::Review => None,
             _ => {
                 let name = review.review.clone().unwrap_or_default();
-                let target_path = crate::deposit::file_path(&id, &format!("reviews/{name}.json"));
+                let target_path = crate::deposit::file_path(id, &format!("reviews/{name}.json"));
                 match new_source.read(&target_path)? {
                     Some(bytes) => Review::parse(&target_path, &bytes).ok(),
                     None => None,
@@ -807,9 +929,9 @@ impl Judge<'_> {
 
         // The deposit as published must be complete: validated with `required`.
         let source = GitTree::at_commit(repo, commit.id())?;
-        let path = crate::deposit::metadata_path(&record.id);
+        let path = crate::deposit::metadata_path(record.id);
         let label = short(commit.id());
-        let Some(bytes) = source.read(&path)? else {
+        let Some(bytes) = source.read_deposit_file(record.id, "deposit.json")? else {
             problems.push(Problem::file(
                 name,
                 format!("{tag} points at commit {label}, which has no {path}: tag a commit that contains the deposit"),
@@ -836,30 +958,43 @@ impl Judge<'_> {
                 }
             };
 
-        // Records are published from the default branch, where every version passed
-        // the access rules; a commit that only a tag carries never did.
-        let default_tip = self.default_tip_after();
-        let on_default = match default_tip {
-            Some(tip) => tip == commit.id() || repo.graph_descendant_of(tip, commit.id())?,
+        // Records are published from the default branch's first-parent chain as it
+        // stood before this push: every state there was judged as its pusher's own
+        // change. A commit that arrives in the same push (even one the push puts on the
+        // chain) has not landed yet: the branch update may still lose a race or be
+        // refused while git creates the tag. So publishing is always its own push.
+        let on_chain = match self.state.base {
+            Some(tip) => on_first_parent_chain(repo, tip, commit.id())?,
             None => false,
         };
-        if !on_default {
+        if !on_chain {
+            let branch = self.state.default_ref.trim_start_matches("refs/heads/");
+            let why = if self
+                .state
+                .base
+                .is_some_and(|tip| repo.graph_descendant_of(tip, commit.id()).unwrap_or(false))
+            {
+                format!("it is in the history of {branch} only through a merge's other parent, so it is not a version of the deposit on {branch}")
+            } else {
+                format!("it is not on the default branch ({branch}) as the server holds it")
+            };
             problems.push(Problem::file(
                 name,
                 format!(
-                    "{tag} points at commit {label}, which is not on the default branch ({}): records are published from the default branch. Push the commit to it first (or in the same push), then tag it",
-                    self.state.default_ref.trim_start_matches("refs/heads/")
+                    "{tag} points at commit {label}: {why}. Records are published from commits already on {branch}: push the commit to {branch} first, then publish it in a push of its own (`capsule publish {} --push` does both)",
+                    record.id
                 ),
             ));
             return Ok(problems);
         }
+        let default_tip = self.default_tip_after();
 
         // Rights: the deposit as the default branch had it before the push; for a
         // deposit that arrives on the default branch in this very push (it passed the
         // creation rule there), as it arrives; else as last published.
         let read_at = |commit: Oid| -> Result<Option<Value>, HookError> {
             Ok(GitTree::at_commit(repo, commit)?
-                .read(&path)?
+                .read_deposit_file(record.id, "deposit.json")?
                 .and_then(|b| serde_json::from_slice::<Value>(&b).ok()))
         };
         let mut rights_deposit = match self.state.base {
@@ -927,6 +1062,27 @@ impl Judge<'_> {
             ),
         ))
     }
+}
+
+/// Whether `commit` is on the first-parent chain of `tip`. Walks down from `tip` and
+/// stops as soon as `commit` is no longer an ancestor, so the cost is the chain's
+/// commits newer than `commit`, not the history.
+pub(crate) fn on_first_parent_chain(
+    repo: &Repository,
+    tip: Oid,
+    commit: Oid,
+) -> Result<bool, git2::Error> {
+    let mut at = Some(repo.find_commit(tip)?);
+    while let Some(c) = at {
+        if c.id() == commit {
+            return Ok(true);
+        }
+        if !repo.graph_descendant_of(c.id(), commit)? {
+            return Ok(false);
+        }
+        at = c.parent(0).ok();
+    }
+    Ok(false)
 }
 
 fn describe(level: Level) -> &'static str {

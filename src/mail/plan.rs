@@ -71,7 +71,7 @@ pub fn evaluate_event(
 ) -> std::io::Result<EventMails> {
     let mut out = EventMails::default();
     let id = &spec.deposit_id;
-    let path = crate::deposit::metadata_path(&id);
+    let path = crate::deposit::metadata_path(id);
     let Some(deposit) = source
         .read(&path)?
         .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
