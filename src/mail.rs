@@ -39,17 +39,29 @@ pub struct SchemaMailCheck {
 }
 
 /// Checks the notification config of a schema against the templates of `source`
-/// (the archive at the commit that adds the schema).
+/// (the archive at the commit that adds the schema), within the default limits.
 pub fn check_schema(
     schema: &LoadedSchema,
     source: &dyn Source,
+) -> std::io::Result<SchemaMailCheck> {
+    check_schema_within(schema, source, render::Limits::default())
+}
+
+/// [`check_schema`] within the archive's limits (`[policy] template_fuel` and
+/// `max_mail_bytes`, as they were before the push): a template that exceeds them
+/// rendered without data is a problem, so the push is refused instead of the hook
+/// spinning.
+pub fn check_schema_within(
+    schema: &LoadedSchema,
+    source: &dyn Source,
+    limits: render::Limits,
 ) -> std::io::Result<SchemaMailCheck> {
     let mut out = SchemaMailCheck::default();
     if schema.config.get("notifications").is_none() {
         return Ok(out);
     }
     let (notifications, mut issues) = config::parse(&schema.config, "/config");
-    let templates = render::Templates::from_source(source)?;
+    let templates = render::Templates::from_source(source)?.with_limits(limits);
     issues.extend(config::check_templates(&notifications, &templates));
     for issue in issues {
         let problem = Problem::at(&schema.path, &schema.text, &issue.pointer, issue.message);
