@@ -12,7 +12,8 @@
 //!    ▼
 //! outbox  (<git-dir>/capsule/outbox: queue/, sent/, failed/, log.jsonl; atomic writes)
 //!    ▼
-//! send    (lettre over SMTP, or files; retries with backoff; permanent failures aside)
+//! send    (lettre over SMTP per recipient, or files; retries with backoff; refusals
+//!          recorded per recipient; text: the plain part of HTML mails)
 //! ```
 //!
 //! Mail is planned only for refs that really landed (post-receive), never blocks or
@@ -25,6 +26,7 @@ pub mod plan;
 pub mod render;
 pub mod rules;
 pub mod send;
+pub mod text;
 
 use crate::archive::Source;
 use crate::problem::Problem;

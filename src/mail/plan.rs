@@ -221,6 +221,8 @@ pub fn entries(
                     last_error: None,
                     delivered: None,
                     answer: None,
+                    accepted: Vec::new(),
+                    refused: Vec::new(),
                 });
             }
             Outcome::NoRecipients { rule } => notes.push(note(
