@@ -749,7 +749,8 @@ fn check_commit(
                 }
                 // Its notification config too: CAP accepted broken ones and then
                 // silently sent nothing.
-                let mail = crate::mail::check_schema(&compiled.root, &source)?;
+                let limits = crate::mail::render::Limits::from_policy(&state.settings.policy);
+                let mail = crate::mail::check_schema_within(&compiled.root, &source, limits)?;
                 problems.extend(mail.problems);
                 report
                     .warnings

@@ -12,7 +12,8 @@
 //!    ▼
 //! outbox  (<git-dir>/capsule/outbox: queue/, sent/, failed/, log.jsonl; atomic writes)
 //!    ▼
-//! send    (lettre over SMTP, or files; retries with backoff; permanent failures aside)
+//! send    (lettre over SMTP per recipient, or files; retries with backoff; refusals
+//!          recorded per recipient; text: the plain part of HTML mails)
 //! ```
 //!
 //! Mail is planned only for refs that really landed (post-receive), never blocks or
@@ -25,6 +26,7 @@ pub mod plan;
 pub mod render;
 pub mod rules;
 pub mod send;
+pub mod text;
 
 use crate::archive::Source;
 use crate::problem::Problem;
@@ -39,17 +41,29 @@ pub struct SchemaMailCheck {
 }
 
 /// Checks the notification config of a schema against the templates of `source`
-/// (the archive at the commit that adds the schema).
+/// (the archive at the commit that adds the schema), within the default limits.
 pub fn check_schema(
     schema: &LoadedSchema,
     source: &dyn Source,
+) -> std::io::Result<SchemaMailCheck> {
+    check_schema_within(schema, source, render::Limits::default())
+}
+
+/// [`check_schema`] within the archive's limits (`[policy] template_fuel` and
+/// `max_mail_bytes`, as they were before the push): a template that exceeds them
+/// rendered without data is a problem, so the push is refused instead of the hook
+/// spinning.
+pub fn check_schema_within(
+    schema: &LoadedSchema,
+    source: &dyn Source,
+    limits: render::Limits,
 ) -> std::io::Result<SchemaMailCheck> {
     let mut out = SchemaMailCheck::default();
     if schema.config.get("notifications").is_none() {
         return Ok(out);
     }
     let (notifications, mut issues) = config::parse(&schema.config, "/config");
-    let templates = render::Templates::from_source(source)?;
+    let templates = render::Templates::from_source(source)?.with_limits(limits);
     issues.extend(config::check_templates(&notifications, &templates));
     for issue in issues {
         let problem = Problem::at(&schema.path, &schema.text, &issue.pointer, issue.message);

@@ -144,6 +144,16 @@ pub struct Policy {
     /// Who may create, move or delete tags other than record tags.
     #[serde(default)]
     pub tags: TagPolicy,
+    /// The work one rendering of a mail template may do (minijinja fuel: about one
+    /// unit per instruction, or per 64 bytes of data it makes). Templates come from
+    /// pushed schemas, and the hook renders them before anything lands, so a loop
+    /// must not be able to keep the hook busy.
+    #[serde(default = "default_template_fuel")]
+    pub template_fuel: u64,
+    /// The largest text one rendering of a mail template (subject, body, layout,
+    /// formatted address) may produce, in bytes.
+    #[serde(default = "default_max_mail_bytes")]
+    pub max_mail_bytes: u64,
 }
 
 /// Who may push tags outside `records/`.
@@ -167,8 +177,22 @@ impl Default for Policy {
             publishers: Vec::new(),
             reviewers: Vec::new(),
             tags: TagPolicy::default(),
+            template_fuel: default_template_fuel(),
+            max_mail_bytes: default_max_mail_bytes(),
         }
     }
+}
+
+/// A million units: CAP's longest templates need a few thousand, a body that lists
+/// every field of a large deposit some tens of thousands, and a million take well
+/// under a second; two nested loops over `range(100000)` run out in that second.
+fn default_template_fuel() -> u64 {
+    1_000_000
+}
+/// 1 MiB: far above any notification (CAP's are a few kB), well below what a mail
+/// server refuses (often 10-25 MB) or what a hook should hold in memory.
+fn default_max_mail_bytes() -> u64 {
+    1024 * 1024
 }
 
 fn default_max_file_bytes() -> u64 {

@@ -79,6 +79,46 @@ fn wait_outbox(server: &Server, timeout: Duration, done: impl Fn(&Value) -> bool
     }
 }
 
+/// The (content type, decoded-enough body) of each part of a multipart mail: the
+/// boundary from the Content-Type header, parts split on it, quoted-printable
+/// soft breaks undone.
+fn mime_parts(mail: &common::smtp::Received) -> Vec<(String, String)> {
+    let content_type = mail.header("Content-Type").expect("a Content-Type");
+    assert!(
+        content_type.starts_with("multipart/alternative"),
+        "{content_type}"
+    );
+    let boundary = content_type
+        .split("boundary=")
+        .nth(1)
+        .expect("a boundary")
+        .trim_matches('"')
+        .to_string();
+    let body = mail.data.split_once("\r\n\r\n").unwrap().1;
+    body.split(&format!("--{boundary}"))
+        .skip(1)
+        .filter(|part| !part.starts_with("--"))
+        .map(|part| {
+            let (head, text) = part.split_once("\r\n\r\n").unwrap_or((part, ""));
+            let kind = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Content-Type: "))
+                .unwrap_or("")
+                .split(';')
+                .next()
+                .unwrap()
+                .trim()
+                .to_string();
+            let text = if head.contains("quoted-printable") {
+                text.replace("=\r\n", "").replace("=3D", "=")
+            } else {
+                text.to_string()
+            };
+            (kind, text)
+        })
+        .collect()
+}
+
 fn publish(work: &Work, user: &str, id: &str) -> Output {
     let out = work.capsule_as(user, &["publish", id, "--push", "-m", "publish"]);
     assert!(out.status.success(), "publish {id}: {}", stderr(&out));
@@ -121,10 +161,21 @@ fn publish_and_review_mails_reach_a_real_smtp_server() {
     );
     assert_eq!(mail.header("To").unwrap(), "alice@example.org");
     assert!(mail.header("Bcc").is_none(), "bcc stays off the message");
-    assert!(mail
-        .header("Content-Type")
-        .unwrap()
-        .starts_with("text/html"));
+    // HTML mails are multipart/alternative: a text/plain part, then the HTML.
+    let parts = mime_parts(mail);
+    assert_eq!(
+        parts.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>(),
+        ["text/plain", "text/html"],
+        "{}",
+        mail.data
+    );
+    assert!(!parts[0].1.contains('<'), "plain text: {}", parts[0].1);
+    assert!(parts[0].1.contains("H -> ZZ* -> 4l"), "{}", parts[0].1);
+    assert!(
+        parts[1].1.contains("<html") || parts[1].1.contains("<!DOCTYPE"),
+        "{}",
+        parts[1].1
+    );
     let id = mail.message_id();
     assert!(id.starts_with('<') && id.ends_with("@example.org>"), "{id}");
 
@@ -571,6 +622,11 @@ fn the_file_transport_writes_what_the_preview_shows() {
         std::fs::read_to_string(server.git_dir.join(format!("capsule/mail/{key}.eml"))).unwrap();
     assert!(eml.contains(entry["message_id"].as_str().unwrap()), "{eml}");
     assert!(eml.contains("Subject: Version v1 of"), "{eml}");
+    // The file copy shows the admin who was Bcc'd; a real delivery never does.
+    assert!(
+        eml.starts_with("X-Capsule-Bcc: physics-conveners@example.org\r\n"),
+        "{eml}"
+    );
 
     // Pushing the same tag again (a re-run of the hook) plans the same key: no second mail.
     let out = capsule(&server.git_dir)
@@ -877,4 +933,244 @@ impl StdinBytes for Command {
         child.stdin.take().unwrap().write_all(input.as_bytes())?;
         child.wait_with_output()
     }
+}
+
+// ---- per-recipient delivery, slow servers, template limits, preview ----
+
+#[test]
+fn one_refused_recipient_does_not_keep_the_mail_from_the_others() {
+    let smtp = SmtpServer::start(Behaviour::RefuseSome(vec![(
+        "alice@example.org".into(),
+        "550 5.1.1 alice: no such user here".into(),
+    )]));
+    let (server, work) = archive(&smtp_mail(&smtp.url()), 1);
+    for id in ["higgs", "d1"] {
+        edit(&work, id, |d| {
+            d["basic_info"]["status"] = "published".into()
+        });
+    }
+    work.commit("published status").push().assert_landed();
+
+    // alice (To) is refused for good: the Bcc'd conveners still get the mail.
+    publish(&work, "alice", "higgs");
+    let listing = wait_outbox(&server, Duration::from_secs(60), |l| {
+        l["sent"] == 1 || !l["failed"].as_array().unwrap().is_empty()
+    });
+    assert_eq!(listing["sent"], 1, "{listing:#}");
+    let received = smtp.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].rcpt, ["physics-conveners@example.org"]);
+    let entry = &listing["recent"][0];
+    assert_eq!(entry["refused"][0]["address"], "alice@example.org");
+    let answer = entry["refused"][0]["answer"].as_str().unwrap();
+    assert!(
+        answer.contains("550") && answer.contains("no such user"),
+        "{answer}"
+    );
+    let row = &listing["entries"][0];
+    assert_eq!(row["state"], "sent");
+    assert_eq!(row["tries"], 1);
+    assert_eq!(
+        row["to"],
+        json!(["alice@example.org", "physics-conveners@example.org"])
+    );
+    assert_eq!(row["refused"][0]["address"], "alice@example.org");
+    let text = stdout(&server_capsule(&server, &["outbox", "list"]));
+    assert!(text.contains("Sent: 1"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.contains("sent  1 try  Version v1 of")
+                && l.contains("→ alice@example.org, physics-conveners@example.org")),
+        "{text}"
+    );
+    assert!(
+        text.lines().any(|l| l.contains("refused:")
+            && l.contains("alice@example.org (")
+            && l.contains("550")),
+        "{text}"
+    );
+
+    // A temporary refusal (4xx) waits, for that recipient only.
+    smtp.set_behaviour(Behaviour::RefuseSome(vec![(
+        "alice@example.org".into(),
+        "451 4.2.1 mailbox busy, try later".into(),
+    )]));
+    publish(&work, "alice", "d1");
+    let listing = wait_outbox(&server, Duration::from_secs(60), |l| {
+        l["queued"][0]["attempts"].as_u64() == Some(1)
+    });
+    let queued = &listing["queued"][0];
+    assert_eq!(queued["accepted"], json!(["physics-conveners@example.org"]));
+    assert!(queued.get("refused").is_none(), "{queued:#}");
+    let row = listing["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["state"] == "queued")
+        .unwrap();
+    assert_eq!(row["pending"], json!(["alice@example.org"]));
+    assert!(
+        row["last_error"].as_str().unwrap().contains("451"),
+        "{row:#}"
+    );
+    assert_eq!(smtp.received().len(), 2);
+    assert_eq!(smtp.received()[1].rcpt, ["physics-conveners@example.org"]);
+
+    smtp.set_behaviour(Behaviour::Accept);
+    let out = server_capsule(&server, &["outbox", "retry"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let received = smtp.wait_for(3, Duration::from_secs(30));
+    assert_eq!(received[2].rcpt, ["alice@example.org"], "only alice, again");
+    assert_eq!(received[2].message_id(), received[1].message_id());
+    let listing = outbox(&server);
+    assert_eq!(listing["sent"], 2);
+    assert_eq!(listing["queued"], json!([]));
+    assert_eq!(smtp.received().len(), 3);
+}
+
+#[test]
+fn a_slow_answer_to_the_end_of_data_is_waited_for_not_sent_twice() {
+    // The server queues the mail, then answers the final dot 3 s later: past
+    // timeout_secs (1 s), well within RFC 5321's 10 minutes.
+    let smtp = SmtpServer::start(Behaviour::SlowDataEnd(Duration::from_secs(3)));
+    let mail = format!(
+        "transport = \"smtp\"\nurl = \"{}\"\ntimeout_secs = 1",
+        smtp.url()
+    );
+    let (server, work) = archive(&mail, 0);
+    publish(&work, "alice", "higgs");
+    let listing = wait_outbox(&server, Duration::from_secs(120), |l| {
+        l["sent"] == 1 || l["queued"][0]["attempts"].as_u64() >= Some(1)
+    });
+    assert_eq!(listing["sent"], 1, "{listing:#}");
+    assert_eq!(listing["queued"], json!([]));
+    assert!(
+        listing["recent"][0]["answer"]
+            .as_str()
+            .unwrap()
+            .contains("250"),
+        "{listing:#}"
+    );
+    // Nothing is left to send again, whatever flushes later.
+    let out = server_capsule(&server, &["outbox", "retry"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(smtp.received().len(), 1, "exactly one delivery");
+}
+
+/// A schema whose only publish mail has the subject `template`.
+fn schema_with_subject(template: &str) -> String {
+    serde_json::to_string_pretty(&json!({
+        "type": "object",
+        "config": {"notifications": {"actions": {"publish": [{
+            "subject": {"template": template},
+            "recipients": {"recipients": ["xy@example.org"]}
+        }]}}}
+    }))
+    .unwrap()
+}
+
+#[test]
+fn templates_beyond_the_fuel_or_the_output_cap_are_refused_at_push() {
+    let (server, work) = archive("transport = \"file\"", 0);
+    let settings = std::fs::read_to_string(work.path.join("capsule.toml")).unwrap();
+    assert!(settings.contains("max_file_bytes = 20971520\n"));
+    work.write(
+        "capsule.toml",
+        settings.replace(
+            "max_file_bytes = 20971520\n",
+            "max_file_bytes = 20971520\nmax_mail_bytes = 2048\n",
+        ),
+    )
+    .commit("a smaller mail cap");
+    work.push().assert_landed();
+
+    // Two nested loops over range(100000), pushed to a new branch: refused, promptly
+    // enough for the push to come back at all, with the setting named.
+    let pointer = "/config/notifications/actions/publish/0/subject/template";
+    work.git(&["checkout", "--quiet", "-b", "looper"]);
+    work.write(
+        "schemas/looper/1.0.0.json",
+        schema_with_subject(
+            "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+        ),
+    )
+    .commit("a schema with a runaway template");
+    let push = work.push_as("alice", "HEAD:refs/heads/looper");
+    push.assert_rejected_with("schemas/looper/1.0.0.json");
+    let errors = push.errors().join(
+        "
+",
+    );
+    assert!(
+        errors
+            .lines()
+            .any(|l| l.contains(pointer) && l.contains("[policy] template_fuel")),
+        "{errors}"
+    );
+    assert_eq!(server.rev("refs/heads/looper"), None);
+
+    // One byte over max_mail_bytes is refused; the twin at the cap lands.
+    work.write(
+        "schemas/looper/1.0.0.json",
+        schema_with_subject("{{ 'x' * 2049 }}"),
+    );
+    work.git(&["commit", "--quiet", "-a", "--amend", "-m", "a long subject"]);
+    let push = work.push_as("alice", "HEAD:refs/heads/looper");
+    push.assert_rejected_with("[policy] max_mail_bytes");
+    assert!(
+        push.errors()
+            .iter()
+            .any(|l| l.contains(pointer) && l.contains("more than 2048 bytes")),
+        "{}",
+        push.output
+    );
+    work.write(
+        "schemas/looper/1.0.0.json",
+        schema_with_subject("{{ 'x' * 2048 }}"),
+    );
+    work.git(&[
+        "commit",
+        "--quiet",
+        "-a",
+        "--amend",
+        "-m",
+        "a subject at the cap",
+    ]);
+    work.push_as("alice", "HEAD:refs/heads/looper")
+        .assert_landed();
+}
+
+#[test]
+fn the_preview_numbers_mails_as_it_counts_them() {
+    let (_server, work) = archive("transport = \"file\"", 0);
+    work.write(
+        "schemas/twice/1.0.0.json",
+        serde_json::to_string_pretty(&json!({
+            "type": "object",
+            "config": {"notifications": {"actions": {"publish": [
+                {"recipients": {"recipients": []}},
+                {"subject": {"template": "hello"},
+                 "recipients": {"recipients": ["xy@example.org"]}}
+            ]}}}
+        }))
+        .unwrap(),
+    );
+    // The preview reads the working tree: higgs now names the new schema.
+    edit(&work, "higgs", |d| d["$schema"] = "twice/1.0.0".into());
+    let out = work.capsule_as(
+        "alice",
+        &["notify", "preview", "higgs", "--action", "publish"],
+    );
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    assert!(text.contains("1 mail for publishing v1 of higgs"), "{text}");
+    assert!(
+        text.contains("── 1 of 1: /config/notifications/actions/publish/1"),
+        "{text}"
+    );
+    assert!(!text.contains(" of 2"), "{text}");
+    assert!(
+        text.contains("── /config/notifications/actions/publish/0: no mail"),
+        "{text}"
+    );
 }

@@ -204,10 +204,11 @@ fn a_first_publish_with_everything_mails_four_ways() {
 fn a_new_version_without_cadi_pdfs_or_mva_mails_only_the_people() {
     let out = run(bare(), Action::Publish, Some(2), "alice");
     let first = mail(&out.outcomes[0]);
-    // No CADI id: the subject's inline if gives "", and the empty gap closes up.
+    // No CADI id: the subject's inline if gives "", and the spaces around it stay,
+    // as CAP sends them (two spaces).
     assert_eq!(
         first.subject,
-        "Questionnaire for q-exo - New Version of Published Analysis | CERN Analysis Preservation"
+        "Questionnaire for  q-exo - New Version of Published Analysis | CERN Analysis Preservation"
     );
     // The owner is also the submitter: once.
     assert_eq!(first.bcc, strings(&["alice@cern.ch"]));
@@ -265,10 +266,10 @@ fn reviews_mail_the_people_and_committee_members_reach_the_hypernews() {
         .contains("Questionnaire URL: https://cap.example.org/drafts/q-exo/"));
     assert!(matches!(out.outcomes[1], Outcome::NoRecipients { .. }));
 
-    // No CADI id: the subject keeps CAP's empty slot.
+    // No CADI id: the subject keeps CAP's empty slot, both spaces included.
     let out = run(bare(), Action::Review, None, "carol");
     assert_eq!(
         mail(&out.outcomes[0]).subject,
-        "Questionnaire for - New Review on Analysis | CERN Analysis Preservation"
+        "Questionnaire for  - New Review on Analysis | CERN Analysis Preservation"
     );
 }

@@ -138,7 +138,8 @@ fn preview(args: PreviewArgs) -> anyhow::Result<Outcome> {
         .and_then(parse_schema_ref)
     {
         if let Ok(Some((_, schema))) = SchemaRegistry::new().load(&tree, &sref) {
-            let check = capsule::mail::check_schema(&schema, &tree)?;
+            let limits = capsule::mail::render::Limits::from_policy(&settings.policy);
+            let check = capsule::mail::check_schema_within(&schema, &tree, limits)?;
             problems = check.problems;
             warnings = check.warnings;
         }
@@ -213,12 +214,20 @@ fn preview(args: PreviewArgs) -> anyhow::Result<Outcome> {
         "{} for {what}, pushed by {user}:",
         output::count(mails.len(), "mail")
     )?;
-    let total = outcomes.len();
-    for (i, outcome) in outcomes.iter().enumerate() {
+    // Mails are numbered among mails, so the count above and "n of total" agree;
+    // configs that make no mail are listed without a number.
+    let total = mails.len();
+    let mut number = 0;
+    for outcome in outcomes {
         writeln!(out)?;
         match outcome {
             MailOutcome::Mail(m) => {
-                writeln!(out, "{}", output::heading(&format!("── {} of {total}: {}", i + 1, m.rule)))?;
+                number += 1;
+                writeln!(
+                    out,
+                    "{}",
+                    output::heading(&format!("── {number} of {total}: {}", m.rule))
+                )?;
                 writeln!(out, "From: {}", m.from)?;
                 for (label, list) in [("To", &m.to), ("Cc", &m.cc), ("Bcc", &m.bcc)] {
                     if !list.is_empty() {
@@ -226,26 +235,42 @@ fn preview(args: PreviewArgs) -> anyhow::Result<Outcome> {
                     }
                 }
                 writeln!(out, "Subject: {}", m.subject)?;
-                let (kind, body) = match (&m.html, &m.text) {
-                    (Some(html), _) => ("text/html", html.as_str()),
-                    (None, text) => ("text/plain", text.as_deref().unwrap_or("")),
+                let fallback = if m.fallback {
+                    " (fallback recipients)"
+                } else {
+                    ""
                 };
-                writeln!(out, "Content-Type: {kind}{}", if m.fallback { " (fallback recipients)" } else { "" })?;
-                writeln!(out)?;
-                write!(out, "{body}")?;
-                if !body.ends_with('\n') {
-                    writeln!(out)?;
+                match (&m.html, &m.text) {
+                    (Some(html), text) => {
+                        writeln!(
+                            out,
+                            "Content-Type: multipart/alternative (text/plain, text/html){fallback}"
+                        )?;
+                        writeln!(out)?;
+                        write_body(&mut out, html)?;
+                        if let Some(text) = text {
+                            writeln!(out, "{}", output::heading("── its text/plain part:"))?;
+                            write_body(&mut out, text)?;
+                        }
+                    }
+                    (None, text) => {
+                        writeln!(out, "Content-Type: text/plain{fallback}")?;
+                        writeln!(out)?;
+                        write_body(&mut out, text.as_deref().unwrap_or(""))?;
+                    }
                 }
             }
             MailOutcome::NoRecipients { rule } => writeln!(
                 out,
                 "{}",
-                output::heading(&format!("── {} of {total}: {rule}: no mail (the rules name nobody, and there are no fallback recipients)", i + 1))
+                output::heading(&format!(
+                    "── {rule}: no mail (the rules name nobody, and there are no fallback recipients)"
+                ))
             )?,
             MailOutcome::Failed { rule, reason } => writeln!(
                 out,
                 "{} {reason}",
-                output::bad(&format!("── {} of {total}: {rule}: no mail:", i + 1))
+                output::bad(&format!("── {rule}: no mail:"))
             )?,
         }
     }
@@ -259,6 +284,14 @@ fn preview(args: PreviewArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Ok
     })
+}
+
+fn write_body(out: &mut impl Write, body: &str) -> std::io::Result<()> {
+    write!(out, "{body}")?;
+    if !body.ends_with('\n') {
+        writeln!(out)?;
+    }
+    Ok(())
 }
 
 /// The newest review or comment of the deposit in the working tree, or a sample.

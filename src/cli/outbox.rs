@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use serde::Serialize;
 
-use capsule::mail::outbox::{now, Entry, Outbox, State};
+use capsule::mail::outbox::{now, Entry, Outbox, Refusal, State};
 use capsule::mail::send::{flush, AttemptOutcome, FlushReport};
 use capsule::settings::MailSettings;
 
@@ -67,9 +67,56 @@ struct Listing {
     outbox: PathBuf,
     queued: Vec<Entry>,
     failed: Vec<Entry>,
+    /// How many mails were delivered (all of them, not only `recent`).
     sent: usize,
     recent: Vec<Entry>,
+    /// Every entry listed above, as one row each (what the text output shows).
+    entries: Vec<Row>,
 }
+
+/// One outbox entry as `outbox list` shows it.
+#[derive(Serialize)]
+struct Row {
+    key: String,
+    state: State,
+    subject: String,
+    to: Vec<String>,
+    tries: u32,
+    refused: Vec<Refusal>,
+    /// Recipients still to deliver to (queued mails).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pending: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_attempt: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    answer: Option<String>,
+}
+
+impl Row {
+    fn of(e: &Entry, state: State) -> Row {
+        Row {
+            key: e.key.clone(),
+            state,
+            subject: e.mail.subject.clone(),
+            to: e.recipients().cloned().collect(),
+            tries: e.attempts,
+            refused: e.refused.clone(),
+            pending: if state == State::Queued {
+                e.pending()
+            } else {
+                Vec::new()
+            },
+            next_attempt: (state == State::Queued).then_some(e.next_attempt),
+            last_error: e.last_error.clone(),
+            answer: e.answer.clone(),
+        }
+    }
+}
+
+/// How many delivered mails `outbox list` shows (the newest).
+const RECENT: usize = 20;
 
 pub fn run(cmd: OutboxCommand) -> anyhow::Result<Outcome> {
     let git_dir = git_dir()?;
@@ -91,56 +138,84 @@ fn list(outbox: &Outbox, json: bool) -> anyhow::Result<Outcome> {
     let queued = outbox.list(State::Queued)?;
     let failed = outbox.list(State::Failed)?;
     let sent = outbox.count(State::Sent)?;
+    let mut recent = outbox.list(State::Sent)?;
+    recent.sort_by_key(|e| std::cmp::Reverse(e.delivered));
+    recent.truncate(RECENT);
+    let rows: Vec<Row> = [
+        (State::Queued, &queued),
+        (State::Failed, &failed),
+        (State::Sent, &recent),
+    ]
+    .into_iter()
+    .flat_map(|(state, list)| list.iter().map(move |e| Row::of(e, state)))
+    .collect();
     if json {
-        let mut recent = outbox.list(State::Sent)?;
-        recent.sort_by_key(|e| std::cmp::Reverse(e.delivered));
-        recent.truncate(20);
         output::json(&Listing {
             outbox: outbox.root().to_path_buf(),
             queued,
             failed,
             sent,
             recent,
+            entries: rows,
         })?;
         return Ok(Outcome::Ok);
     }
     let mut out = anstream::stdout();
     let time = now();
-    writeln!(
-        out,
-        "{}",
-        output::heading(&format!("Queued: {}", queued.len()))
-    )?;
-    for e in &queued {
-        let when = if e.next_attempt <= time {
-            "due now".to_string()
-        } else {
-            format!("next attempt in {}s", e.next_attempt - time)
-        };
-        let last = e
-            .last_error
-            .as_deref()
-            .map(|r| format!("; last: {r}"))
-            .unwrap_or_default();
-        entry(
-            &mut out,
-            e,
-            &format!("{} attempt(s), {when}{last}", e.attempts),
-        )?;
+    for (state, heading) in [
+        (State::Queued, format!("Queued: {}", queued.len())),
+        (State::Failed, format!("Failed: {}", failed.len())),
+        (
+            State::Sent,
+            if sent > recent.len() {
+                format!("Sent: {sent} (the newest {} below)", recent.len())
+            } else {
+                format!("Sent: {sent}")
+            },
+        ),
+    ] {
+        writeln!(out, "{}", output::heading(&heading))?;
+        for row in rows.iter().filter(|r| r.state == state) {
+            let detail = match state {
+                State::Queued => {
+                    let when = match row.next_attempt {
+                        Some(at) if at > time => format!("next attempt in {}s", at - time),
+                        _ => "due now".to_string(),
+                    };
+                    let waiting = if row.pending.len() < row.to.len() {
+                        format!("; still for {}", row.pending.join(", "))
+                    } else {
+                        String::new()
+                    };
+                    let last = row
+                        .last_error
+                        .as_deref()
+                        .map(|r| format!("; last: {r}"))
+                        .unwrap_or_default();
+                    format!("{when}{waiting}{last}")
+                }
+                State::Failed => output::bad(row.answer.as_deref().unwrap_or("no answer")),
+                State::Sent => row.answer.clone().unwrap_or_default(),
+            };
+            write_entry(
+                &mut out,
+                &row.key,
+                state_name(state),
+                row.tries,
+                &row.subject,
+                &row.to,
+                &detail,
+            )?;
+            if !row.refused.is_empty() {
+                writeln!(
+                    out,
+                    "      {} {}",
+                    output::bad("refused:"),
+                    refusals(&row.refused)
+                )?;
+            }
+        }
     }
-    writeln!(
-        out,
-        "{}",
-        output::heading(&format!("Failed: {}", failed.len()))
-    )?;
-    for e in &failed {
-        entry(
-            &mut out,
-            e,
-            &output::bad(e.answer.as_deref().unwrap_or("no answer")),
-        )?;
-    }
-    writeln!(out, "{}", output::heading(&format!("Sent: {sent}")))?;
     writeln!(out, "Outbox: {}", outbox.root().display())?;
     if !failed.is_empty() {
         writeln!(
@@ -151,28 +226,48 @@ fn list(outbox: &Outbox, json: bool) -> anyhow::Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
-/// One outbox entry: its key, subject and recipients, then `detail` indented below.
-fn entry(out: &mut impl Write, e: &Entry, detail: &str) -> std::io::Result<()> {
-    writeln!(
-        out,
-        "  {}  {}  {}",
-        &e.key[..12],
-        e.mail.subject,
-        recipients(e)
-    )?;
-    writeln!(out, "      {detail}")
+fn state_name(state: State) -> &'static str {
+    match state {
+        State::Queued => "queued",
+        State::Sent => "sent",
+        State::Failed => "failed",
+    }
 }
 
-fn recipients(e: &Entry) -> String {
-    let all: Vec<&str> = e
-        .mail
-        .to
-        .iter()
-        .chain(&e.mail.cc)
-        .chain(&e.mail.bcc)
-        .map(String::as_str)
-        .collect();
-    format!("→ {}", all.join(", "))
+/// The one way an outbox entry is shown, by `outbox list` and by the reports of
+/// `flush` and `retry`: key, state, tries, subject and recipients on one line, then
+/// `detail` indented below (when there is one).
+fn write_entry(
+    out: &mut impl Write,
+    key: &str,
+    state: &str,
+    tries: u32,
+    subject: &str,
+    recipients: &[String],
+    detail: &str,
+) -> std::io::Result<()> {
+    let tries = match tries {
+        1 => "1 try".to_string(),
+        n => format!("{n} tries"),
+    };
+    writeln!(
+        out,
+        "  {}  {state}  {tries}  {subject}  → {}",
+        &key[..key.len().min(12)],
+        recipients.join(", ")
+    )?;
+    if !detail.is_empty() {
+        writeln!(out, "      {detail}")?;
+    }
+    Ok(())
+}
+
+/// `address (answer), ...`.
+fn refusals(list: &[Refusal]) -> String {
+    list.iter()
+        .map(|r| format!("{} ({})", r.address, r.answer))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn deliver(
@@ -211,12 +306,32 @@ fn print_report(report: &FlushReport) -> anyhow::Result<()> {
         return Ok(());
     }
     for a in &report.attempts {
-        let what = match &a.outcome {
-            AttemptOutcome::Sent { answer } => format!("{} {answer}", output::ok("sent")),
-            AttemptOutcome::Deferred { reason, .. } => format!("waits: {reason}"),
-            AttemptOutcome::Failed { answer } => format!("{} {answer}", output::bad("failed:")),
+        let (state, detail, refused) = match &a.outcome {
+            AttemptOutcome::Sent { answer, refused } => {
+                (output::ok("sent"), answer.clone(), refused.as_slice())
+            }
+            AttemptOutcome::Deferred { reason, .. } => {
+                ("waits".to_string(), reason.clone(), &[][..])
+            }
+            AttemptOutcome::Failed { answer } => (output::bad("failed"), answer.clone(), &[][..]),
         };
-        writeln!(out, "{}  {}  {what}", &a.key[..12], a.subject)?;
+        write_entry(
+            &mut out,
+            &a.key,
+            &state,
+            a.attempt,
+            &a.subject,
+            &a.recipients,
+            &detail,
+        )?;
+        if !refused.is_empty() {
+            writeln!(
+                out,
+                "      {} {}",
+                output::bad("refused:"),
+                refusals(refused)
+            )?;
+        }
     }
     // Quiet when nothing was tried, so cron mails nobody while mails wait.
     if !report.attempts.is_empty() {

@@ -11,7 +11,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::render::{template_name, Templates};
+use super::render::{template_name, CheckError, Templates};
 use super::rules::{is_well_formed_address, CONDITIONS, METHODS};
 use crate::locate::escape_token;
 
@@ -175,8 +175,14 @@ pub fn check_templates(notifications: &Notifications, templates: &Templates) -> 
     };
     let mut inline = |pointer: String, source: &Option<String>| {
         if let Some(source) = source {
-            if let Err(e) = templates.check_str(source) {
-                error(pointer, format!("the template does not compile: {e}"));
+            match templates.check_str(source) {
+                Ok(()) => {}
+                Err(CheckError::Compile(e)) => {
+                    error(pointer, format!("the template does not compile: {e}"))
+                }
+                Err(CheckError::Limit(e)) => {
+                    error(pointer, format!("the template is refused: {e}"))
+                }
             }
         }
     };
@@ -225,11 +231,17 @@ pub fn check_templates(notifications: &Notifications, templates: &Templates) -> 
                     "template file {name} does not exist: add templates/{name} to the archive (in this push or before it), or fix the name"
                 ),
             );
-        } else if let Err(e) = templates.check_file(&name) {
-            error(
-                pointer,
-                format!("template file {name} does not compile: {e}"),
-            );
+        } else {
+            match templates.check_file(&name) {
+                Ok(()) => {}
+                Err(CheckError::Compile(e)) => error(
+                    pointer,
+                    format!("template file {name} does not compile: {e}"),
+                ),
+                Err(CheckError::Limit(e)) => {
+                    error(pointer, format!("template file {name} is refused: {e}"))
+                }
+            }
         }
     }
     issues

@@ -54,6 +54,45 @@ pub struct Entry {
     /// The server's answer to the delivery, or to the permanent failure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answer: Option<String>,
+    /// Recipients the server has taken the mail for, over all attempts: a later
+    /// attempt goes only to the others, so nobody gets it twice.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accepted: Vec<String>,
+    /// Recipients refused for good (a 5xx answer to RCPT, or temporary refusals
+    /// until `[mail] retry_hours` ran out), with the server's answer. The mail still
+    /// goes to everyone else; only when nobody took it does the whole mail fail.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<Refusal>,
+}
+
+/// One recipient the server would not take, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refusal {
+    pub address: String,
+    pub answer: String,
+}
+
+impl Entry {
+    /// Every envelope recipient: to, cc and bcc.
+    pub fn recipients(&self) -> impl Iterator<Item = &String> {
+        self.mail
+            .to
+            .iter()
+            .chain(&self.mail.cc)
+            .chain(&self.mail.bcc)
+    }
+
+    /// The recipients still to deliver to: neither accepted nor refused yet.
+    pub fn pending(&self) -> Vec<String> {
+        let done = |a: &str| {
+            self.accepted.iter().any(|x| x.eq_ignore_ascii_case(a))
+                || self
+                    .refused
+                    .iter()
+                    .any(|r| r.address.eq_ignore_ascii_case(a))
+        };
+        self.recipients().filter(|a| !done(a)).cloned().collect()
+    }
 }
 
 /// Which folder an entry is in.
@@ -285,6 +324,8 @@ impl Outbox {
             }
             entry.next_attempt = 0;
             entry.last_error = entry.answer.take();
+            // Whoever refused it gets another chance: that is what a retry is for.
+            entry.refused.clear();
             self.write(State::Queued, &entry)?;
             self.remove(State::Failed, &entry.key)?;
             self.log(
@@ -395,6 +436,8 @@ mod tests {
             last_error: None,
             delivered: None,
             answer: None,
+            accepted: vec![],
+            refused: vec![],
         }
     }
 

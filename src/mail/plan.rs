@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::config::{self, Issue, Severity};
 use super::outbox::Entry;
-use super::render::Templates;
+use super::render::{Limits, Templates};
 use super::rules::{evaluate, Action, ArchiveView, Evaluation, Event, Outcome, ReviewView};
 use crate::access::Access;
 use crate::archive::Source;
@@ -107,7 +107,8 @@ pub fn evaluate_event(
         .into_iter()
         .filter(|i| i.severity == Severity::Error)
         .collect();
-    let templates = Templates::from_source(source)?;
+    let templates =
+        Templates::from_source(source)?.with_limits(Limits::from_policy(&archive.settings.policy));
     let uses_draft_revision = schema.config["notifications"]
         .to_string()
         .contains("draft_revision");
@@ -220,6 +221,8 @@ pub fn entries(
                     last_error: None,
                     delivered: None,
                     answer: None,
+                    accepted: Vec::new(),
+                    refused: Vec::new(),
                 });
             }
             Outcome::NoRecipients { rule } => notes.push(note(

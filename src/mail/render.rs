@@ -10,6 +10,14 @@
 //! value they print; subjects, addresses and plain bodies never do (CAP turned `&`
 //! into `&amp;` in plain text). Undefined and null values print as nothing.
 //!
+//! Every rendering is bounded ([`Limits`], from `[policy]` in capsule.toml): minijinja
+//! fuel caps the work (instructions, and the data a template makes: `"x" * n` is
+//! refused before it is allocated), and an output cap stops a rendering that writes
+//! too much. Templates arrive in pushes and the hook renders them before anything
+//! lands, so a template must never be able to keep a hook busy or fill its memory.
+//! (`range()` itself is safe: minijinja refuses ranges over 100,000 items and
+//! iterates them lazily; two nested ones are what the fuel is for.)
+//!
 //! This module never reads a repository itself: callers hand it the files.
 
 use std::collections::BTreeMap;
@@ -19,6 +27,7 @@ use minijinja::value::Value;
 use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
 
 use crate::archive::Source;
+use crate::settings::Policy;
 
 /// Templates shipped inside capsule: defaults and the ones CAP's own schemas name.
 const EMBEDDED: &[(&str, &str)] = &[
@@ -87,6 +96,28 @@ pub enum Markup {
     Text,
 }
 
+/// The bounds of one rendering (`[policy] template_fuel` and `max_mail_bytes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub fuel: u64,
+    pub max_bytes: u64,
+}
+
+impl Limits {
+    pub fn from_policy(policy: &Policy) -> Limits {
+        Limits {
+            fuel: policy.template_fuel,
+            max_bytes: policy.max_mail_bytes,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits::from_policy(&Policy::default())
+    }
+}
+
 /// Why a template could not be rendered or compiled, in one line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -118,6 +149,7 @@ pub struct Templates {
     files: Arc<BTreeMap<String, String>>,
     html: Arc<Environment<'static>>,
     text: Arc<Environment<'static>>,
+    limits: Limits,
 }
 
 impl std::fmt::Debug for Templates {
@@ -142,11 +174,30 @@ impl Templates {
             .collect();
         files.extend(overrides);
         let files = Arc::new(files);
+        let limits = Limits::default();
         Templates {
-            html: Arc::new(environment(files.clone(), Markup::Html)),
-            text: Arc::new(environment(files.clone(), Markup::Text)),
+            html: Arc::new(environment(files.clone(), Markup::Html, limits)),
+            text: Arc::new(environment(files.clone(), Markup::Text, limits)),
             files,
+            limits,
         }
+    }
+
+    /// The same templates, rendered within `limits`.
+    pub fn with_limits(self, limits: Limits) -> Templates {
+        if limits == self.limits {
+            return self;
+        }
+        Templates {
+            html: Arc::new(environment(self.files.clone(), Markup::Html, limits)),
+            text: Arc::new(environment(self.files.clone(), Markup::Text, limits)),
+            files: self.files,
+            limits,
+        }
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
     }
 
     /// The embedded templates under the archive's `templates/mail/` files.
@@ -190,9 +241,11 @@ impl Templates {
         ctx: &Value,
         markup: Markup,
     ) -> Result<String, TemplateError> {
-        self.env(markup)
-            .render_str(source, ctx)
-            .map_err(|e| TemplateError::from_minijinja(&e))
+        let template = self
+            .env(markup)
+            .template_from_str(source)
+            .map_err(|e| TemplateError::from_minijinja(&e))?;
+        self.run(&template, ctx).map_err(|f| f.error)
     }
 
     /// Renders a template file by name (`mail/...`).
@@ -207,52 +260,141 @@ impl Templates {
                 "template {name} does not exist (looked in {ARCHIVE_FOLDER}/ of the archive and in capsule's own templates)"
             )));
         }
-        let env = self.env(markup);
-        let template = env
+        let template = self
+            .env(markup)
             .get_template(name)
             .map_err(|e| TemplateError::from_minijinja(&e))?;
-        template
-            .render(ctx)
-            .map_err(|e| TemplateError::from_minijinja(&e))
+        self.run(&template, ctx).map_err(|f| f.error)
     }
 
-    /// Checks that an inline template compiles and that every template it extends or
-    /// includes exists. Runtime problems that depend on the data are not errors here.
-    pub fn check_str(&self, source: &str) -> Result<(), TemplateError> {
+    /// Checks that an inline template compiles, that every template it extends or
+    /// includes exists, and that it stays within the limits when rendered without
+    /// data. Other runtime problems depend on the data and are not errors here.
+    pub fn check_str(&self, source: &str) -> Result<(), CheckError> {
         let env = self.env(Markup::Text);
         let template = env
             .template_from_str(source)
-            .map_err(|e| TemplateError::from_minijinja(&e))?;
-        dry_run(template.render(Value::UNDEFINED))
+            .map_err(|e| CheckError::Compile(TemplateError::from_minijinja(&e)))?;
+        dry_run(self.run(&template, &Value::UNDEFINED))
     }
 
     /// Like [`Templates::check_str`] for a template file by name.
-    pub fn check_file(&self, name: &str) -> Result<(), TemplateError> {
+    pub fn check_file(&self, name: &str) -> Result<(), CheckError> {
         if !self.exists(name) {
-            return Err(TemplateError(format!("template {name} does not exist")));
+            return Err(CheckError::Compile(TemplateError(format!(
+                "template {name} does not exist"
+            ))));
         }
         let env = self.env(Markup::Text);
         let template = env
             .get_template(name)
-            .map_err(|e| TemplateError::from_minijinja(&e))?;
-        dry_run(template.render(Value::UNDEFINED))
+            .map_err(|e| CheckError::Compile(TemplateError::from_minijinja(&e)))?;
+        dry_run(self.run(&template, &Value::UNDEFINED))
+    }
+
+    /// One bounded rendering: fuel is set on the environments, the output cap here.
+    fn run(&self, template: &minijinja::Template<'_, '_>, ctx: &Value) -> Result<String, Failure> {
+        let mut out = CappedOutput {
+            text: Vec::new(),
+            max: self.limits.max_bytes,
+            over: false,
+        };
+        let rendered = template.render_captured_to(ctx, &mut out);
+        match rendered {
+            Ok(_) => String::from_utf8(out.text).map_err(|_| Failure {
+                kind: ErrorKind::BadSerialization,
+                error: TemplateError("the template made text that is not UTF-8".into()),
+            }),
+            Err(e) => Failure::new(&e, out.over, self.limits),
+        }
     }
 }
 
-/// A render with no data only proves that the templates it reaches compile and exist.
-fn dry_run(result: Result<String, minijinja::Error>) -> Result<(), TemplateError> {
+/// A rendering that failed, with what kind of failure it was.
+struct Failure {
+    kind: ErrorKind,
+    error: TemplateError,
+}
+
+impl Failure {
+    fn new<T>(e: &minijinja::Error, over: bool, limits: Limits) -> Result<T, Failure> {
+        let at = |text: String| match e.line() {
+            Some(line) => format!("line {line}: {text}"),
+            None => text,
+        };
+        let error = if over {
+            TemplateError(at(format!(
+                "the template makes more than {} bytes of text, the limit that [policy] max_mail_bytes in capsule.toml sets; make it shorter (a loop that repeats text?) or raise the setting",
+                limits.max_bytes
+            )))
+        } else if e.kind() == ErrorKind::OutOfFuel {
+            TemplateError(at(format!(
+                "the template needs more work than [policy] template_fuel allows ({}); a loop runs too often (nested range()?) or builds too much text: simplify it, or raise the setting in capsule.toml",
+                limits.fuel
+            )))
+        } else {
+            TemplateError::from_minijinja(e)
+        };
+        Err(Failure {
+            kind: if over {
+                ErrorKind::WriteFailure
+            } else {
+                e.kind()
+            },
+            error,
+        })
+    }
+
+    /// Whether a limit stopped it (rather than the data).
+    fn is_limit(&self) -> bool {
+        matches!(self.kind, ErrorKind::OutOfFuel | ErrorKind::WriteFailure)
+    }
+}
+
+/// Collects the output and refuses to grow past `max` bytes.
+struct CappedOutput {
+    text: Vec<u8>,
+    max: u64,
+    over: bool,
+}
+
+impl std::io::Write for CappedOutput {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if (self.text.len() + buf.len()) as u64 > self.max {
+            self.over = true;
+            return Err(std::io::Error::other("output limit"));
+        }
+        self.text.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A render with no data only proves that the templates it reaches compile and
+/// exist, and that it stays within the limits.
+fn dry_run(result: Result<String, Failure>) -> Result<(), CheckError> {
     match result {
         Ok(_) => Ok(()),
-        Err(e)
-            if matches!(
-                e.kind(),
-                ErrorKind::SyntaxError | ErrorKind::TemplateNotFound
-            ) =>
-        {
-            Err(TemplateError::from_minijinja(&e))
+        Err(f) if f.is_limit() => Err(CheckError::Limit(f.error)),
+        Err(f) if matches!(f.kind, ErrorKind::SyntaxError | ErrorKind::TemplateNotFound) => {
+            Err(CheckError::Compile(f.error))
         }
         Err(_) => Ok(()),
     }
+}
+
+/// Why a template was found unusable before any mail is made from it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckError {
+    /// A syntax error, or a template it names that does not exist.
+    #[error("{0}")]
+    Compile(TemplateError),
+    /// Even without data it exceeds `[policy] template_fuel` or `max_mail_bytes`.
+    #[error("{0}")]
+    Limit(TemplateError),
 }
 
 /// Normalises a `template_file` or `base_template` name: relative to `templates/`,
@@ -279,8 +421,13 @@ pub fn template_name(name: &str) -> Result<String, String> {
     })
 }
 
-fn environment(files: Arc<BTreeMap<String, String>>, markup: Markup) -> Environment<'static> {
+fn environment(
+    files: Arc<BTreeMap<String, String>>,
+    markup: Markup,
+    limits: Limits,
+) -> Environment<'static> {
     let mut env = Environment::new();
+    env.set_fuel(Some(limits.fuel));
     env.set_loader(move |name| Ok(files.get(name).cloned()));
     env.set_auto_escape_callback(move |_| match markup {
         Markup::Html => AutoEscape::Html,
@@ -387,11 +534,66 @@ mod tests {
         assert!(t.check_str("{{ a if b else c }}").is_ok());
         assert!(t.check_str("{{ x | upper }} {{ y.z }}").is_ok());
         let e = t.check_str("{% if x %}unclosed").unwrap_err();
-        assert!(e.0.contains("line 1"), "{e}");
+        assert!(e.to_string().contains("line 1"), "{e}");
         let e = t.check_str("{% include \"mail/nope.html\" %}").unwrap_err();
-        assert!(e.0.contains("nope"), "{e}");
+        assert!(e.to_string().contains("nope"), "{e}");
         assert!(t.check_file("mail/publish.html").is_ok());
         assert!(t.check_file("mail/nope.html").is_err());
+    }
+
+    const NESTED: &str =
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}";
+
+    #[test]
+    fn fuel_stops_nested_loops_and_names_the_setting() {
+        let t = Templates::embedded();
+        let e = t.check_str(NESTED).unwrap_err();
+        assert!(matches!(e, CheckError::Limit(_)), "{e:?}");
+        assert!(e.to_string().contains("[policy] template_fuel"), "{e}");
+        let e = t
+            .render_str(NESTED, &Value::UNDEFINED, Markup::Html)
+            .unwrap_err();
+        assert!(e.0.contains("template_fuel"), "{e}");
+        // A big repetition is refused before it is allocated.
+        let e = t.check_str("{{ 'x' * 100000000 }}").unwrap_err();
+        assert!(e.to_string().contains("template_fuel"), "{e}");
+    }
+
+    #[test]
+    fn ranges_are_capped_by_minijinja_itself() {
+        let t = Templates::embedded();
+        let e = t
+            .render_str(
+                "{% for i in range(1000000000) %}{% endfor %}",
+                &Value::UNDEFINED,
+                Markup::Text,
+            )
+            .unwrap_err();
+        assert!(e.0.contains("range has too many elements"), "{e}");
+    }
+
+    #[test]
+    fn output_is_capped_at_max_mail_bytes() {
+        let t = Templates::embedded().with_limits(Limits {
+            fuel: 1_000_000,
+            max_bytes: 100,
+        });
+        let ctx = Value::UNDEFINED;
+        assert_eq!(
+            t.render_str("{{ 'x' * 100 }}", &ctx, Markup::Text)
+                .unwrap()
+                .len(),
+            100
+        );
+        let e = t
+            .render_str("{{ 'x' * 101 }}", &ctx, Markup::Text)
+            .unwrap_err();
+        assert!(e.0.contains("[policy] max_mail_bytes"), "{e}");
+        assert!(matches!(
+            t.check_str("{{ 'x' * 101 }}"),
+            Err(CheckError::Limit(_))
+        ));
+        assert!(t.check_str("{{ 'x' * 100 }}").is_ok());
     }
 
     #[test]

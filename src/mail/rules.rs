@@ -15,6 +15,7 @@ use super::config::{
     BodyRule, Check, Checks, CtxItem, MailRule, Notifications, Op, RecipientItem, SubjectRule,
 };
 use super::render::{Markup, TemplateError, Templates, DEFAULT_LAYOUT};
+use super::text::html_to_text;
 use crate::access::{Access, DepositAccess};
 
 /// The built-in methods, usable in `ctx`, `subject.method` and recipient `method`.
@@ -143,7 +144,8 @@ pub struct Mail {
     pub cc: Vec<String>,
     pub bcc: Vec<String>,
     pub subject: String,
-    /// The body of a plain-text mail.
+    /// The body of a plain-text mail, or the plain-text part of an HTML mail
+    /// (multipart/alternative).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
     /// The body of an HTML mail.
@@ -427,11 +429,15 @@ impl Engine<'_> {
                 self.default_subject()
             }
         };
-        // One line: a header cannot hold line breaks, and templates often leave some.
-        Ok(rendered.split_whitespace().collect::<Vec<_>>().join(" "))
+        Ok(one_line(&rendered))
     }
 
-    /// `(text, html)`: exactly one of them is set.
+    /// `(text, html)`: a plain mail has only text; an HTML mail has both, its text
+    /// being the plain part of a multipart/alternative mail. That part is rendered
+    /// from the plain default template when the body is the default one (the
+    /// config gives no template, so capsule's own `.txt` twin exists), and derived
+    /// from the HTML otherwise: a schema's HTML template has no plain twin, and
+    /// guessing one by file name would mail a text the author never wrote.
     fn body(
         &self,
         rule: Option<&BodyRule>,
@@ -491,7 +497,23 @@ impl Engine<'_> {
             }
         };
         Ok(match markup {
-            Markup::Html => (None, Some(content.trim().to_string() + "\n")),
+            Markup::Html => {
+                let default_body = rule.template.is_none() && rule.template_file.is_none();
+                let text = if default_body {
+                    let name = match self.event.action {
+                        Action::Publish => "mail/publish.txt",
+                        Action::Review => "mail/review.txt",
+                    };
+                    tidy_text(&self.templates.render_file(
+                        name,
+                        &template_vars_now,
+                        Markup::Text,
+                    )?)
+                } else {
+                    html_to_text(&content)
+                };
+                (Some(text), Some(content.trim().to_string() + "\n"))
+            }
             Markup::Text => (Some(tidy_text(&content)), None),
         })
     }
@@ -673,6 +695,29 @@ pub fn clean_addresses(addresses: impl IntoIterator<Item = String>) -> Vec<Strin
         .filter(|a| is_well_formed_address(a))
         .filter(|a| seen.insert(a.to_lowercase()))
         .collect()
+}
+
+/// A subject on one line: every line break, with the indentation around it,
+/// becomes one space, and the ends are trimmed. Other spaces stay as the template
+/// made them, as CAP keeps them: `for {{ x }} published` with `x` undefined is
+/// `for  published`, two spaces.
+pub fn one_line(text: &str) -> String {
+    let pieces: Vec<&str> = text.split(['\r', '\n']).collect();
+    let last = pieces.len() - 1;
+    let parts: Vec<&str> = pieces
+        .iter()
+        .enumerate()
+        .map(|(i, piece)| {
+            let piece = if i > 0 { piece.trim_start() } else { piece };
+            if i < last {
+                piece.trim_end()
+            } else {
+                piece
+            }
+        })
+        .filter(|piece| !piece.is_empty())
+        .collect();
+    parts.join(" ").trim().to_string()
 }
 
 fn template_vars(vars: Vars) -> TemplateValue {

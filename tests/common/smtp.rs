@@ -22,6 +22,12 @@ pub enum Behaviour {
     RejectMail(String),
     /// Answer `reply` to RCPT TO.
     RejectRcpt(String),
+    /// Answer RCPT TO of each listed address with its reply (e.g. "550 5.1.1 no
+    /// such user"), and accept everyone else.
+    RefuseSome(Vec<(String, String)>),
+    /// Accept the mail, then wait this long before answering the final dot (a slow
+    /// server that has already queued it).
+    SlowDataEnd(Duration),
 }
 
 /// One mail as received.
@@ -230,6 +236,17 @@ fn session(stream: TcpStream, shared: &Shared, stop: &AtomicBool) -> std::io::Re
             },
             "RCPT" => match &behaviour {
                 Behaviour::RejectRcpt(reply) => say(reply)?,
+                Behaviour::RefuseSome(list)
+                    if list
+                        .iter()
+                        .any(|(a, _)| a.eq_ignore_ascii_case(&address(command))) =>
+                {
+                    let (_, reply) = list
+                        .iter()
+                        .find(|(a, _)| a.eq_ignore_ascii_case(&address(command)))
+                        .unwrap();
+                    say(reply)?
+                }
                 _ => {
                     rcpt.push(address(command));
                     say("250 2.1.5 OK")?;
@@ -253,6 +270,9 @@ fn session(stream: TcpStream, shared: &Shared, stop: &AtomicBool) -> std::io::Re
                     rcpt: std::mem::take(&mut rcpt),
                     data,
                 });
+                if let Behaviour::SlowDataEnd(delay) = &behaviour {
+                    std::thread::sleep(*delay);
+                }
                 say("250 2.0.0 OK: queued")?;
             }
             "RSET" => {

@@ -520,7 +520,10 @@ fn only_html_bodies_are_escaped() {
         html.starts_with("<!DOCTYPE html>"),
         "wrapped in the base layout: {html}"
     );
-    assert!(m[0].text.is_none());
+    // The plain part of the HTML mail: derived from its HTML, entities decoded.
+    let text = m[0].text.as_deref().unwrap();
+    assert!(text.contains("Z → ee & friends\n"), "{text}");
+    assert!(!text.contains("<p>") && !text.contains("&amp;"), "{text}");
     assert_eq!(m[1].text.as_deref(), Some("Z → ee & friends\n"));
     assert!(m[1].html.is_none());
 }
@@ -731,4 +734,32 @@ fn actions_only_run_their_own_rules() {
     assert!(run(config, &event(Action::Publish, Some(1)))
         .outcomes
         .is_empty());
+}
+
+#[test]
+fn subjects_join_lines_but_keep_the_spaces_cap_keeps() {
+    let config = json!({"actions": {"publish": [
+        {"subject": {"template": "for {{ x }} published"},
+         "recipients": {"recipients": ["xy@example.org"]}},
+        {"subject": {"template": "  {% if true %}\n    New  version\r\n    of {{ x }}\n{% endif %}  "},
+         "recipients": {"recipients": ["xy@example.org"]}}
+    ]}});
+    let out = run(config, &event(Action::Publish, Some(1)));
+    let m = mails(&out);
+    assert_eq!(m[0].subject, "for  published", "CAP keeps both spaces");
+    assert_eq!(m[1].subject, "New  version of");
+}
+
+#[test]
+fn default_html_bodies_take_their_plain_part_from_the_txt_template() {
+    let config = json!({"actions": {"publish": [
+        {"recipients": {"recipients": ["xy@example.org"]}}
+    ]}});
+    let out = run(config, &event(Action::Publish, Some(1)));
+    let m = mails(&out);
+    assert!(m[0].html.is_some());
+    let text = m[0].text.as_deref().unwrap();
+    // publish.txt's words, not a conversion of publish.html.
+    assert!(text.contains("was published for the first time"), "{text}");
+    assert!(!text.contains('<'), "{text}");
 }
