@@ -405,3 +405,35 @@ pub fn require_tool(tool: &str, package: &str) -> bool {
             &format!("install it: apt-get install {package}"),
         )
 }
+
+/// The CAP fixtures (schemas and records from CERN Analysis Preservation): the folder
+/// in `CAPSULE_CAP_FIXTURES`, else `../shared/fixtures/cap` beside the repository. They
+/// are not part of the repository, so without them the test skips (fails under `CI`).
+pub fn cap_fixtures() -> Option<PathBuf> {
+    let (dir, from) = match std::env::var_os("CAPSULE_CAP_FIXTURES") {
+        Some(dir) => (PathBuf::from(dir), "CAPSULE_CAP_FIXTURES"),
+        None => (
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/cap"),
+            "the default place",
+        ),
+    };
+    if dir.join("MANIFEST.tsv").is_file() || dir.join("schemas").is_dir() {
+        return Some(dir);
+    }
+    skip_or_fail(
+        "needs the CAP fixtures",
+        &format!("{} ({from}) does not hold them", dir.display()),
+        "put them at ../shared/fixtures/cap beside the repository, or set CAPSULE_CAP_FIXTURES=<folder>",
+    );
+    None
+}
+
+/// A file of the CAP fixtures, as text (see [`cap_fixtures`]).
+pub fn cap_fixture(path: &str) -> Option<String> {
+    let file = cap_fixtures()?.join(path);
+    Some(
+        std::fs::read_to_string(&file).unwrap_or_else(|e| {
+            panic!("{}: {e} (the CAP fixtures are incomplete)", file.display())
+        }),
+    )
+}
