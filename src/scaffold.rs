@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use git2::{Oid, Repository, Signature};
 use serde::Serialize;
 
+use crate::settings::Settings;
+
 /// capsule's own example schema (an analysis form with CAP's four sections).
 pub const ANALYSIS_SCHEMA: &str = include_str!("../schemas/analysis/1.0.0.json");
 /// The CAP documentation's miniature draft-04 schema, used by the demo.
@@ -170,6 +172,7 @@ pub fn init_bare(
         let tree = build_tree(&repo, &files)?;
         let commit = commit_tree(&repo, tree, "Create archive with capsule init")?;
         install_hooks(tmp, Layout::Plain, capsule_bin, false)?;
+        enable_fsck(tmp)?;
         Ok(commit)
     })
 }
@@ -403,6 +406,99 @@ pub fn hook_status(git_dir: &Path) -> Vec<HookState> {
         }
     }
     out
+}
+
+/// Turns on `receive.fsckObjects` in the repository's own config, so that git itself
+/// refuses malformed objects (duplicate tree entries, bad names, broken commits) before
+/// the hook sees them: what is judged is what git checks out. Returns whether the
+/// config changed.
+pub fn enable_fsck(git_dir: &Path) -> Result<bool, ScaffoldError> {
+    let repo = Repository::open_bare(git_dir)?;
+    if fsck_objects(&repo) {
+        return Ok(false);
+    }
+    repo.config()?
+        .open_level(git2::ConfigLevel::Local)?
+        .set_bool("receive.fsckObjects", true)?;
+    Ok(true)
+}
+
+/// Whether `git receive-pack` checks pushed objects (`receive.fsckObjects`, which
+/// falls back to `transfer.fsckObjects`) at any config level.
+fn fsck_objects(repo: &Repository) -> bool {
+    let Ok(config) = repo.config() else {
+        return false;
+    };
+    config
+        .get_bool("receive.fsckObjects")
+        .or_else(|_| config.get_bool("transfer.fsckObjects"))
+        .unwrap_or(false)
+}
+
+/// Something about a server repository that weakens the hook, and the command that
+/// fixes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServerWarning {
+    pub problem: String,
+    pub fix: String,
+}
+
+/// Checks the repository settings the hook relies on: HEAD names the default branch
+/// that capsule.toml configures, and git checks pushed objects.
+pub fn server_warnings(git_dir: &Path) -> Result<Vec<ServerWarning>, ScaffoldError> {
+    let repo = Repository::open_bare(git_dir)?;
+    let dir = git_dir.display();
+    let mut warnings = Vec::new();
+    let head = repo
+        .find_reference("HEAD")
+        .ok()
+        .and_then(|r| r.symbolic_target().map(str::to_string));
+    let head_branch = head.as_deref().and_then(|h| h.strip_prefix("refs/heads/"));
+    // The rules as HEAD's branch holds them (the hook reads them from there first).
+    let head_settings = head
+        .as_deref()
+        .and_then(|h| repo.refname_to_id(h).ok())
+        .map(|tip| -> Result<Option<Settings>, ScaffoldError> {
+            let tree = repo.find_commit(tip)?.tree()?;
+            let entry = tree.get_path(Path::new("capsule.toml")).ok();
+            let text = entry
+                .and_then(|e| e.to_object(&repo).ok())
+                .and_then(|o| o.as_blob().map(|b| b.content().to_vec()))
+                .and_then(|b| String::from_utf8(b).ok());
+            Ok(text.and_then(|t| Settings::parse(&t).ok()))
+        })
+        .transpose()?
+        .flatten();
+    let where_configured = match (&head_settings, head_branch) {
+        (Some(_), Some(branch)) => format!("capsule.toml on {branch}"),
+        _ => "the default, as HEAD's branch has no capsule.toml".to_string(),
+    };
+    let configured = head_settings.unwrap_or_default().archive.default_branch;
+    if head_branch != Some(configured.as_str()) {
+        let shown = head.as_deref().unwrap_or("no branch");
+        let exists = |branch: &str| repo.find_branch(branch, git2::BranchType::Local).is_ok();
+        let fix = match head_branch {
+            Some(branch) if exists(branch) && !exists(&configured) => format!(
+                "either make {configured} the default branch: `git --git-dir={dir} branch {configured} {branch}` then `git --git-dir={dir} symbolic-ref HEAD refs/heads/{configured}`, or set archive.default_branch = \"{branch}\" in capsule.toml"
+            ),
+            _ => format!(
+                "run `git symbolic-ref HEAD refs/heads/{configured}` in {dir} (`git --git-dir={dir} symbolic-ref HEAD refs/heads/{configured}`)"
+            ),
+        };
+        warnings.push(ServerWarning {
+            problem: format!(
+                "HEAD names {shown}, but the archive's default branch is {configured} ({where_configured}): the hook reads the archive's rules from HEAD's branch, so the two must agree"
+            ),
+            fix,
+        });
+    }
+    if !fsck_objects(&repo) {
+        warnings.push(ServerWarning {
+            problem: format!("receive.fsckObjects is off in {dir}: git accepts malformed objects (duplicate tree entries, bad names) into the repository, and the hook is the only check left"),
+            fix: format!("run `git --git-dir={dir} config receive.fsckObjects true` (or `capsule hook install {dir}` again)"),
+        });
+    }
+    Ok(warnings)
 }
 
 fn binary_of(script: &str) -> Option<PathBuf> {

@@ -9,7 +9,11 @@ use tempfile::TempDir;
 fn bare() -> (TempDir, std::path::PathBuf) {
     let tmp = TempDir::new().unwrap();
     let dir = tmp.path().join("plain.git");
-    run_ok(git(tmp.path()).args(["init", "-q", "--bare"]).arg(&dir));
+    run_ok(
+        git(tmp.path())
+            .args(["init", "-q", "--bare", "--initial-branch=main"])
+            .arg(&dir),
+    );
     (tmp, dir)
 }
 

@@ -8,9 +8,6 @@ use std::sync::{Arc, Mutex};
 
 use common::*;
 
-const GLANCE: &str = include_str!("../../shared/fixtures/cap/records/atlas-glance-examples.json");
-const LHCB: &str = include_str!("../../shared/fixtures/cap/records/lhcb-ana-details.json");
-
 /// A CADI-like answer, as CMS's analysis database gives it.
 fn cadi(title: &str) -> String {
     serde_json::json!({
@@ -72,7 +69,8 @@ impl Http {
     }
 }
 
-fn archive_with_fetchers(http: &Http) -> (Server, Work) {
+/// `lhcb` is CAP's lhcb-ana-details.json, read by the `file` fetcher.
+fn archive_with_fetchers(http: &Http, lhcb: &str) -> (Server, Work) {
     let server = Server::new();
     let work = server.clone("work");
     let settings = std::fs::read_to_string(work.path.join("capsule.toml")).unwrap();
@@ -121,7 +119,7 @@ url = "http://127.0.0.1:1/nothing-listens-here"
 "#
     );
     work.write("capsule.toml", settings + &fetchers)
-        .write("imports/lhcb-ana-details.json", LHCB)
+        .write("imports/lhcb-ana-details.json", lhcb)
         .write(&dep("dimuon", "deposit.json"), HIGGS)
         .commit("fetchers and a deposit");
     work.push().assert_landed();
@@ -144,9 +142,12 @@ fn fetch(work: &Work, args: &[&str]) -> std::process::Output {
 
 #[test]
 fn fetching_from_a_cadi_like_service_fills_and_refreshes_fields() {
+    let Some(lhcb) = cap_fixture("records/lhcb-ana-details.json") else {
+        return;
+    };
     let http = Http::start();
     http.route("/cadi/EXO-21-004", 200, &cadi("Dimuon resonances"));
-    let (_server, work) = archive_with_fetchers(&http);
+    let (_server, work) = archive_with_fetchers(&http, &lhcb);
     let before = std::fs::read(work.path.join(dep("dimuon", "deposit.json"))).unwrap();
 
     // A dry run shows the change and writes nothing.
@@ -221,10 +222,16 @@ fn fetching_from_a_cadi_like_service_fills_and_refreshes_fields() {
 
 #[test]
 fn fetch_failures_are_clear_and_write_nothing() {
+    let Some(lhcb) = cap_fixture("records/lhcb-ana-details.json") else {
+        return;
+    };
+    let Some(glance) = cap_fixture("records/atlas-glance-examples.json") else {
+        return;
+    };
     let http = Http::start();
     http.route("/html", 200, "<html>maintenance</html>");
-    http.route("/glance", 200, GLANCE);
-    let (_server, work) = archive_with_fetchers(&http);
+    http.route("/glance", 200, &glance);
+    let (_server, work) = archive_with_fetchers(&http, &lhcb);
     let file = work.path.join(dep("dimuon", "deposit.json"));
     let before = std::fs::read(&file).unwrap();
     let cases: [(&[&str], bool, &str); 8] = [

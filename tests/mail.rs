@@ -702,11 +702,11 @@ fn python_with_aiosmtpd() -> Option<String> {
             .is_ok_and(|o| o.status.success())
     });
     if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run the aiosmtpd tests: install python3-aiosmtpd (.ci/run does)"
+        skip_or_fail(
+            "needs aiosmtpd",
+            "no python3 here can import aiosmtpd",
+            "install it: apt-get install python3-aiosmtpd (or set CAPSULE_TEST_PYTHON=<python>)",
         );
-        eprintln!("note: skipping the aiosmtpd TLS test: no python3 with aiosmtpd here (apt-get install python3-aiosmtpd)");
     }
     found
 }

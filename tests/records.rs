@@ -717,7 +717,7 @@ fn the_rules_never_disappear() {
 }
 
 #[test]
-fn hooks_installed_into_an_existing_repository_let_the_rules_in() {
+fn hooks_installed_into_an_existing_repository_take_the_rules_from_a_server_admin() {
     let tmp = tempfile::TempDir::new().unwrap();
     let git_dir = tmp.path().join("old.git");
     run_ok(
@@ -738,17 +738,28 @@ fn hooks_installed_into_an_existing_repository_let_the_rules_in() {
         .commit("before capsule");
     work.push().assert_landed();
     run_ok(capsule(tmp.path()).args(["hook", "install"]).arg(&git_dir));
-    // The repository has no capsule.toml: the push that brings the rules lands.
+    // The repository has branches but no capsule.toml: it has no rules, and a push
+    // cannot bring them (any member could, and would make themselves the admin).
     let server = Server { tmp, git_dir };
     work.write("capsule.toml", "[policy]\nadmins = [\"alice\"]\n")
         .write("access.toml", "[people]\nalice = \"alice@example.org\"\n")
         .commit("adopt capsule");
-    work.push_as("bob", "HEAD:main").assert_landed();
+    let before = server.rev("refs/heads/main");
+    work.push_as("bob", "HEAD:main")
+        .assert_rejected_with("has no capsule.toml, so this repository has no rules yet");
+    assert_eq!(server.rev("refs/heads/main"), before);
+    // A server admin brings them in with a fetch, which runs no hooks.
+    run_ok(
+        git(&server.git_dir)
+            .args(["fetch", "-q"])
+            .arg(&work.path)
+            .arg("main:main"),
+    );
     // From then on they apply: bob is not listed.
     work.write("README.md", "changed\n").commit("bob again");
     work.push_as("bob", "HEAD:main")
         .assert_rejected_with("bob may not push to this archive");
-    assert!(server.rev("refs/heads/main").is_some());
+    work.push_as("alice", "HEAD:main").assert_landed();
 }
 
 #[test]

@@ -6,15 +6,17 @@ use common::*;
 use serde_json::Value;
 use tempfile::TempDir;
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/cap");
-
 #[test]
 fn the_cap_fixture_schemas_load_except_the_two_that_cannot() {
+    let Some(fixtures) = cap_fixtures() else {
+        return;
+    };
+    let fixtures = fixtures.display();
     let tmp = TempDir::new().unwrap();
     let dir = tmp.path().join("archive");
     run_ok(capsule(tmp.path()).arg("init").arg(&dir));
 
-    let mut files: Vec<_> = std::fs::read_dir(format!("{FIXTURES}/schemas"))
+    let mut files: Vec<_> = std::fs::read_dir(format!("{fixtures}/schemas"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
@@ -54,7 +56,7 @@ fn the_cap_fixture_schemas_load_except_the_two_that_cannot() {
                     "--schema-version",
                     "0.0.1",
                 ])
-                .arg(format!("{FIXTURES}/legacy-schemas/{legacy}-v0.0.1.json")),
+                .arg(format!("{fixtures}/legacy-schemas/{legacy}-v0.0.1.json")),
         );
     }
 
@@ -108,6 +110,10 @@ fn the_cap_fixture_schemas_load_except_the_two_that_cannot() {
 
 #[test]
 fn validating_the_cap_lhcb_record_against_its_legacy_schema() {
+    let Some(fixtures) = cap_fixtures() else {
+        return;
+    };
+    let fixtures = fixtures.display();
     let tmp = TempDir::new().unwrap();
     let dir = tmp.path().join("archive");
     run_ok(capsule(tmp.path()).arg("init").arg(&dir));
@@ -122,12 +128,12 @@ fn validating_the_cap_lhcb_record_against_its_legacy_schema() {
                 "0.0.1",
             ])
             .arg(format!(
-                "{FIXTURES}/legacy-schemas/legacy-lhcb-LHCbAnalysis-v0.0.1.json"
+                "{fixtures}/legacy-schemas/legacy-lhcb-LHCbAnalysis-v0.0.1.json"
             )),
     );
     let record: Value = serde_json::from_str(
         &std::fs::read_to_string(format!(
-            "{FIXTURES}/records/legacy-lhcb-analysis-ana-2014-060.json"
+            "{fixtures}/records/legacy-lhcb-analysis-ana-2014-060.json"
         ))
         .unwrap(),
     )

@@ -8,7 +8,9 @@ use clap::{Subcommand, ValueEnum};
 
 use capsule::access::pusher_from_env;
 use capsule::hook::{check_push, parse_ref_updates, ArchiveState};
-use capsule::scaffold::{hook_status, install_hooks, HookAction, Layout};
+use capsule::scaffold::{
+    enable_fsck, hook_status, install_hooks, server_warnings, HookAction, Layout,
+};
 
 use super::output::{self, count};
 use super::Outcome;
@@ -90,10 +92,18 @@ pub fn run(cmd: HookCommand) -> anyhow::Result<Outcome> {
                 .with_context(|| format!("{} does not exist", bin.display()))?;
             let changes = install_hooks(&git_dir, layout.into(), &bin, force)?;
             let refused = changes.iter().any(|c| c.action == HookAction::Refused);
+            let fsck_turned_on = enable_fsck(&git_dir)?;
             if json {
                 output::json(&changes)?;
             } else {
                 let mut out = anstream::stdout();
+                if fsck_turned_on {
+                    writeln!(
+                        out,
+                        "{}: receive.fsckObjects turned on (git checks every pushed object)",
+                        git_dir.join("config").display()
+                    )?;
+                }
                 for change in &changes {
                     let what = match &change.action {
                         HookAction::Created => "installed".to_string(),
@@ -113,6 +123,9 @@ pub fn run(cmd: HookCommand) -> anyhow::Result<Outcome> {
                     output::warning("re-run with --force to move the existing hook aside (it is kept as a backup), or call `capsule hook pre-receive` from it yourself");
                 }
             }
+            // A HEAD that disagrees with capsule.toml is reported, not fatal: the hooks
+            // are installed, and `hook status` keeps failing until it is fixed.
+            report_server_warnings(&git_dir)?;
             Ok(if refused {
                 Outcome::Problems
             } else {
@@ -152,7 +165,8 @@ pub fn run(cmd: HookCommand) -> anyhow::Result<Outcome> {
                     .iter()
                     .any(|s| s.hook == *h && s.state == "capsule" && s.binary_exists)
             });
-            Ok(if complete {
+            let warned = report_server_warnings(&git_dir)?;
+            Ok(if complete && !warned {
                 Outcome::Ok
             } else {
                 Outcome::Problems
@@ -171,6 +185,18 @@ pub fn run(cmd: HookCommand) -> anyhow::Result<Outcome> {
             Ok(Outcome::Ok)
         }
     }
+}
+
+/// Prints what weakens the hook in this repository's settings, with the fix, on
+/// stderr (also with `--json`, whose output stays the hook list). Returns whether
+/// anything was found.
+fn report_server_warnings(git_dir: &Path) -> anyhow::Result<bool> {
+    let warnings = server_warnings(git_dir)
+        .with_context(|| format!("checking the settings of {}", git_dir.display()))?;
+    for w in &warnings {
+        output::warning(&format!("{}. Fix: {}", w.problem, w.fix));
+    }
+    Ok(!warnings.is_empty())
 }
 
 /// Catches the search index up with the push. The push has landed whatever happens

@@ -59,15 +59,14 @@ impl Judge<'_> {
         &self.state.access
     }
 
-    /// The repository has no accepted state yet: its first push sets the rules. That is
-    /// an empty repository, or one whose default branch has no capsule.toml yet (hooks
-    /// installed into an existing repository: the push that adds capsule.toml and
-    /// access.toml must be possible).
+    /// The repository has no accepted state yet: its first push sets the rules. Only a
+    /// repository without any branch is in that state. Anything weaker can be reached
+    /// by a member (an empty orphan branch under the configured default branch's name
+    /// made everyone an admin), so a repository with branches but no capsule.toml on
+    /// its default branch has no rules, and every push is refused until a server admin
+    /// adds them (see [`Judge::check_identity`]).
     fn bootstrapping(&self) -> bool {
-        match self.state.base {
-            None => !self.state.has_branches,
-            Some(_) => !self.state.has_settings,
-        }
+        !self.state.has_branches
     }
 
     /// Whether a branch already holds exactly this file in this deposit's folder: then
@@ -147,6 +146,16 @@ impl Judge<'_> {
                 format!(
                     "the default branch ({}) does not exist, so capsule cannot read this archive's rules and refuses every push. A server admin must point HEAD at the default branch: git symbolic-ref HEAD refs/heads/<branch>",
                     self.state.default_ref
+                ),
+            ));
+        }
+        if self.state.base.is_some() && !self.state.has_settings {
+            return Some(Problem::file(
+                "push",
+                format!(
+                    "the default branch ({}) has no capsule.toml, so this repository has no rules yet and capsule refuses every push (only a repository without any branch takes its rules from its first push). A server admin adds capsule.toml and access.toml on the server: commit them in a clone, then `git --git-dir=<this repository> fetch <clone> {branch}:{branch}` (a fetch runs no hooks)",
+                    self.state.default_ref,
+                    branch = self.state.default_ref.trim_start_matches("refs/heads/"),
                 ),
             ));
         }
@@ -251,6 +260,9 @@ impl Judge<'_> {
                 )]);
             }
             return self.check_branch_deletion(update, branch);
+        }
+        if let Some(problem) = self.check_default_branch_creation(update, branch) {
+            return Ok(vec![problem]);
         }
         let new_commit = repo.find_object(update.new, None)?.peel_to_commit()?;
         let mut problems = Vec::new();
@@ -747,6 +759,40 @@ impl Judge<'_> {
                 ),
             ),
         )))
+    }
+
+    /// Creating the branch capsule.toml names as `archive.default_branch`, while HEAD
+    /// still names another one, moves the archive's rules to it: that needs the rights
+    /// it will carry (archive admin, as configured now), and the branch must hold the
+    /// rules it takes over.
+    fn check_default_branch_creation(&self, update: &RefUpdate, branch: &str) -> Option<Problem> {
+        let configured = &self.state.settings.archive.default_branch;
+        if !update.is_create() || branch != configured || self.bootstrapping() {
+            return None;
+        }
+        let head = self.state.default_ref.trim_start_matches("refs/heads/");
+        if !self.is_archive_admin() {
+            return Some(Problem::file(
+                &update.name,
+                denied(
+                    self.who(),
+                    &format!("create branch {branch}"),
+                    &format!("capsule.toml names {branch} as the default branch (archive.default_branch), so whoever creates it sets the archive's rules; that needs archive admin rights (policy.admins, read from {head})"),
+                    &format!("Ask an archive admin ({}) to create it from {head} (`git push origin {head}:{branch}`), and a server admin to point HEAD at it (`git symbolic-ref HEAD refs/heads/{branch}`)", self.admins_text()),
+                ),
+            ));
+        }
+        let holds_rules = self
+            .repo
+            .find_object(update.new, None)
+            .and_then(|o| o.peel_to_tree())
+            .is_ok_and(|tree| tree.get_path(std::path::Path::new("capsule.toml")).is_ok());
+        (!holds_rules).then(|| {
+            Problem::file(
+                &update.name,
+                format!("branch {branch} would become the archive's default branch (archive.default_branch in capsule.toml) but has no capsule.toml: it would leave the archive without rules. Create it from {head} (`git push origin {head}:{branch}`)"),
+            )
+        })
     }
 
     #[allow(clippy::too_many_arguments)]

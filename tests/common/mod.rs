@@ -3,6 +3,7 @@
 //! installed hook.
 #![allow(dead_code)]
 
+pub mod servers;
 pub mod smtp;
 
 use std::path::{Path, PathBuf};
@@ -359,4 +360,85 @@ pub fn dep(id: &str, rest: &str) -> String {
 /// The folder of deposit `id` in an archive (`deposits/<shard>/<id>`).
 pub fn dep_dir(id: &str) -> String {
     capsule::deposit::folder(id)
+}
+
+/// Whether tests that need something from outside the repository (a tool, the CAP
+/// fixtures, a browser) must fail instead of skipping: `CI` is set.
+pub fn is_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty())
+}
+
+/// Decides what a test does when something it needs is missing: under `CI` it fails
+/// with `missing` and `how`; elsewhere it says so in one line and the test returns.
+/// The line goes straight to stderr (not through `eprintln!`, which the test harness
+/// captures), so `cargo test` shows it.
+pub fn skip_or_fail(what: &str, missing: &str, how: &str) -> bool {
+    // libtest names each test's thread after the test.
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a test")
+        .to_string();
+    let what = format!("{test} ({what})");
+    if is_ci() {
+        panic!("{what}: {missing}; {how} (CI is set, so this test may not be skipped)");
+    }
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "skipped: {what}: {missing}; {how}"
+    );
+    false
+}
+
+/// Where an installed program is: on `PATH`, or in the sbin folders that a non-root
+/// `PATH` often lacks (nginx, sshd, fcgiwrap live there).
+pub fn find_tool(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/local/sbin", "/usr/sbin", "/sbin"].map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
+
+/// Whether `tool` is installed; if not, skips (one visible line) or, under `CI`,
+/// fails. `package` is the Debian package that provides it.
+pub fn require_tool(tool: &str, package: &str) -> bool {
+    find_tool(tool).is_some()
+        || skip_or_fail(
+            &format!("needs {tool}"),
+            &format!("{tool} is not installed"),
+            &format!("install it: apt-get install {package}"),
+        )
+}
+
+/// The CAP fixtures (schemas and records from CERN Analysis Preservation): the folder
+/// in `CAPSULE_CAP_FIXTURES`, else `../shared/fixtures/cap` beside the repository. They
+/// are not part of the repository, so without them the test skips (fails under `CI`).
+pub fn cap_fixtures() -> Option<PathBuf> {
+    let (dir, from) = match std::env::var_os("CAPSULE_CAP_FIXTURES") {
+        Some(dir) => (PathBuf::from(dir), "CAPSULE_CAP_FIXTURES"),
+        None => (
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/cap"),
+            "the default place",
+        ),
+    };
+    if dir.join("MANIFEST.tsv").is_file() || dir.join("schemas").is_dir() {
+        return Some(dir);
+    }
+    skip_or_fail(
+        "needs the CAP fixtures",
+        &format!("{} ({from}) does not hold them", dir.display()),
+        "put them at ../shared/fixtures/cap beside the repository, or set CAPSULE_CAP_FIXTURES=<folder>",
+    );
+    None
+}
+
+/// A file of the CAP fixtures, as text (see [`cap_fixtures`]).
+pub fn cap_fixture(path: &str) -> Option<String> {
+    let file = cap_fixtures()?.join(path);
+    Some(
+        std::fs::read_to_string(&file).unwrap_or_else(|e| {
+            panic!("{}: {e} (the CAP fixtures are incomplete)", file.display())
+        }),
+    )
 }
