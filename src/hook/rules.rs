@@ -308,6 +308,19 @@ impl Judge<'_> {
                 let label = short(commit.id());
                 problems.extend(found.into_iter().map(|p| p.in_commit(label.clone())));
             }
+            // A rewrite (where the branch is not protected) also throws away what the
+            // old tip held: that is judged as one change from the old tip.
+            if !fast_forward {
+                problems.extend(self.judge_change(
+                    update,
+                    branch,
+                    Some(update.old),
+                    Some(update.old),
+                    &new_commit,
+                    false,
+                    registry,
+                )?);
+            }
             return Ok(problems);
         }
 
