@@ -228,10 +228,10 @@ pub fn deposit_at(
                 spec: at.spec.clone(),
             })?;
     let text = String::from_utf8_lossy(&bytes).into_owned();
-    let value = serde_json::from_str(&text).map_err(|e| HistoryError::Invalid {
+    let value = crate::json::from_bytes(&bytes).map_err(|reason| HistoryError::Invalid {
         id: id.to_string(),
         spec: at.spec.clone(),
-        reason: e.to_string(),
+        reason,
     })?;
     Ok((text, value))
 }

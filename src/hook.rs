@@ -239,6 +239,24 @@ pub fn check_push(
         })
     };
 
+    // Every file is bounded before anything reads it: a first pass looks only at the
+    // sizes in the object headers of every file the push adds, and a push with a file
+    // over the limit is refused on that alone (a 50 MB deposit.json used to be parsed,
+    // and take gigabytes, before it was refused).
+    for &commit_id in &new_commits {
+        let oversized = oversized_files(repo, commit_id, state.settings.policy.max_file_bytes)?;
+        if !oversized.is_empty() {
+            report.bad_commits += 1;
+            let label = short(commit_id);
+            report
+                .problems
+                .extend(oversized.into_iter().map(|p| p.in_commit(label.clone())));
+        }
+    }
+    if !report.problems.is_empty() {
+        return Ok(report);
+    }
+
     for &commit_id in &new_commits {
         let before = report.problems.len();
         check_commit(
@@ -507,6 +525,44 @@ mod tree_change_tests {
     }
 }
 
+/// The settings files may exceed `policy.max_file_bytes` (so that a limit set too low
+/// can always be raised again), but never this.
+const MAX_SETTINGS_BYTES: u64 = 1 << 20;
+
+/// The files `commit` adds or changes that are larger than the archive allows, found
+/// from the object headers alone (no file content is read).
+fn oversized_files(repo: &Repository, commit: Oid, max: u64) -> Result<Vec<Problem>, HookError> {
+    let commit = repo.find_commit(commit)?;
+    let parent_tree = match commit.parent(0) {
+        Ok(parent) => Some(parent.tree()?),
+        Err(_) => None,
+    };
+    let odb = repo.odb()?;
+    let mut problems = Vec::new();
+    for change in tree_changes(repo, parent_tree.as_ref(), &commit.tree()?)? {
+        if change.status == Delta::Deleted || change.mode == FileMode::Commit {
+            continue;
+        }
+        let (size, _) = odb.read_header(change.id)?;
+        let path = String::from_utf8_lossy(&change.path).into_owned();
+        let (limit, setting) = match path.as_str() {
+            "capsule.toml" | "access.toml" => {
+                (MAX_SETTINGS_BYTES, "capsule's limit for settings files")
+            }
+            _ => (max, "policy.max_file_bytes"),
+        };
+        if size as u64 > limit {
+            problems.push(Problem::file(
+                &path,
+                format!(
+                    "the file is {size} bytes; the archive's limit is {limit} bytes ({setting}): store large files with Git LFS"
+                ),
+            ));
+        }
+    }
+    Ok(problems)
+}
+
 /// What the state before the push says about schema files.
 struct PublishedSchemas<'a> {
     /// The path holds exactly this blob before the push.
@@ -564,8 +620,6 @@ fn check_commit(
     let changes = tree_changes(repo, parent_tree.as_ref(), &tree)?;
     let source = GitTree::at_commit(repo, commit_id)?;
     let label = short(commit_id);
-    let odb = repo.odb()?;
-    let max = state.settings.policy.max_file_bytes;
 
     let mut deposits = Vec::new();
     let mut problems = Vec::new();
@@ -600,19 +654,6 @@ fn check_commit(
                 ));
                 continue;
             }
-            let (size, _) = odb.read_header(blob)?;
-            // The settings files are exempt, so a too-small limit can always be raised again.
-            let is_settings = matches!(path.as_str(), "capsule.toml" | "access.toml");
-            if size as u64 > max && !is_settings {
-                problems.push(Problem::file(
-                    &path,
-                    format!(
-                        "the file is {} bytes; the archive's limit is {max} bytes (policy.max_file_bytes): store large files with Git LFS",
-                        size
-                    ),
-                ));
-                continue;
-            }
         }
         if let PathKind::DepositFile { id, rest } = classify(&path) {
             if status != Delta::Deleted && rest.ends_with(".bundle") {
@@ -626,7 +667,7 @@ fn check_commit(
                 let records = |oid: Oid| {
                     repo.find_blob(oid)
                         .ok()
-                        .and_then(|b| serde_json::from_slice::<serde_json::Value>(b.content()).ok())
+                        .and_then(|b| crate::json::from_bytes(b.content()).ok())
                         .map(|d| crate::capture::bundle_records(&d))
                         .unwrap_or_default()
                 };
@@ -771,7 +812,7 @@ fn check_commit(
     for (path, blob, id, rest) in bundles {
         let deposit = source
             .read(&crate::deposit::metadata_path(&id))?
-            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+            .and_then(|b| crate::json::from_bytes(&b).ok());
         let commit = deposit.and_then(|d| crate::capture::recorded_commit(&d, &rest));
         let bytes = repo.find_blob(blob)?.content().to_vec();
         if let Err(why) = crate::capture::verify_bundle(&bytes, commit.as_deref()) {
@@ -819,7 +860,7 @@ fn check_schema_deletions(
         let Some(bytes) = GitTree::read(source, &path)? else {
             continue;
         };
-        let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        let Ok(value) = crate::json::from_bytes(&bytes) else {
             continue;
         };
         if let Some(sref) = value

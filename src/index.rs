@@ -563,7 +563,7 @@ fn read_version(
                 GitTree::at_commit(repo, job.info.commit)
                     .ok()
                     .and_then(|tree| tree.read(&sref.path()).ok().flatten())
-                    .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+                    .and_then(|bytes| crate::json::from_bytes(&bytes).ok())
                     .and_then(|schema| schema_experiment(&schema))
             })
             .clone(),
@@ -1080,7 +1080,7 @@ fn matches_in(
     let Ok(blob) = repo.find_blob(blob) else {
         return Vec::new();
     };
-    let Ok(deposit) = serde_json::from_slice::<Value>(blob.content()) else {
+    let Ok(deposit) = crate::json::from_bytes(blob.content()) else {
         return Vec::new();
     };
     let mut found: Vec<(usize, usize, FieldMatch)> = Vec::new();

@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! archive  (a repository, a tree at a commit or a working folder; capsule.toml)
+//! json     (the one reader of archive JSON: duplicate keys refused, a BOM ignored)
 //!    │  reads files through `archive::Source`
 //!    ▼
 //! schema   (registry of versioned schemas, legacy CAP normalisation, compilation)
@@ -44,6 +45,7 @@ pub mod fetch;
 pub mod history;
 pub mod hook;
 pub mod index;
+pub mod json;
 pub mod locate;
 pub mod mail;
 pub mod migrate;

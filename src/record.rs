@@ -205,8 +205,7 @@ pub struct Review {
 impl Review {
     /// Parses and checks a review file; every problem has its pointer.
     pub fn parse(path: &str, bytes: &[u8]) -> Result<Review, Vec<Problem>> {
-        let text = crate::schema::decode_json_text(path, bytes)?;
-        let value = crate::schema::parse_json(path, &text)?;
+        let (text, value) = crate::json::parse(path, bytes)?;
         let at = |pointer: &str, message: String| Problem::at(path, &text, pointer, message);
         let Value::Object(map) = &value else {
             return Err(vec![at("", "a review must be a JSON object".into())]);

@@ -92,8 +92,7 @@ impl LoadedSchema {
         meta_validate: bool,
     ) -> Result<LoadedSchema, Vec<Problem>> {
         let path = sref.path();
-        let text = decode_json_text(&path, bytes)?;
-        let file: Value = parse_json(&path, &text)?;
+        let (text, file) = crate::json::parse(&path, bytes)?;
         let Value::Object(mut top) = file else {
             return Err(vec![Problem::at(
                 &path,
@@ -298,47 +297,6 @@ fn meta_reason(e: &ValidationError<'_>) -> String {
             }
         }
     }
-}
-
-/// Decodes a file as UTF-8 JSON text, reporting where the first invalid byte is.
-pub fn decode_json_text(path: &str, bytes: &[u8]) -> Result<String, Vec<Problem>> {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => Ok(text.strip_prefix('\u{feff}').unwrap_or(text).to_string()),
-        Err(e) => {
-            let good = &bytes[..e.valid_up_to()];
-            let good = std::str::from_utf8(good).unwrap_or("");
-            let (line, column) = crate::locate::line_column(good, good.len());
-            Err(vec![Problem {
-                line,
-                column,
-                ..Problem::file(
-                    path,
-                    format!(
-                        "the file is not valid UTF-8 (byte 0x{:02x} at offset {}); save it as UTF-8",
-                        bytes[e.valid_up_to()],
-                        e.valid_up_to()
-                    ),
-                )
-            }])
-        }
-    }
-}
-
-/// Parses JSON text, reporting syntax errors at their line and column.
-pub fn parse_json(path: &str, text: &str) -> Result<Value, Vec<Problem>> {
-    serde_json::from_str(text).map_err(|e| {
-        let reason = e.to_string();
-        // serde_json appends " at line L column C"; we show the position separately.
-        let reason = reason
-            .rsplit_once(" at line ")
-            .map_or(reason.as_str(), |(r, _)| r)
-            .to_string();
-        vec![Problem {
-            line: e.line(),
-            column: e.column(),
-            ..Problem::file(path, format!("invalid JSON: {reason}"))
-        }]
-    })
 }
 
 struct Normalise<'a> {

@@ -154,6 +154,11 @@ pub struct Policy {
     /// formatted address) may produce, in bytes.
     #[serde(default = "default_max_mail_bytes")]
     pub max_mail_bytes: u64,
+    /// The wall-clock time the pre-receive hook may take for one push, in seconds.
+    /// When it runs out the push is refused (the hook fails closed): a push must never
+    /// hold the server, or the repository's ref locks, for long.
+    #[serde(default = "default_hook_timeout_secs")]
+    pub hook_timeout_secs: u64,
 }
 
 /// Who may push tags outside `records/`.
@@ -179,6 +184,7 @@ impl Default for Policy {
             tags: TagPolicy::default(),
             template_fuel: default_template_fuel(),
             max_mail_bytes: default_max_mail_bytes(),
+            hook_timeout_secs: default_hook_timeout_secs(),
         }
     }
 }
@@ -193,6 +199,12 @@ fn default_template_fuel() -> u64 {
 /// server refuses (often 10-25 MB) or what a hook should hold in memory.
 fn default_max_mail_bytes() -> u64 {
     1024 * 1024
+}
+
+/// Five minutes: checking a push of thousands of deposits takes seconds; git's own
+/// clients wait this long without complaint.
+fn default_hook_timeout_secs() -> u64 {
+    300
 }
 
 fn default_max_file_bytes() -> u64 {

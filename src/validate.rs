@@ -22,9 +22,7 @@ use crate::archive::Source;
 use crate::deposit::{parse_schema_ref, SchemaRef};
 use crate::locate::escape_token;
 use crate::problem::Problem;
-use crate::schema::{
-    decode_json_text, list_schemas, parse_json, CompiledSchema, LoadError, Mode, SchemaRegistry,
-};
+use crate::schema::{list_schemas, CompiledSchema, LoadError, Mode, SchemaRegistry};
 
 /// A deposit file read and parsed, before its schema is known.
 pub struct ParsedDeposit {
@@ -35,8 +33,7 @@ pub struct ParsedDeposit {
 
 /// Reads and parses a deposit file; problems for bytes that are not a JSON object.
 pub fn parse_deposit(path: &str, bytes: &[u8]) -> Result<ParsedDeposit, Vec<Problem>> {
-    let text = decode_json_text(path, bytes)?;
-    let value = parse_json(path, &text)?;
+    let (text, value) = crate::json::parse(path, bytes)?;
     if !value.is_object() {
         return Err(vec![Problem::at(
             path,

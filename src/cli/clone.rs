@@ -114,12 +114,14 @@ impl Clone {
     pub fn read_deposit(&self, id: &str) -> anyhow::Result<serde_json::Value> {
         let path = self.deposit(id)?;
         let bytes = std::fs::read(&path)?;
-        serde_json::from_slice(&bytes).with_context(|| {
-            format!(
-                "{} is not valid JSON: fix it first (`capsule validate` shows where)",
-                capsule::deposit::metadata_path(id)
-            )
-        })
+        capsule::json::from_bytes(&bytes)
+            .map_err(anyhow::Error::msg)
+            .with_context(|| {
+                format!(
+                    "{} is not valid JSON: fix it first (`capsule validate` shows where)",
+                    capsule::deposit::metadata_path(id)
+                )
+            })
     }
 
     pub fn has_remote(&self, remote: &str) -> bool {

@@ -166,9 +166,9 @@ pub fn edit(args: EditArgs) -> anyhow::Result<Outcome> {
             Err(problems) => problems,
         };
         if problems.is_empty() {
-            let value: Value = serde_json::from_slice(&text)?;
+            let value: Value = capsule::json::from_bytes(&text).map_err(anyhow::Error::msg)?;
             let changes = diff_values(
-                &serde_json::from_str(&original).unwrap_or(Value::Null),
+                &capsule::json::from_bytes(original.as_bytes()).unwrap_or(Value::Null),
                 &value,
             );
             // Keep the author's own formatting: write the text as edited.

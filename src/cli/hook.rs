@@ -238,14 +238,28 @@ fn pre_receive() -> anyhow::Result<Outcome> {
 
 fn pre_receive_inner(git_dir: &Path) -> anyhow::Result<Outcome> {
     let mut input = String::new();
+    // git sends one short line per ref; a megabyte is tens of thousands of refs.
     std::io::stdin()
+        .take(1 << 20)
         .read_to_string(&mut input)
         .context("reading the ref updates")?;
     let updates = parse_ref_updates(&input)?;
     let repo = capsule::archive::open_for_hook(git_dir).context("opening the repository")?;
     let state = ArchiveState::before_push(&repo)?;
+    // Every input is bounded before it is read: the time for the whole push here, each
+    // file by its object header in check_push, templates by their fuel.
+    let budget = state.settings.policy.hook_timeout_secs;
+    let started = std::time::Instant::now();
+    start_watchdog(budget);
     let pusher = pusher_from_env(&state.settings.identity).map(|(user, _)| user);
     let report = check_push(&repo, &state, &updates, pusher)?;
+    // The watchdog ends a hook that hangs; a verdict reached after the budget (or
+    // exactly at it, for a budget of 0) is refused the same way, so the limit holds
+    // whichever thread gets there first.
+    if started.elapsed() >= std::time::Duration::from_secs(budget) {
+        output::error(&out_of_time(budget));
+        return Ok(Outcome::Problems);
+    }
 
     let mut err = anstream::stderr();
     for problem in &report.problems {
@@ -291,6 +305,21 @@ fn pre_receive_inner(git_dir: &Path) -> anyhow::Result<Outcome> {
         )?;
         Ok(Outcome::Problems)
     }
+}
+
+/// Refuses the push when the hook runs past its time budget. The pre-receive hook writes
+/// nothing before its verdict, so leaving at any moment leaves nothing behind, and git
+/// refuses every ref of a push whose hook exits non-zero.
+fn start_watchdog(seconds: u64) {
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(seconds));
+        output::error(&out_of_time(seconds));
+        std::process::exit(1);
+    });
+}
+
+fn out_of_time(seconds: u64) -> String {
+    format!("capsule: push rejected: checking it took longer than the archive's limit of {seconds} s (policy.hook_timeout_secs in capsule.toml); nothing was changed. Push fewer commits at a time, or ask an archive admin to raise the limit")
 }
 
 /// Plans and queues the mails of a landed push, then starts their delivery without

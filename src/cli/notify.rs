@@ -128,9 +128,10 @@ fn preview(args: PreviewArgs) -> anyhow::Result<Outcome> {
 
     // The config as the hook would judge it, warnings included.
     let (mut problems, mut warnings): (Vec<Problem>, Vec<Problem>) = (Vec::new(), Vec::new());
-    let deposit: serde_json::Value = serde_json::from_slice(&std::fs::read(
+    let deposit: serde_json::Value = capsule::json::from_bytes(&std::fs::read(
         clone.root.join(capsule::deposit::metadata_path(id)),
     )?)
+    .map_err(anyhow::Error::msg)
     .with_context(|| format!("{} is not valid JSON", capsule::deposit::metadata_path(id)))?;
     if let Some(sref) = deposit
         .get("$schema")

@@ -271,7 +271,8 @@ pub fn review(args: ReviewArgs) -> anyhow::Result<Outcome> {
     let user = clone.user(args.as_user.as_deref())?;
 
     // Refuse early what the server would refuse.
-    let deposit: serde_json::Value = serde_json::from_slice(&std::fs::read(&deposit_path)?)
+    let deposit: serde_json::Value = capsule::json::from_bytes(&std::fs::read(&deposit_path)?)
+        .map_err(anyhow::Error::msg)
         .with_context(|| format!("{} is not valid JSON", capsule::deposit::metadata_path(id)))?;
     let tree = capsule::archive::WorkTree::new(&clone.root);
     let reviewable = deposit

@@ -226,16 +226,18 @@ pub fn run(cmd: SchemaCommand) -> anyhow::Result<Outcome> {
 
 /// Where a schema file goes: from the flags, else from a CAP wrapper's own fields.
 fn target_of(file: &Path, name: Option<&str>, version: Option<&str>) -> anyhow::Result<SchemaRef> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let value: Value = serde_json::from_str(&text).map_err(|e| {
-        anyhow::anyhow!(
-            "{}:{}:{}: invalid JSON: {e}",
-            file.display(),
-            e.line(),
-            e.column()
-        )
-    })?;
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let (_, value) =
+        capsule::json::parse(&file.display().to_string(), &bytes).map_err(|problems| {
+            anyhow::anyhow!(
+                "{}",
+                problems
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        })?;
     let name = name
         .map(str::to_string)
         .or_else(|| {

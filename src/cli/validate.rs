@@ -11,8 +11,9 @@ use serde::Serialize;
 
 use capsule::archive::{find_root, GitTree, Source, WorkTree};
 use capsule::deposit::{classify, PathKind};
+use capsule::json::decode_text;
 use capsule::problem::Problem;
-use capsule::schema::{decode_json_text, Mode, SchemaRegistry};
+use capsule::schema::{Mode, SchemaRegistry};
 use capsule::validate::{
     check, check_all, parallel_map, parse_deposit, ChosenSchemas, ParsedDeposit, Prepared,
 };
@@ -303,13 +304,10 @@ fn read_and_check(
     BUFFER.with_borrow_mut(|buffer| {
         buffer.clear();
         File::open(file)?.read_to_end(buffer)?;
-        // UTF-8 checked once for the whole file: cheaper than serde_json checking
-        // each of its ~200 strings on its own.
-        let parsed = std::str::from_utf8(buffer)
-            .ok()
-            .map(serde_json::from_str::<serde_json::Value>);
-        match parsed {
-            Some(Ok(value)) if value.is_object() => {
+        // The one JSON reader (duplicate keys refused, a BOM ignored), as the hook
+        // reads the file.
+        match capsule::json::from_bytes(buffer) {
+            Ok(value) if value.is_object() => {
                 if let Some(schema) = chosen.passes(&value, mode) {
                     return Ok(Stage::Checked {
                         schema: schema.root.sref.to_string(),
@@ -317,7 +315,7 @@ fn read_and_check(
                     });
                 }
                 // What parse_deposit would make of it, without parsing it again.
-                let deposit = decode_json_text(path, buffer).map(|text| ParsedDeposit {
+                let deposit = decode_text(path, buffer).map(|text| ParsedDeposit {
                     path: path.to_string(),
                     text,
                     value,

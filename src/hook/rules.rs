@@ -490,7 +490,7 @@ impl Judge<'_> {
             for source in rights_source.iter().chain(base_source.iter()) {
                 if let Some(bytes) = source.read_deposit_file(id, "deposit.json")? {
                     // An unreadable deposit grants nothing; validation reports it.
-                    return Ok(Some(serde_json::from_slice(&bytes).unwrap_or(Value::Null)));
+                    return Ok(Some(crate::json::from_bytes(&bytes).unwrap_or(Value::Null)));
                 }
             }
             Ok(None)
@@ -498,7 +498,7 @@ impl Judge<'_> {
         let after = |id: &str| -> Result<Option<Value>, HookError> {
             Ok(new_source
                 .read(&crate::deposit::metadata_path(id))?
-                .map(|bytes| serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
+                .map(|bytes| crate::json::from_bytes(&bytes).unwrap_or(Value::Null)))
         };
 
         // A deposit brought to exactly its state on the default branch (merging the
@@ -509,10 +509,7 @@ impl Judge<'_> {
             .map(|c| GitTree::at_commit(repo, c))
             .transpose()?;
         let folder_id = |source: &GitTree<'_>, id: &str| -> Option<Oid> {
-            source
-                .folder_id(&crate::deposit::folder(id))
-                .ok()
-                .flatten()
+            source.folder_id(&crate::deposit::folder(id)).ok().flatten()
         };
         let as_on_default = |id: &str| -> bool {
             let now = folder_id(&new_source, id);
@@ -533,6 +530,9 @@ impl Judge<'_> {
             Ok(both)
         };
 
+        // Every id in the new tree and every published id, by lower case: built once,
+        // and only when the push creates a deposit.
+        let mut ids_by_case: Option<HashMap<String, BTreeSet<String>>> = None;
         for id in &deposits {
             // Only when the branch moves forward: a force-push back to the default
             // branch's state throws away someone's work and is judged like any change.
@@ -541,6 +541,29 @@ impl Judge<'_> {
             }
             let both = states(id)?;
             let (old, new) = &*both;
+            if old.is_none() && new.is_some() {
+                let known = match &mut ids_by_case {
+                    Some(known) => known,
+                    None => ids_by_case.insert(self.ids_by_case(&new_source)?),
+                };
+                let twins: Vec<&String> = known
+                    .get(&id.to_lowercase())
+                    .into_iter()
+                    .flatten()
+                    .filter(|other| *other != id)
+                    .collect();
+                if let Some(other) = twins.first() {
+                    problems.push(Problem::file(
+                        crate::deposit::metadata_path(id),
+                        format!("the deposit id `{id}` differs from the existing id `{other}` only in case: ids are unique ignoring case (they name folders, URLs and records that case-insensitive systems would mix up). Choose another id"),
+                    ));
+                    continue;
+                }
+                if let Some(problem) = self.judge_recreation(id, branch)? {
+                    problems.push(problem);
+                    continue;
+                }
+            }
             if let Some(problem) = self.judge_deposit(
                 id,
                 branch,
@@ -622,7 +645,7 @@ impl Judge<'_> {
         for id in ids {
             let deposit = old_source
                 .read(&crate::deposit::metadata_path(&id))?
-                .map(|b| serde_json::from_slice::<Value>(&b).unwrap_or(Value::Null));
+                .map(|b| crate::json::from_bytes(&b).unwrap_or(Value::Null));
             if let Some(deposit) = deposit
                 .as_ref()
                 .filter(|d| self.level_on(Some(d)) < Level::Admin)
@@ -688,6 +711,64 @@ impl Judge<'_> {
             (Some(user), Some(d)) => DepositAccess::of(d).level(self.access(), user),
             _ => Level::None,
         }
+    }
+
+    /// Every deposit id of `source` and every id that has a record, keyed by lower
+    /// case. Ids that differ only in case land in different shards, so this reads every
+    /// shard's tree: a cost paid only by pushes that create a deposit.
+    fn ids_by_case(
+        &self,
+        source: &GitTree<'_>,
+    ) -> Result<HashMap<String, BTreeSet<String>>, HookError> {
+        let mut known: HashMap<String, BTreeSet<String>> = HashMap::new();
+        for id in crate::archive::deposit_ids(source)? {
+            known.entry(id.to_lowercase()).or_default().insert(id);
+        }
+        for reference in self
+            .repo
+            .references_glob(&format!("{}*", crate::record::RECORD_TAG_PREFIX))?
+            .flatten()
+        {
+            if let Some(Ok(record)) = reference.name().and_then(parse_record_ref) {
+                known
+                    .entry(record.id.to_lowercase())
+                    .or_default()
+                    .insert(record.id.to_string());
+            }
+        }
+        Ok(known)
+    }
+
+    /// An id that was ever published stays bound to its record: creating a deposit
+    /// under it again (after the first was deleted) needs deposit-admin on the deposit
+    /// as its last published version had it. Otherwise anyone could delete-and-recreate
+    /// their way into publishing the next version of someone else's record.
+    fn judge_recreation(&self, id: &str, branch: &str) -> Result<Option<Problem>, HookError> {
+        let Some(last) = versions_of(self.repo, id)?.pop() else {
+            return Ok(None);
+        };
+        let published = GitTree::at_commit(self.repo, last.commit)?
+            .read_deposit_file(id, "deposit.json")?
+            .map(|b| crate::json::from_bytes(&b).unwrap_or(Value::Null));
+        if self.level_on(published.as_ref()) >= Level::Admin {
+            return Ok(None);
+        }
+        let holders = published
+            .as_ref()
+            .map(|d| DepositAccess::of(d).holders(Level::Admin))
+            .unwrap_or_default();
+        Ok(Some(Problem::file(
+            crate::deposit::metadata_path(id),
+            denied(
+                self.who(),
+                &format!("create deposit {id} on {branch}"),
+                &format!("the id {id} was published (records/{id}/v{}), and a published id stays bound to its record: re-creating it needs deposit-admin as of that version", last.version),
+                &format!(
+                    "Choose another id, or ask one of the record's admins ({}) to re-create it",
+                    if holders.is_empty() { self.admins_text() } else { holders.join(", ") }
+                ),
+            ),
+        )))
     }
 
     fn judge_deposit(
@@ -1054,7 +1135,7 @@ impl Judge<'_> {
         let read_at = |commit: Oid| -> Result<Option<Value>, HookError> {
             Ok(GitTree::at_commit(repo, commit)?
                 .read_deposit_file(record.id, "deposit.json")?
-                .and_then(|b| serde_json::from_slice::<Value>(&b).ok()))
+                .and_then(|b| crate::json::from_bytes(&b).ok()))
         };
         let mut rights_deposit = match self.state.base {
             Some(tip) => read_at(tip)?,

@@ -74,7 +74,7 @@ pub fn evaluate_event(
     let path = crate::deposit::metadata_path(id);
     let Some(deposit) = source
         .read(&path)?
-        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+        .and_then(|bytes| crate::json::from_bytes(&bytes).ok())
     else {
         out.skipped = Some(format!("{path} is missing or not JSON"));
         return Ok(out);

@@ -753,7 +753,7 @@ fn old_search_doc(
     let Some(bytes) = tree.read_deposit_file(id, "deposit.json")? else {
         return Ok(None);
     };
-    let deposit: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    let deposit: serde_json::Value = crate::json::from_bytes(&bytes).unwrap_or_default();
     Ok(Some(SearchDoc::from_deposit(summary, &deposit)))
 }
 

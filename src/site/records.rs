@@ -533,7 +533,7 @@ fn read_json(repo: &Repository, folder: &Tree<'_>) -> Result<Option<Value>, Site
     };
     // A deposit that is not JSON cannot have passed the hook; skip it rather than
     // failing the whole site.
-    Ok(serde_json::from_slice::<Value>(blob.content())
+    Ok(crate::json::from_bytes(blob.content())
         .ok()
         .filter(Value::is_object))
 }
