@@ -22,7 +22,10 @@ use crate::access::Access;
 use crate::archive::{short, GitTree};
 use crate::deposit::{classify, PathKind, SchemaRef};
 use crate::problem::Problem;
-use crate::rawtree::{differing_entries, read_tree, RawEntry};
+use crate::rawtree::{
+    check_canonical_tree, check_tree_structure, differing_entries, display_name, read_tree,
+    RawEntry,
+};
 use crate::schema::{LoadError, Mode, SchemaRegistry};
 use crate::settings::Settings;
 use crate::validate::{check_all, parse_deposit, prepare};
@@ -278,6 +281,9 @@ struct Change {
     id: Oid,
     old_id: Oid,
     mode: FileMode,
+    /// Set when the new tree at `path` is not canonical: what is wrong and how to fix
+    /// it. Nothing below such a tree is read.
+    refused: Option<String>,
 }
 
 /// The files that differ between `old` and `new`.
@@ -296,12 +302,28 @@ fn tree_changes(
     old: Option<&Tree<'_>>,
     new: &Tree<'_>,
 ) -> Result<Vec<Change>, git2::Error> {
+    changes_between_trees(repo, old.map(Tree::id), new.id())
+}
+
+/// [`tree_changes`] by tree ids, for a caller that must not parse a tree first.
+fn changes_between_trees(
+    repo: &Repository,
+    old: Option<Oid>,
+    new: Oid,
+) -> Result<Vec<Change>, git2::Error> {
     let odb = repo.odb()?;
     let mut out = Vec::new();
-    walk_tree_changes(&odb, b"", old.map(Tree::id), Some(new.id()), &mut out)?;
+    walk_tree_changes(&odb, b"", old, Some(new), &mut out)?;
     Ok(out)
 }
 
+/// Every new tree on a changed path is checked with [`check_canonical_tree`] before it
+/// is read (so are all the trees of an added folder, whose old side is absent); a tree
+/// that fails becomes one refused change naming the entry, and nothing below it is
+/// read. An old tree comes from the repository, where the hook already judged it, but
+/// one that predates the check and is not even well-formed and sorted (a name listed
+/// twice) is read as if absent: everything in the new folder is then judged as added,
+/// and deletions from it go unseen.
 fn walk_tree_changes(
     odb: &git2::Odb<'_>,
     prefix: &[u8],
@@ -314,13 +336,37 @@ fn walk_tree_changes(
     fn bytes<'b>(tree: &'b Option<git2::OdbObject<'_>>) -> &'b [u8] {
         tree.as_ref().map_or(&[], git2::OdbObject::data)
     }
-    let differing = differing_entries(bytes(&old), bytes(&new))?;
-    for (name, was, now) in differing {
+    let join = |name: &[u8]| {
         let mut path = prefix.to_vec();
         if !path.is_empty() {
             path.push(b'/');
         }
         path.extend_from_slice(name);
+        path
+    };
+    if let Err(defect) = check_canonical_tree(bytes(&new)) {
+        let path = match &defect.entry {
+            Some(name) => join(name),
+            None if prefix.is_empty() => b"(the top folder)".to_vec(),
+            None => prefix.to_vec(),
+        };
+        out.push(Change {
+            status: Delta::Added,
+            path,
+            id: new.as_ref().map_or(Oid::zero(), git2::OdbObject::id),
+            old_id: Oid::zero(),
+            mode: FileMode::Tree,
+            refused: Some(defect.to_string()),
+        });
+        return Ok(());
+    }
+    let old_bytes = match check_tree_structure(bytes(&old)) {
+        Ok(()) => bytes(&old),
+        Err(_) => &[],
+    };
+    let differing = differing_entries(old_bytes, bytes(&new))?;
+    for (name, was, now) in differing {
+        let path = join(name);
         let subtree = |entry: Option<RawEntry<'_>>| entry.filter(RawEntry::is_tree).map(|e| e.id);
         let (old_sub, new_sub) = (subtree(was), subtree(now));
         if old_sub.is_some() || new_sub.is_some() {
@@ -340,6 +386,7 @@ fn walk_tree_changes(
             id,
             old_id,
             mode,
+            refused: None,
         });
     }
     Ok(())
@@ -556,14 +603,25 @@ fn check_commit(
     let schema_is_published = published.is_published;
     let schema_existed = published.existed_otherwise;
     let commit = repo.find_commit(commit_id)?;
-    let tree = commit.tree()?;
-    let parent_tree = match commit.parent(0) {
-        Ok(parent) => Some(parent.tree()?),
-        Err(_) => None,
-    };
-    let changes = tree_changes(repo, parent_tree.as_ref(), &tree)?;
-    let source = GitTree::at_commit(repo, commit_id)?;
+    // Tree ids only: no tree is parsed (by libgit2 or anything else) before
+    // `tree_changes` has found it canonical.
+    let parent_tree = commit.parent(0).ok().map(|parent| parent.tree_id());
+    let changes = changes_between_trees(repo, parent_tree, commit.tree_id())?;
     let label = short(commit_id);
+    // A commit with a tree that is not canonical is judged on that alone: what the
+    // rest of the checks would read there is not what git checks out.
+    let refused: Vec<Problem> = changes
+        .iter()
+        .filter_map(|change| {
+            let why = change.refused.as_ref()?;
+            Some(Problem::file(display_name(&change.path), why).in_commit(label.clone()))
+        })
+        .collect();
+    if !refused.is_empty() {
+        report.problems.extend(refused);
+        return Ok(());
+    }
+    let source = GitTree::at_commit(repo, commit_id)?;
     let odb = repo.odb()?;
     let max = state.settings.policy.max_file_bytes;
 
@@ -579,24 +637,19 @@ fn check_commit(
         let status = change.status;
         let Ok(path) = String::from_utf8(change.path.clone()) else {
             problems.push(Problem::file(
-                String::from_utf8_lossy(&change.path).into_owned(),
+                display_name(&change.path),
                 "the file name is not valid UTF-8; rename it",
             ));
             continue;
         };
         let blob = change.id;
         if status != Delta::Deleted {
-            if change.mode == FileMode::Link {
+            // `tree_changes` already refused every mode but 100644, 100755 and 40000
+            // (symbolic links, submodules); this only guards that promise.
+            if !matches!(change.mode, FileMode::Blob | FileMode::BlobExecutable) {
                 problems.push(Problem::file(
                     &path,
-                    "symbolic links are not allowed in an archive; commit the file itself",
-                ));
-                continue;
-            }
-            if change.mode == FileMode::Commit {
-                problems.push(Problem::file(
-                    &path,
-                    "submodules are not allowed in an archive; capture the repository instead",
+                    "only files and folders can be in an archive (no symbolic links or submodules); commit the file itself",
                 ));
                 continue;
             }
