@@ -242,13 +242,21 @@ pub(crate) enum DefectKind {
     /// The same name twice (git fsck: duplicateEntries).
     Duplicate,
     /// Out of git's order; the name of the entry it follows (git fsck: treeNotSorted).
-    NotSorted { after: Vec<u8> },
+    NotSorted {
+        after: Vec<u8>,
+    },
     /// A mode git writes only for a symbolic link (120000), or an odd spelling of it.
-    Symlink { mode: String },
+    Symlink {
+        mode: String,
+    },
     /// A mode git writes only for a submodule (160000), or an odd spelling of it.
-    Submodule { mode: String },
+    Submodule {
+        mode: String,
+    },
     /// Any other mode than 100644, 100755 and 40000 written exactly so.
-    OddMode { mode: String },
+    OddMode {
+        mode: String,
+    },
     Name(NameDefect),
 }
 
@@ -268,14 +276,16 @@ impl DefectKind {
     #[cfg(test)]
     pub(crate) fn is_stricter_than_git(&self) -> bool {
         match self {
-            DefectKind::Symlink { mode } | DefectKind::Submodule { mode } | DefectKind::OddMode { mode } => {
-                !mode.starts_with('0')
-            }
+            DefectKind::Symlink { mode }
+            | DefectKind::Submodule { mode }
+            | DefectKind::OddMode { mode } => !mode.starts_with('0'),
             DefectKind::Name(name) => matches!(
                 name,
                 NameDefect::DotGitmodules | NameDefect::Control | NameDefect::Backslash
             ),
-            DefectKind::Malformed(_) | DefectKind::Duplicate | DefectKind::NotSorted { .. } => false,
+            DefectKind::Malformed(_) | DefectKind::Duplicate | DefectKind::NotSorted { .. } => {
+                false
+            }
         }
     }
 }
@@ -307,7 +317,8 @@ fn is_invisible(c: char) -> bool {
 
 impl std::fmt::Display for TreeDefect {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        const REWRITE: &str = "git never writes such a tree: make the commit again with `git add` and `git commit`";
+        const REWRITE: &str =
+            "git never writes such a tree: make the commit again with `git add` and `git commit`";
         let name = self.entry.as_deref().map(display_name).unwrap_or_default();
         match &self.kind {
             DefectKind::Malformed(what) => write!(f, "the folder's tree object is malformed ({what}); {REWRITE}"),
@@ -452,3 +463,6 @@ fn name_defect(name: &[u8]) -> Option<NameDefect> {
         }
     })
 }
+
+#[cfg(test)]
+mod tests;
