@@ -23,8 +23,8 @@ use crate::archive::{short, GitTree};
 use crate::deposit::{classify, PathKind, SchemaRef};
 use crate::problem::Problem;
 use crate::rawtree::{
-    check_canonical_tree, check_tree_structure, differing_entries, display_name, read_tree,
-    RawEntry,
+    check_canonical_tree, check_tree_structure, differing_entries, display_name, join_path,
+    read_tree, RawEntry,
 };
 use crate::schema::{LoadError, Mode, SchemaRegistry};
 use crate::settings::Settings;
@@ -336,23 +336,10 @@ fn walk_tree_changes(
     fn bytes<'b>(tree: &'b Option<git2::OdbObject<'_>>) -> &'b [u8] {
         tree.as_ref().map_or(&[], git2::OdbObject::data)
     }
-    let join = |name: &[u8]| {
-        let mut path = prefix.to_vec();
-        if !path.is_empty() {
-            path.push(b'/');
-        }
-        path.extend_from_slice(name);
-        path
-    };
     if let Err(defect) = check_canonical_tree(bytes(&new)) {
-        let path = match &defect.entry {
-            Some(name) => join(name),
-            None if prefix.is_empty() => b"(the top folder)".to_vec(),
-            None => prefix.to_vec(),
-        };
         out.push(Change {
             status: Delta::Added,
-            path,
+            path: defect.path(prefix),
             id: new.as_ref().map_or(Oid::zero(), git2::OdbObject::id),
             old_id: Oid::zero(),
             mode: FileMode::Tree,
@@ -366,7 +353,7 @@ fn walk_tree_changes(
     };
     let differing = differing_entries(old_bytes, bytes(&new))?;
     for (name, was, now) in differing {
-        let path = join(name);
+        let path = join_path(prefix, name);
         let subtree = |entry: Option<RawEntry<'_>>| entry.filter(RawEntry::is_tree).map(|e| e.id);
         let (old_sub, new_sub) = (subtree(was), subtree(now));
         if old_sub.is_some() || new_sub.is_some() {

@@ -315,6 +315,27 @@ fn is_invisible(c: char) -> bool {
     matches!(c as u32, 0x200b..=0x200f | 0x202a..=0x202e | 0x2060..=0x206f | 0xfeff)
 }
 
+/// `prefix/name` (just `name` at the top): the path of an entry of the folder `prefix`.
+pub(crate) fn join_path(prefix: &[u8], name: &[u8]) -> Vec<u8> {
+    let mut path = prefix.to_vec();
+    if !path.is_empty() {
+        path.push(b'/');
+    }
+    path.extend_from_slice(name);
+    path
+}
+
+impl TreeDefect {
+    /// Where the defect is, for a tree at `folder`: its entry's path, or the folder's.
+    pub(crate) fn path(&self, folder: &[u8]) -> Vec<u8> {
+        match &self.entry {
+            Some(name) => join_path(folder, name),
+            None if folder.is_empty() => b"(the top folder)".to_vec(),
+            None => folder.to_vec(),
+        }
+    }
+}
+
 impl std::fmt::Display for TreeDefect {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         const REWRITE: &str =

@@ -451,3 +451,26 @@ fn with_receive_fsck_objects_git_itself_refuses_a_duplicate() {
     push.assert_rejected_with("duplicateEntries");
     assert_eq!(server.rev("refs/heads/main"), before);
 }
+
+#[test]
+fn validate_rev_reports_a_crafted_tree_as_the_hook_does() {
+    let (_server, work) = archive();
+    let folder = dep_dir("zee");
+    let file = blob(&work, "x");
+    let commit = commit_with_folder(&work, &folder, |entries| {
+        entries.push(entry("120755", &file, "link"));
+        git_order(entries);
+    });
+    let out = work.capsule(&["validate", "--rev", &commit]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!(
+            "{folder}/link: symbolic links are not allowed in an archive (mode 120755)"
+        )),
+        "{}",
+        stdout(&out)
+    );
+    // The same archive without the crafted commit is valid.
+    let out = work.capsule(&["validate", "--rev", "HEAD"]);
+    assert!(out.status.success(), "{}", stdout(&out));
+}
