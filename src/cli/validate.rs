@@ -84,6 +84,28 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<Outcome> {
                 .and_then(|o| o.peel_to_commit())
                 .with_context(|| format!("`{rev}` is not a revision of this repository"))?;
             let tree = GitTree::at_commit(&repo, commit.id())?;
+            // As the hook: a commit whose trees git would check out differently from
+            // how capsule reads them is judged on that alone.
+            let defects = capsule::archive::non_canonical_trees(&repo, commit.id())?;
+            if !defects.is_empty() {
+                let report = Report {
+                    valid: false,
+                    mode: if args.publish { "publish" } else { "draft" },
+                    source: tree.describe(),
+                    problems: defects.len(),
+                    deposits: defects
+                        .into_iter()
+                        .map(|problem| DepositResult {
+                            file: problem.file.clone(),
+                            schema: None,
+                            valid: false,
+                            problems: vec![problem],
+                        })
+                        .collect(),
+                };
+                print(&report, args.json)?;
+                return Ok(Outcome::Problems);
+            }
             let files = deposit_files(&tree, &root, &cwd, &args.paths)?;
             validate_files(&tree, &files, Files::ThroughSource, mode)?
         }

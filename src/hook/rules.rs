@@ -198,6 +198,9 @@ impl Judge<'_> {
         updates: &[RefUpdate],
         registry: &mut SchemaRegistry,
     ) -> Result<Vec<Problem>, HookError> {
+        if let Some(problem) = self.check_names_a_commit(update)? {
+            return Ok(vec![problem]);
+        }
         if let Some(branch) = update.name.strip_prefix("refs/heads/") {
             return self.check_branch(update, branch, registry);
         }
@@ -225,6 +228,37 @@ impl Judge<'_> {
                 ),
             ),
         )])
+    }
+
+    /// Every ref names a commit, directly or through tag objects: the hook judges
+    /// commits, and a tag of a blob or of a tree would carry content nobody judged.
+    fn check_names_a_commit(&self, update: &RefUpdate) -> Result<Option<Problem>, HookError> {
+        if update.is_delete() {
+            return Ok(None);
+        }
+        let mut object = self.repo.find_object(update.new, None)?;
+        let mut tags = Vec::new();
+        while let Some(tag) = object.as_tag() {
+            tags.push(short(tag.id()));
+            object = tag.target()?;
+        }
+        if object.kind() == Some(git2::ObjectType::Commit) {
+            return Ok(None);
+        }
+        let kind = object.kind().map_or("object of unknown type", |k| k.str());
+        let through = match tags.as_slice() {
+            [] => String::new(),
+            [tag] => format!(" (through tag object {tag})"),
+            tags => format!(" (through tag objects {})", tags.join(", ")),
+        };
+        Ok(Some(Problem::file(
+            &update.name,
+            format!(
+                "{} points at a {kind} {}{through}, not a commit: every ref in an archive names a commit, whose content the hook judges. Point it at a commit instead (`git tag -f <name> <commit>` for a tag) and push again",
+                update.name,
+                short(object.id()),
+            ),
+        )))
     }
 
     fn check_branch(
