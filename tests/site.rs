@@ -697,3 +697,95 @@ fn post_receive_rebuilds_the_site_named_in_capsule_toml() {
     );
     assert!(site.join("records/higgs/v1/index.html").is_file());
 }
+
+/// `capsule new` followed by `capsule publish`, filled in with a valid analysis: the
+/// stdout and stderr of publish.
+fn create_and_publish(work: &Work, id: &str, title: &str) -> (serde_json::Value, String) {
+    let out = work.capsule_as("alice", &["new", "analysis", "--id", id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let created: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(work.path.join(dep(id, "deposit.json"))).unwrap(),
+    )
+    .unwrap();
+    let mut filled: serde_json::Value = serde_json::from_str(&analysis(
+        title,
+        &["open data"],
+        ("Alice Analyst", "alice@example.org"),
+    ))
+    .unwrap();
+    filled["_access"] = created["_access"].clone();
+    filled["_deposit"] = created["_deposit"].clone();
+    work.write(&dep(id, "deposit.json"), pretty(&filled))
+        .commit(&format!("{id}: filled in"));
+    work.push().assert_landed();
+    let out = work.capsule_as("alice", &["publish", id, "--push"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    (created, format!("{}{}", stdout(&out), stderr(&out)))
+}
+
+/// The archive decides who reads new deposits (`[archive] default_readers`, public in
+/// what `capsule init` writes): a record published there is on the public site; in an
+/// archive that keeps new deposits private, `capsule publish` says the record will not
+/// be public and how to change that, and the way it names works.
+#[test]
+fn a_published_record_reaches_the_public_site_or_publish_says_why_not() {
+    let server = Server::new();
+    let work = server.clone("work");
+    let settings = std::fs::read_to_string(work.path.join("capsule.toml")).unwrap();
+    assert!(
+        settings.contains("\ndefault_readers = [\"public\"]\n"),
+        "capsule init makes new deposits public:\n{settings}"
+    );
+    let site = work.path.join("out/site");
+
+    let (created, said) = create_and_publish(&work, "open", "An open analysis");
+    assert_eq!(
+        created["_access"]["deposit-read"],
+        serde_json::json!({"users": ["alice"], "roles": ["public"]}),
+        "capsule new writes the archive's default readers"
+    );
+    assert!(!said.contains("will not be on the public site"), "{said}");
+    build_ok(&work, &site, &[]);
+    assert!(read(&site, "records/open/index.html").contains("An open analysis"));
+
+    // An archive that keeps new deposits to their creators.
+    work.write(
+        "capsule.toml",
+        settings.replace(
+            "\ndefault_readers = [\"public\"]\n",
+            "\ndefault_readers = []\n",
+        ),
+    )
+    .commit("new deposits are private");
+    work.push().assert_landed();
+    let (created, said) = create_and_publish(&work, "closed", "A closed analysis");
+    assert_eq!(
+        created["_access"]["deposit-read"],
+        serde_json::json!({"users": ["alice"], "roles": []})
+    );
+    for needed in [
+        "records/closed/v1 will not be on the public site",
+        "_access.deposit-read",
+        "capsule set closed /_access/deposit-read/roles/- public",
+        "default_readers",
+    ] {
+        assert!(said.contains(needed), "`{needed}` missing:\n{said}");
+    }
+    assert!(!said.contains("make it public: git push"), "{said}");
+    build_ok(&work, &site, &[]);
+    assert!(!site.join("records/closed").exists());
+
+    // What publish told to do.
+    let out = work.capsule_as(
+        "alice",
+        &["set", "closed", "/_access/deposit-read/roles/-", "public"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    work.commit("closed: readable by everyone");
+    work.push().assert_landed();
+    let out = work.capsule_as("alice", &["publish", "closed", "--push"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("will not be on the public site"));
+    build_ok(&work, &site, &[]);
+    assert!(read(&site, "records/closed/index.html").contains("A closed analysis"));
+}
