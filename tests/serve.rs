@@ -9,7 +9,7 @@ mod serving;
 use std::time::Duration;
 
 use common::*;
-use serving::Serving;
+use serving::{Serving, EVIL_HTML, EVIL_SVG};
 
 /// A deposit of `schemas/analysis/1.0.0.json` that everyone may read.
 fn public_analysis(title: &str) -> String {
@@ -143,9 +143,6 @@ fn archive_with_evil_files() -> (Server, Work) {
     work.publish("evil", 1).assert_landed();
     (server, work)
 }
-
-pub const EVIL_HTML: &str = "<!DOCTYPE html><title>evil</title><script>localStorage.setItem('pwned','html');document.cookie='pwned=html; path=/';document.title='PWNED'</script>\n";
-pub const EVIL_SVG: &str = "<svg xmlns=\"http://www.w3.org/2000/svg\"><script>localStorage.setItem('pwned','svg');document.cookie='pwned=svg; path=/'</script></svg>\n";
 
 #[test]
 fn deposit_files_are_served_as_sandboxed_downloads_never_as_pages() {

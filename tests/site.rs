@@ -3,6 +3,8 @@
 //! builds that leave the previous site alone, and incremental rebuilds.
 
 mod common;
+#[path = "browser/serving.rs"]
+mod serving;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -613,9 +615,19 @@ fn a_reader_in_chromium_browses_searches_and_no_deposit_script_runs() {
     if !require_tool("node", "nodejs") {
         return;
     }
-    let (_server, work) = archive();
+    let (server, work) = archive();
+    // A record whose files carry scripts.
+    let mut evil = public(serde_json::from_str(HIGGS).unwrap());
+    evil["general_title"] = "Files with scripts".into();
+    work.write(&dep("evil", "deposit.json"), pretty(&evil))
+        .write(&dep("evil", "evil.html"), serving::EVIL_HTML)
+        .write(&dep("evil", "evil.svg"), serving::EVIL_SVG)
+        .commit("a deposit with active files");
+    work.push().assert_landed();
+    work.publish("evil", 1).assert_landed();
     let site = work.path.join("out/browse");
     build_ok(&work, &site, &[]);
+    let served = serving::Serving::start(&work, &server.tmp.path().join("www/served"));
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .parent()
         .unwrap()
@@ -627,9 +639,11 @@ fn a_reader_in_chromium_browses_searches_and_no_deposit_script_runs() {
         .arg("drive.js")
         .arg(&site)
         .arg(&shots)
+        .arg(served.url())
         .env("CHROMIUM", &chromium)
         .output()
         .expect("cannot run node");
+    drop(served);
     let report = stdout(&out);
     assert!(
         out.status.success(),
@@ -638,7 +652,51 @@ fn a_reader_in_chromium_browses_searches_and_no_deposit_script_runs() {
     );
     let parsed: serde_json::Value = serde_json::from_str(&report).unwrap();
     let steps = parsed["steps"].as_array().unwrap();
-    assert_eq!(steps.len(), 6, "{report}");
+    assert_eq!(steps.len(), 11, "{report}");
+    // Tables read well on a phone and on a desktop: the page never scrolls sideways
+    // (wide tables scroll in their own box), no cell is a sliver, no word is cut, and
+    // only long tokens may break anywhere.
+    for width in ["390", "1280"] {
+        let layout = &parsed["layout"][width];
+        assert_eq!(layout["bodyOverflow"], 0, "{width} px: {layout}");
+        assert!(layout["cells"].as_u64().unwrap() > 20, "{layout}");
+        assert!(
+            layout["narrowestCell"].as_u64().unwrap() >= 40,
+            "{width} px: a table cell is narrower than 40 px: {layout}"
+        );
+        assert_eq!(layout["brokenWords"], serde_json::json!([]), "{width} px");
+        assert_eq!(layout["anywhereCells"], serde_json::json!([]), "{width} px");
+        // "3 December 2026", and the publish message on its own.
+        assert_eq!(layout["message"], "Status: published", "{layout}");
+    }
+    println!("layout: {}", parsed["layout"]);
+    println!("sandbox: {}", parsed["sandbox"]);
+    for shot in parsed["shots"].as_array().unwrap() {
+        println!("screenshot: {}", shot.as_str().unwrap());
+    }
+    // The not-found page under a sub-path links back into that sub-path.
+    assert!(
+        parsed["notFoundHome"]
+            .as_str()
+            .is_some_and(|h| h.ends_with("/sub/index.html")),
+        "{report}"
+    );
+    // A deposit's script never ran in the site's origin, though the files were fetched.
+    let sandbox = &parsed["sandbox"];
+    assert_eq!(
+        sandbox["localStorage"],
+        serde_json::Value::Null,
+        "{sandbox}"
+    );
+    assert!(
+        !sandbox["cookie"].as_str().unwrap().contains("pwned"),
+        "{sandbox}"
+    );
+    assert!(
+        !sandbox["title"].as_str().unwrap().contains("PWNED"),
+        "{sandbox}"
+    );
+    assert!(sandbox["downloads"].as_u64().unwrap() >= 1, "{sandbox}");
     // One screenshot per step, kept for a person to look at.
     for (i, step) in steps.iter().enumerate() {
         let shot = shots.join(format!("{}-{}.png", i + 1, step["name"].as_str().unwrap()));

@@ -18,6 +18,11 @@ use crate::common::{capsule, Work};
 /// Only a bound for failure: the test passes as soon as the change shows.
 pub const PATIENCE: Duration = Duration::from_secs(90);
 
+/// A deposit's `.html` and `.svg` whose scripts, if they ran in the site's origin, would
+/// leave a mark there: `localStorage.pwned`, a `pwned` cookie, the page title.
+pub const EVIL_HTML: &str = "<!DOCTYPE html><title>evil</title><script>localStorage.setItem('pwned','html');document.cookie='pwned=html; path=/';document.title='PWNED'</script>\n";
+pub const EVIL_SVG: &str = "<svg xmlns=\"http://www.w3.org/2000/svg\"><script>localStorage.setItem('pwned','svg');document.cookie='pwned=svg; path=/'</script></svg>\n";
+
 /// An HTTP response: status, headers (names in lower case) and body.
 pub struct Response {
     pub status: u16,
