@@ -11,8 +11,9 @@ use crate::deposit::check_id;
 use crate::schema::LoadedSchema;
 
 /// A new deposit for `schema`: `$schema` pinned to its exact version, the author as
-/// owner with every right, and the schema's defaults filled in.
-pub fn new_deposit(schema: &LoadedSchema, user: &str) -> Value {
+/// owner with every right, `readers` (the archive's `default_readers`: groups, or
+/// `public`) allowed to read it, and the schema's defaults filled in.
+pub fn new_deposit(schema: &LoadedSchema, user: &str, readers: &[String]) -> Value {
     let mut deposit = Map::new();
     deposit.insert(
         "$schema".into(),
@@ -29,7 +30,7 @@ pub fn new_deposit(schema: &LoadedSchema, user: &str) -> Value {
     deposit.insert(
         "_access".into(),
         json!({
-            "deposit-read": { "users": [user], "roles": [] },
+            "deposit-read": { "users": [user], "roles": readers },
             "deposit-update": { "users": [user], "roles": [] },
             "deposit-admin": { "users": [user], "roles": [] },
         }),
@@ -291,7 +292,7 @@ mod tests {
                 "other": {"type": "string"}}}"#,
         )
         .unwrap();
-        let deposit = new_deposit(&schema, "alice");
+        let deposit = new_deposit(&schema, "alice", &[]);
         assert_eq!(deposit["$schema"], "a/1.0.0");
         assert_eq!(deposit["basic_info"], json!({"status": "0 - planned"}));
         assert!(deposit.get("other").is_none());

@@ -39,6 +39,12 @@ pub struct ArchiveSettings {
     /// The branch that holds the archive's accepted state.
     #[serde(default = "default_branch")]
     pub default_branch: String,
+    /// Who may read a new deposit besides its creator: group names of access.toml, or
+    /// `"public"` for everyone. `capsule new` writes them into
+    /// `_access.deposit-read.roles`; only deposits readable by `public` (or `*`) appear
+    /// on the public site. Empty (the default): the creator alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub default_readers: Vec<String>,
 }
 
 impl Default for ArchiveSettings {
@@ -48,6 +54,7 @@ impl Default for ArchiveSettings {
             description: String::new(),
             base_url: default_base_url(),
             default_branch: default_branch(),
+            default_readers: Vec::new(),
         }
     }
 }

@@ -117,7 +117,7 @@ pub fn run(args: NewArgs) -> anyhow::Result<Outcome> {
             .map_err(|e| anyhow::anyhow!("{e}"))?
         }
     };
-    let deposit = new_deposit(&schema, &user);
+    let deposit = new_deposit(&schema, &user, &clone.settings.archive.default_readers);
     let folder = clone.root.join(capsule::deposit::folder(&id));
     std::fs::create_dir_all(&folder)?;
     let path = folder.join("deposit.json");
