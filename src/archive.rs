@@ -129,6 +129,20 @@ impl<'r> GitTree<'r> {
         }
     }
 
+    /// The blob id of file `rest` of deposit `id` in this commit (see
+    /// [`GitTree::read_deposit_file`]).
+    pub fn deposit_file_id(&self, id: &str, rest: &str) -> Result<Option<Oid>, git2::Error> {
+        let Some(folder) = self.deposit_folder(id)? else {
+            return Ok(None);
+        };
+        match self.repo.find_tree(folder)?.get_path(Path::new(rest)) {
+            Ok(entry) if entry.kind() == Some(ObjectType::Blob) => Ok(Some(entry.id())),
+            Ok(_) => Ok(None),
+            Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// File `rest` of deposit `id` in this commit, wherever the layout of the commit's
     /// time put the deposit's folder.
     pub fn read_deposit_file(&self, id: &str, rest: &str) -> Result<Option<Vec<u8>>, git2::Error> {

@@ -207,6 +207,7 @@ pub fn check_push(
         pusher: pusher.as_deref(),
         before: before.as_ref(),
         updates,
+        parsed: Default::default(),
     };
     if let Some(problem) = judge.check_identity(&state.settings.identity.env) {
         report.problems.push(problem);

@@ -38,6 +38,9 @@ pub struct Judge<'a> {
     pub before: Option<&'a Repository>,
     /// The whole push.
     pub updates: &'a [RefUpdate],
+    /// Deposits parsed so far, by blob: a deposit is parsed once per push, however
+    /// many commits of the chain read it (commit k's "after" is commit k+1's "before").
+    pub parsed: std::cell::RefCell<HashMap<Oid, Rc<Value>>>,
 }
 
 /// The refusal text every rule uses: who, what, which rule, how to get the right.
@@ -522,18 +525,14 @@ impl Judge<'_> {
             // Through the deposit's folder of that commit's layout: a flat archive's
             // deposits keep their rights across `capsule migrate`.
             for source in rights_source.iter().chain(base_source.iter()) {
-                if let Some(bytes) = source.read_deposit_file(id, "deposit.json")? {
-                    // An unreadable deposit grants nothing; validation reports it.
-                    return Ok(Some(crate::json::from_bytes(&bytes).unwrap_or(Value::Null)));
+                if let Some(value) = self.deposit_at(source, id)? {
+                    return Ok(Some(value));
                 }
             }
             Ok(None)
         };
-        let after = |id: &str| -> Result<Option<Value>, HookError> {
-            Ok(new_source
-                .read(&crate::deposit::metadata_path(id))?
-                .map(|bytes| crate::json::from_bytes(&bytes).unwrap_or(Value::Null)))
-        };
+        let after =
+            |id: &str| -> Result<Option<Value>, HookError> { self.deposit_at(&new_source, id) };
 
         // A deposit brought to exactly its state on the default branch (merging the
         // default branch into a work branch) takes nothing that was not accepted there.
@@ -745,6 +744,23 @@ impl Judge<'_> {
             (Some(user), Some(d)) => DepositAccess::of(d).level(self.access(), user),
             _ => Level::None,
         }
+    }
+
+    /// Deposit `id` as `source` holds it, parsed once per push (by blob). An unreadable
+    /// deposit grants nothing (it reads as null); validation reports why.
+    fn deposit_at(&self, source: &GitTree<'_>, id: &str) -> Result<Option<Value>, HookError> {
+        let Some(blob) = source.deposit_file_id(id, "deposit.json")? else {
+            return Ok(None);
+        };
+        if let Some(found) = self.parsed.borrow().get(&blob) {
+            return Ok(Some(Value::clone(found)));
+        }
+        let value =
+            crate::json::from_bytes(self.repo.find_blob(blob)?.content()).unwrap_or(Value::Null);
+        self.parsed
+            .borrow_mut()
+            .insert(blob, Rc::new(value.clone()));
+        Ok(Some(value))
     }
 
     /// Every deposit id of `source` and every id that has a record, keyed by lower
