@@ -297,9 +297,9 @@ pub fn find_bags(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     }
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
-        if path.is_dir() && path.join("bagit.txt").is_file() {
-            found.push(path);
-        } else if path.extension().is_some_and(|e| e == "zip") {
+        let is_bag = (path.is_dir() && path.join("bagit.txt").is_file())
+            || path.extension().is_some_and(|e| e == "zip");
+        if is_bag {
             found.push(path);
         }
     }

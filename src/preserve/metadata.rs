@@ -157,11 +157,9 @@ fn walk(value: &Value, key: &str, facts: &mut Facts) {
             }
             items.iter().for_each(|item| walk(item, key, facts));
         }
-        Value::Object(map) => {
-            if !classify(map, key, facts) {
-                for (k, v) in map {
-                    walk(v, k, facts);
-                }
+        Value::Object(map) if !classify(map, key, facts) => {
+            for (k, v) in map {
+                walk(v, k, facts);
             }
         }
         _ => {}
