@@ -403,6 +403,20 @@ fn every_published_version_exports_as_a_valid_repeatable_bag() {
             assert!(stderr(&out).contains("is valid"), "{}", stderr(&out));
         }
     }
+    // The zip is a zip any tool reads, and what it holds is the same valid bag.
+    if python_has("zipfile", "the Python standard library") {
+        let unzipped = a.server.tmp.path().join("unzipped");
+        let out = Command::new("python3")
+            .args(["-c", "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\nassert z.testzip() is None\nz.extractall(sys.argv[2])"])
+            .arg(zip_a.join("higgs-4l-v1.zip"))
+            .arg(&unzipped)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "zipfile: {}", stderr(&out));
+        assert!(
+            files_under(&unzipped.join("higgs-4l-v1")) == files_under(&out_a.join("higgs-4l-v1"))
+        );
+    }
     if python_has("rocrate_validator", "roc-validator") && python_has("rocrate", "rocrate") {
         for bag in &bags {
             let report = a.server.tmp.path().join("roc.json");

@@ -77,6 +77,15 @@ pub fn recorded_digest(message: &str) -> Option<String> {
         .map(|d| d.trim().to_ascii_lowercase())
 }
 
+/// A record tag's message as people wrote it: without the digest trailer (what the
+/// site shows as the version's note).
+pub fn message_without_trailer(message: &str) -> &str {
+    match message.rfind(PAYLOAD_TRAILER) {
+        Some(at) => message[..at].trim_end(),
+        None => message.trim_end(),
+    }
+}
+
 /// Runs every check. `exports` are bags (folders or zips) or folders holding them.
 pub fn audit(repo: &Repository, exports: &[PathBuf]) -> Report {
     let mut checks = vec![fsck(repo.path())];
@@ -253,5 +262,7 @@ mod tests {
         let m = "Publish zee v1\n\nCapsule-Payload-SHA256: ABC\n";
         assert_eq!(recorded_digest(m).as_deref(), Some("abc"));
         assert_eq!(recorded_digest("Publish zee v1"), None);
+        assert_eq!(message_without_trailer(m), "Publish zee v1");
+        assert_eq!(message_without_trailer("Why\n"), "Why");
     }
 }
