@@ -5,14 +5,16 @@
 //! (fails under CI, where .ci/run installs them from PyPI).
 
 mod common;
+#[path = "preserve/support.rs"]
+mod support;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::{Arc, Mutex};
 
 use common::*;
 use serde_json::{json, Value};
+use support::*;
 
 const PEOPLE: &str = r#"[people]
 alice = "alice@example.org"
@@ -184,63 +186,6 @@ fn entity<'a>(crate_json: &'a Value, id: &str) -> &'a Value {
         .find(|e| e["@id"] == id)
         .unwrap_or_else(|| panic!("no entity {id} in {crate_json:#}"))
 }
-
-/// A Python module, or a skip line (a failure under CI).
-fn python_has(module: &str, package: &str) -> bool {
-    let found = Command::new("python3")
-        .args(["-c", &format!("import {module}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    found
-        || skip_or_fail(
-            &format!("needs the Python module {module}"),
-            &format!("{module} is not installed"),
-            &format!("install it: pip install {package}"),
-        )
-}
-
-/// An installed command-line tool, or a skip line (a failure under CI).
-fn pip_tool(names: &[&str], package: &str) -> Option<PathBuf> {
-    names.iter().find_map(|n| find_tool(n)).or_else(|| {
-        skip_or_fail(
-            &format!("needs {}", names[0]),
-            &format!("{} is not installed", names[0]),
-            &format!("install it: pip install {package}"),
-        );
-        None
-    })
-}
-
-/// Runs rocrate-validator without a network: rdflib and the validator fetch the
-/// RO-Crate JSON-LD context from w3id.org; here it is read from the copy the `rocrate`
-/// package ships (RO-Crate 1.3's context, whose terms include every 1.2 term).
-const ROC_OFFLINE: &str = r#"
-import json, os, sys
-import rocrate
-import rdflib.plugins.shared.jsonld.context as ctx
-from rocrate_validator.utils import http
-path = os.path.join(os.path.dirname(rocrate.__file__), "data", "ro-crate.jsonld")
-CONTEXT = {"@context": json.load(open(path))["@context"]}
-original = ctx.source_to_json
-def local(source, *args, **kwargs):
-    if isinstance(source, str) and source.startswith("https://w3id.org/ro/crate/"):
-        return CONTEXT, None
-    return original(source, *args, **kwargs)
-ctx.source_to_json = local
-class Answer:
-    status_code = 200
-    headers = {"Content-Type": "application/ld+json"}
-    def json(self):
-        return CONTEXT
-def get(self, url, *args, **kwargs):
-    if url.startswith("https://w3id.org/ro/crate/"):
-        return Answer()
-    return self.__getattr__("get")(url, *args, **kwargs)
-http.HttpRequester.get = get
-from rocrate_validator.cli import cli
-sys.argv = ["rocrate-validator"] + sys.argv[1:]
-sys.exit(cli())
-"#;
 
 #[test]
 fn every_published_version_exports_as_a_valid_repeatable_bag() {
@@ -598,110 +543,6 @@ print(json.dumps({"key": e.key, "type": e.entry_type, "title": e["title"], "year
         ),
         "{text}"
     );
-}
-
-/// A DataCite stand-in: the part of the REST API `capsule doi` uses.
-#[derive(Default)]
-struct DataCite {
-    /// (method, path, status) of every request.
-    log: Vec<(String, String, u16)>,
-    /// DOI -> state.
-    dois: BTreeMap<String, String>,
-    /// PUT bodies by DOI (the last one).
-    metadata: BTreeMap<String, Value>,
-    /// Answer the next request only after this long.
-    slow_once: bool,
-    /// Refuse the next PUT with a validation error.
-    reject_put_once: bool,
-}
-
-fn start_datacite(password: &str) -> (u16, Arc<Mutex<DataCite>>, Arc<tiny_http::Server>) {
-    use base64::Engine;
-    let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
-    let port = server.server_addr().to_ip().unwrap().port();
-    let state = Arc::new(Mutex::new(DataCite::default()));
-    let expected = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("TEST.CAPSULE:{password}"))
-    );
-    let (srv, st) = (server.clone(), state.clone());
-    std::thread::spawn(move || {
-        for mut request in srv.incoming_requests() {
-            let mut body = String::new();
-            let _ = request.as_reader().read_to_string(&mut body);
-            let method = request.method().to_string();
-            let path = request.url().to_string();
-            let auth = request
-                .headers()
-                .iter()
-                .find(|h| h.field.equiv("Authorization"))
-                .map(|h| h.value.to_string());
-            let slow = std::mem::take(&mut st.lock().unwrap().slow_once);
-            if slow {
-                std::thread::sleep(std::time::Duration::from_millis(2500));
-            }
-            let (status, answer) = {
-                let mut s = st.lock().unwrap();
-                let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-                let doi = body["data"]["attributes"]["doi"]
-                    .as_str()
-                    .unwrap_or("")
-                    .to_string();
-                let result = if auth.as_deref() != Some(expected.as_str()) {
-                    (
-                        401,
-                        json!({"errors": [{"status": "401", "title": "Bad credentials."}]}),
-                    )
-                } else if method == "POST" && path == "/dois" {
-                    if s.dois.contains_key(&doi) {
-                        (
-                            422,
-                            json!({"errors": [{"source": "doi", "title": "This DOI has already been taken", "uid": doi}]}),
-                        )
-                    } else {
-                        s.dois.insert(doi.clone(), "draft".into());
-                        (
-                            201,
-                            json!({"data": {"id": doi, "type": "dois", "attributes": {"doi": doi, "state": "draft"}}}),
-                        )
-                    }
-                } else if method == "PUT" && path.starts_with("/dois/") {
-                    let target = path["/dois/".len()..].to_string();
-                    if std::mem::take(&mut s.reject_put_once) {
-                        (
-                            422,
-                            json!({"errors": [{"source": "creators", "title": "can't be blank"}]}),
-                        )
-                    } else if !s.dois.contains_key(&target) || target != doi {
-                        (
-                            404,
-                            json!({"errors": [{"status": "404", "title": "The resource you are looking for doesn't exist."}]}),
-                        )
-                    } else {
-                        s.dois.insert(target.clone(), "findable".into());
-                        s.metadata
-                            .insert(target.clone(), body["data"]["attributes"].clone());
-                        (
-                            200,
-                            json!({"data": {"id": target, "type": "dois", "attributes": {"state": "findable"}}}),
-                        )
-                    }
-                } else {
-                    (404, json!({"errors": [{"title": "not found"}]}))
-                };
-                s.log.push((method, path, result.0));
-                result
-            };
-            let response = tiny_http::Response::from_string(answer.to_string())
-                .with_status_code(status)
-                .with_header(
-                    tiny_http::Header::from_bytes("Content-Type", "application/vnd.api+json")
-                        .unwrap(),
-                );
-            let _ = request.respond(response);
-        }
-    });
-    (port, state, server)
 }
 
 fn doi_run(work: &Work, password: Option<&str>) -> Output {

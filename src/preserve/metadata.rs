@@ -757,4 +757,45 @@ mod tests {
             ("Lovelace".to_string(), Some("Ada".to_string()))
         );
     }
+
+    #[test]
+    fn schema_org_names_the_version_its_concept_and_its_people() {
+        use crate::preserve::{Identifier, Identifiers};
+        let deposit = json!({
+            "general_title": "T",
+            "basic_info": {"people_info": [{"name": "Ada Lovelace", "orcid": "0000-0002-1825-0097"}]},
+            "additional_resources": {"publications": [{"title": "P", "doi": "10.1/p", "journal": "J"}]}
+        });
+        let record = Record {
+            id: "x".into(),
+            version: 2,
+            latest: 2,
+            date: "2026-11-22".into(),
+            year: 2026,
+            archive: "A".into(),
+            base_url: "https://a.org".into(),
+            facts: facts(&deposit, "x"),
+            ids: Identifiers {
+                concept: Identifier::url("https://a.org/records/x".into()),
+                version: Identifier::doi("10.5072/x.v2"),
+                versions: vec![],
+                concept_page: "https://a.org/records/x".into(),
+                version_page: "https://a.org/records/x/v2".into(),
+            },
+        };
+        let ld = schema_org(&record);
+        assert_eq!(ld["@type"], "Dataset");
+        assert_eq!(ld["@id"], "https://doi.org/10.5072/x.v2");
+        assert_eq!(ld["url"], "https://a.org/records/x/v2");
+        assert_eq!(ld["exampleOfWork"]["@id"], "https://a.org/records/x");
+        assert_eq!(
+            ld["creator"][0]["@id"],
+            "https://orcid.org/0000-0002-1825-0097"
+        );
+        assert_eq!(ld["citation"][0]["@id"], "https://doi.org/10.1/p");
+        assert_eq!(
+            ld["citation"][0]["isPartOf"]["name"], "J",
+            "embedded, not a dangling @id"
+        );
+    }
 }
