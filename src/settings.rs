@@ -24,6 +24,9 @@ pub struct Settings {
     /// Experiment databases that `capsule fetch` fills deposits from.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub fetchers: std::collections::BTreeMap<String, crate::fetch::FetcherSettings>,
+    /// The DataCite account `capsule doi` registers DOIs with (see `preserve::doi`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datacite: Option<crate::preserve::doi::DataciteSettings>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -153,6 +153,15 @@ pub fn publish(args: PublishArgs) -> anyhow::Result<Outcome> {
         .message
         .clone()
         .unwrap_or_else(|| format!("Publish {id} v{version}"));
+    // A SHA-256 of the version's files, which `capsule audit` checks (fixity beyond SHA-1).
+    let folder = tree
+        .deposit_folder(id)?
+        .with_context(|| format!("{path} is not committed yet"))?;
+    let digest = capsule::preserve::audit::payload_digest(&clone.repo, folder)?;
+    let message = format!(
+        "{message}\n\n{} {digest}\n",
+        capsule::preserve::audit::PAYLOAD_TRAILER
+    );
     let tagger = signature(&clone.repo)?;
     create_record_tag(&clone.repo, id, version, head.id(), &tagger, &message)?;
     let tag = format!("records/{id}/v{version}");
