@@ -609,6 +609,26 @@ impl Judge<'_> {
             }
         }
 
+        // A withdrawal (TOMBSTONE.json) is written by the deposit's admins and never
+        // changed or removed afterwards: the id stays reserved.
+        use crate::preserve::tombstone::{self, TOMBSTONE};
+        for id in &deposits {
+            let old = match &base_source {
+                Some(source) => source.read_deposit_file(id, TOMBSTONE)?,
+                None => None,
+            };
+            let new = new_source.read_deposit_file(id, TOMBSTONE)?;
+            if old.is_none() && new.is_none() {
+                continue;
+            }
+            let level = self.level_on(before(id)?.as_ref());
+            if let Err(why) =
+                tombstone::judge_change(old.as_deref(), new.as_deref(), level, self.who())
+            {
+                problems.push(Problem::file(crate::deposit::file_path(id, TOMBSTONE), why));
+            }
+        }
+
         for (id, file, status, blob) in reviews {
             // Reviews that are already in the repository were checked when they arrived
             // (merging someone's review into the default branch is not forging it).
@@ -1115,6 +1135,22 @@ impl Judge<'_> {
                 name,
                 format!("{tag} is out of order: {published}, so the next record tag is records/{}/v{expected}. `capsule publish {}` picks the number", record.id, record.id),
             ));
+        }
+
+        // A withdrawn record takes no new versions: its tombstone at the tagged commit
+        // or on the default branch before the push says so.
+        let mut withdrawn = GitTree::at_commit(repo, commit.id())?
+            .read_deposit_file(record.id, crate::preserve::tombstone::TOMBSTONE)?;
+        if withdrawn.is_none() {
+            if let Some(tip) = self.state.base {
+                withdrawn = GitTree::at_commit(repo, tip)?
+                    .read_deposit_file(record.id, crate::preserve::tombstone::TOMBSTONE)?;
+            }
+        }
+        if let Err(why) = crate::preserve::tombstone::judge_publish(record.id, withdrawn.as_deref())
+        {
+            problems.push(Problem::file(name, why));
+            return Ok(problems);
         }
 
         // The deposit as published must be complete: validated with `required`.
