@@ -23,6 +23,14 @@
 //! Drafts are validated without `required` (incomplete work may be pushed): a second
 //! copy drops `required` everywhere except inside `anyOf`, `oneOf`, `not` and `if`,
 //! where it decides which alternative applies rather than whether work is complete.
+//!
+//! Which rules run is the schema's [`Engine`]: CAP's files get CAP's engine (Draft 7
+//! whatever they declare, no format checks unless the archive opts in), see [`engine`].
+
+mod cap_keywords;
+pub mod engine;
+
+pub use engine::{Draft, Engine};
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, OnceLock};
@@ -36,6 +44,7 @@ use crate::archive::Source;
 use crate::deposit::{parse_latest_schema_ref, parse_schema_ref, SchemaRef, LATEST};
 use crate::locate::{escape_token, pointer_tokens};
 use crate::problem::Problem;
+use crate::settings::ValidationSettings;
 
 /// Canonical URIs of archive schemas. `.invalid` is reserved (RFC 2606): it can never
 /// resolve on a network, which makes an accidental fetch impossible by construction.
@@ -76,6 +85,14 @@ pub struct LoadedSchema {
     pub text: String,
     /// Other schemas this one refers to.
     pub refs: BTreeSet<SchemaRef>,
+    /// The rules its deposits are judged by, and why.
+    pub engine: Engine,
+    pub engine_reason: String,
+    /// The draft the file declares (draft-04 for a CAP file that declares none).
+    pub declared: Draft,
+    /// Things that work, but maybe not as the author thinks (keywords the declared
+    /// draft ignores, `x-` keywords checked only in part), for `capsule schema check`.
+    pub notes: Vec<Problem>,
 }
 
 impl LoadedSchema {
@@ -190,18 +207,33 @@ impl LoadedSchema {
         } else {
             DRAFT4
         };
+        // Which engine is chosen by what the author wrote, before `$schema` is filled in.
+        let written = body.as_object().unwrap().clone();
         set_meta_schema(&mut body, default_meta);
+        let declared = body
+            .get("$schema")
+            .and_then(Value::as_str)
+            .and_then(Draft::from_meta)
+            .unwrap_or(Draft::D4);
         let title = title.or_else(|| str_field(body.as_object().unwrap(), "title"));
 
         let mut refs = BTreeSet::new();
+        let mut cap_refs = false;
         let mut ctx = Normalise {
             problems: &mut problems,
             refs: &mut refs,
+            cap_refs: &mut cap_refs,
             path: &path,
             text: &text,
             self_ref: sref,
         };
         ctx.schema(&mut body, &body_pointer);
+        let (engine, engine_reason) = engine::choose(form, &written, cap_refs);
+        drop(written);
+        let notes = engine::notes(engine, declared, &body, &body_pointer)
+            .into_iter()
+            .map(|(pointer, message)| Problem::at(&path, &text, &pointer, message))
+            .collect();
 
         let checked = match meta_validate {
             true => jsonschema::meta::validate(&body),
@@ -229,6 +261,10 @@ impl LoadedSchema {
                 body_pointer,
                 text,
                 refs,
+                engine,
+                engine_reason,
+                declared,
+                notes,
             })
         } else {
             Err(problems)
@@ -272,8 +308,10 @@ fn set_meta_schema(body: &mut Value, default: &str) {
         .and_then(Value::as_str)
         .is_some_and(|s| s.contains("json-schema.org/"));
     if !known {
-        // Missing, or a CAP URL in `$schema` (one fixture does this): CAP validated
-        // with draft-04, plain capsule schemas default to draft-07.
+        // Missing, or a CAP URL in `$schema` (one fixture does this): CAP files are
+        // checked against the draft-04 meta-schema, the draft nearly all of them
+        // declare (their deposits are judged by CAP's engine, Draft 7, whatever this
+        // says: see `engine`); plain capsule schemas default to draft-07.
         map.insert("$schema".into(), Value::String(default.into()));
     }
 }
@@ -302,6 +340,8 @@ fn meta_reason(e: &ValidationError<'_>) -> String {
 struct Normalise<'a> {
     problems: &'a mut Vec<Problem>,
     refs: &'a mut BTreeSet<SchemaRef>,
+    /// Whether a `$ref` was written as a CAP address.
+    cap_refs: &'a mut bool,
     path: &'a str,
     text: &'a str,
     self_ref: &'a SchemaRef,
@@ -459,6 +499,7 @@ impl Normalise<'_> {
         if reference.starts_with('#') {
             return;
         }
+        *self.cap_refs |= engine::is_cap_url(reference);
         let (target, fragment) = match reference.split_once('#') {
             Some((t, f)) => (t.to_string(), format!("#{f}")),
             None => (reference.clone(), String::new()),
@@ -517,6 +558,13 @@ pub struct CompiledSchema {
     pub documents: HashMap<String, Arc<LoadedSchema>>,
     draft: OnceLock<Result<Validator, Vec<Problem>>>,
     publish: OnceLock<Result<Validator, Vec<Problem>>>,
+    /// For CAP's engine without `cap_strict`: a validator that checks formats, whose
+    /// complaints are warnings. `None` when no warning can come from it.
+    formats: OnceLock<Option<Validator>>,
+    /// Whether some part uses `x-validate-unique-cadi`.
+    unique: OnceLock<bool>,
+    /// `[validation]` as the registry had it.
+    validation: ValidationSettings,
 }
 
 /// Answers jsonschema's requests for other schemas from the archive's own documents.
@@ -552,10 +600,95 @@ impl CompiledSchema {
             .map_err(Vec::as_slice)
     }
 
+    /// The rules this schema's deposits are judged by.
+    pub fn engine(&self) -> Engine {
+        self.root.engine
+    }
+
+    /// Whether `format` refuses a deposit (else, under CAP's engine, it warns).
+    pub fn enforces_formats(&self) -> bool {
+        self.root.engine == Engine::Standard || self.validation.cap_strict
+    }
+
+    /// The validator whose format complaints are warnings (see [`CompiledSchema::formats`]).
+    pub fn format_warnings(&self) -> Option<&Validator> {
+        self.formats
+            .get_or_init(|| {
+                let uses_formats = self
+                    .documents
+                    .values()
+                    .any(|doc| engine::uses(&doc.body, "format"));
+                if self.enforces_formats() || !uses_formats {
+                    return None;
+                }
+                self.build(Mode::Draft, true).ok()
+            })
+            .as_ref()
+    }
+
     fn compile(&self, mode: Mode) -> Result<Validator, Vec<Problem>> {
-        let prepare = |body: &Value| match mode {
-            Mode::Draft => without_required(body),
-            Mode::Publish => body.clone(),
+        self.build(mode, self.enforces_formats())
+    }
+
+    /// Whether deposits of this schema hold values that must be unique in the archive
+    /// (CAP's `x-validate-unique-cadi`).
+    pub fn has_unique_values(&self) -> bool {
+        *self.unique.get_or_init(|| {
+            self.documents
+                .values()
+                .any(|doc| engine::uses(&doc.body, crate::validate::UNIQUE_KEYWORD))
+        })
+    }
+
+    /// The values of `deposit` whose schema carries `keyword`, with their pointers.
+    pub fn marked_values<'v>(&self, deposit: &'v Value, keyword: &str) -> Vec<(String, &'v Value)> {
+        fn walk<'v>(
+            node: SchemaNode<'_>,
+            value: &'v Value,
+            pointer: String,
+            keyword: &str,
+            depth: usize,
+            out: &mut Vec<(String, &'v Value)>,
+        ) {
+            if node.value().get(keyword).is_some() {
+                out.push((pointer.clone(), value));
+            }
+            if depth > 64 {
+                return;
+            }
+            let children: Vec<(String, &Value)> = match value {
+                Value::Object(map) => map.iter().map(|(k, v)| (k.clone(), v)).collect(),
+                Value::Array(list) => list
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| (i.to_string(), v))
+                    .collect(),
+                _ => return,
+            };
+            for (token, child) in children {
+                if let Some(sub) = node.child(&token) {
+                    let at = format!("{pointer}/{}", escape_token(&token));
+                    walk(sub, child, at, keyword, depth + 1, out);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(self.node(), deposit, String::new(), keyword, 0, &mut out);
+        out
+    }
+
+    fn build(&self, mode: Mode, formats: bool) -> Result<Validator, Vec<Problem>> {
+        let cap = self.root.engine == Engine::Cap;
+        let prepare = |body: &Value| {
+            let mut body = match mode {
+                Mode::Draft => without_required(body),
+                Mode::Publish => body.clone(),
+            };
+            // CAP's engine is Draft 7 for every document, whatever each declares.
+            if let (true, Value::Object(map)) = (cap, &mut body) {
+                map.insert("$schema".into(), Value::String(DRAFT7.into()));
+            }
+            body
         };
         let documents = self
             .documents
@@ -563,10 +696,10 @@ impl CompiledSchema {
             .map(|(uri, doc)| (uri.clone(), prepare(&doc.body)))
             .collect();
         let root = prepare(&self.root.body);
-        jsonschema::options()
+        cap_keywords::register(jsonschema::options())
             .with_base_uri(canonical_uri(&self.root.sref))
             .with_retriever(ArchiveRetriever { documents })
-            .should_validate_formats(true)
+            .should_validate_formats(formats)
             .build(&root)
             .map_err(|e| {
                 let pointer = format!("{}{}", self.root.body_pointer, e.instance_path());
@@ -797,11 +930,21 @@ pub struct SchemaRegistry {
     compiled: HashMap<Vec<Oid>, Arc<CompiledSchema>>,
     /// Skip the meta-schema check (see [`SchemaRegistry::for_display`]).
     display_only: bool,
+    /// `[validation]` of the archive whose deposits are judged.
+    validation: ValidationSettings,
 }
 
 impl SchemaRegistry {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A registry for an archive with these `[validation]` settings (capsule.toml).
+    pub fn with_validation(validation: ValidationSettings) -> Self {
+        SchemaRegistry {
+            validation,
+            ..Self::default()
+        }
     }
 
     /// A registry for showing deposits through their schemas (field titles in search
@@ -922,6 +1065,9 @@ impl SchemaRegistry {
             documents,
             draft: OnceLock::new(),
             publish: OnceLock::new(),
+            formats: OnceLock::new(),
+            unique: OnceLock::new(),
+            validation: self.validation,
         });
         self.compiled.insert(key, compiled.clone());
         Ok(Some(compiled))

@@ -24,6 +24,23 @@ pub struct Settings {
     /// Experiment databases that `capsule fetch` fills deposits from.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub fetchers: std::collections::BTreeMap<String, crate::fetch::FetcherSettings>,
+    /// How strictly deposits of CAP schemas are judged (docs/cap.md).
+    #[serde(default)]
+    pub validation: ValidationSettings,
+}
+
+/// `[validation]`: what capsule checks on top of CAP's own validator.
+///
+/// Schemas validated with CAP's engine (CAP wrappers, schemas under CAP's addresses)
+/// are judged as CAP judged them, so that every deposit CAP accepted is accepted here.
+/// Checks capsule could add (formats, which CAP never checked) are warnings unless the
+/// archive opts in; then they refuse like any other problem.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidationSettings {
+    /// Enforce `format` (dates, e-mails, URLs) in deposits of CAP schemas too.
+    #[serde(default)]
+    pub cap_strict: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

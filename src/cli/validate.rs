@@ -15,7 +15,8 @@ use capsule::json::decode_text;
 use capsule::problem::Problem;
 use capsule::schema::{Mode, SchemaRegistry};
 use capsule::validate::{
-    check, check_all, parallel_map, parse_deposit, ChosenSchemas, ParsedDeposit, Prepared,
+    check, check_all, check_unique, parallel_map, parse_deposit, validation_settings, warnings,
+    ChosenSchemas, ParsedDeposit, Prepared,
 };
 
 use super::output::{self, count};
@@ -54,6 +55,9 @@ struct DepositResult {
     schema: Option<String>,
     valid: bool,
     problems: Vec<Problem>,
+    /// What capsule notes on top of CAP's engine (formats); never makes it invalid.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<Problem>,
 }
 
 #[derive(Serialize)]
@@ -243,6 +247,7 @@ enum Stage {
     Checked {
         schema: String,
         problems: Vec<Problem>,
+        warnings: Vec<Problem>,
     },
     /// Parsed (or not) but its schema still needs the registry.
     Parsed(Result<ParsedDeposit, Vec<Problem>>),
@@ -281,6 +286,7 @@ fn stage_deposit(
                 Stage::Checked {
                     schema: prepared.schema.root.sref.to_string(),
                     problems: check(&prepared, mode),
+                    warnings: warnings(&prepared),
                 }
             }
             None => Stage::Parsed(Ok(deposit)),
@@ -312,6 +318,7 @@ fn read_and_check(
                     return Ok(Stage::Checked {
                         schema: schema.root.sref.to_string(),
                         problems: Vec::new(),
+                        warnings: Vec::new(),
                     });
                 }
                 // What parse_deposit would make of it, without parsing it again.
@@ -334,7 +341,7 @@ fn validate_files(
     from: Files<'_>,
     mode: Mode,
 ) -> anyhow::Result<Report> {
-    let mut registry = SchemaRegistry::new();
+    let mut registry = SchemaRegistry::with_validation(validation_settings(source));
     let mut chosen = ChosenSchemas::default();
     let mut results: Vec<DepositResult> = Vec::with_capacity(files.len());
     let mut start = 0;
@@ -359,12 +366,17 @@ fn validate_files(
         let mut slots = Vec::new();
         for (path, stage) in chunk.iter().zip(staged) {
             let outcome = match stage? {
-                Stage::Checked { schema, problems } => {
+                Stage::Checked {
+                    schema,
+                    problems,
+                    warnings,
+                } => {
                     results.push(DepositResult {
                         file: path.clone(),
                         schema: Some(schema),
                         valid: problems.is_empty(),
                         problems,
+                        warnings,
                     });
                     continue;
                 }
@@ -380,6 +392,7 @@ fn validate_files(
                         schema: Some(p.schema.root.sref.to_string()),
                         valid: true,
                         problems: Vec::new(),
+                        warnings: Vec::new(),
                     });
                     slots.push(results.len() - 1);
                     prepared.push(p);
@@ -389,12 +402,23 @@ fn validate_files(
                     schema: None,
                     valid: false,
                     problems,
+                    warnings: Vec::new(),
                 }),
             }
         }
-        for (slot, problems) in slots.into_iter().zip(check_all(&prepared, mode)) {
-            results[slot].valid = problems.is_empty();
-            results[slot].problems = problems;
+        for (slot, problems) in slots.iter().zip(check_all(&prepared, mode)) {
+            results[*slot].valid = problems.is_empty();
+            results[*slot].problems = problems;
+        }
+        for (slot, p) in slots.iter().zip(&prepared) {
+            results[*slot].warnings = warnings(p);
+        }
+        // CAP's uniqueness rule, against every deposit of the same tree.
+        for problem in check_unique(&prepared, source)? {
+            if let Some(r) = results.iter_mut().find(|r| r.file == problem.file) {
+                r.valid = false;
+                r.problems.push(problem);
+            }
         }
     }
     let problems = results.iter().map(|r| r.problems.len()).sum();
@@ -424,6 +448,9 @@ fn print(report: &Report, json: bool) -> anyhow::Result<()> {
     for result in &report.deposits {
         for problem in &result.problems {
             writeln!(out, "{}", output::problem_line(problem))?;
+        }
+        for warning in &result.warnings {
+            output::warning(&warning.to_string());
         }
     }
     let invalid = report.deposits.iter().filter(|d| !d.valid).count();
