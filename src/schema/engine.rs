@@ -224,7 +224,20 @@ pub fn notes(engine: Engine, declared: Draft, body: &Value, pointer: &str) -> Ve
             }
         }
     });
-    out
+    // One note per kind: the questionnaire has a `const` in each of eleven choices.
+    let mut kept: Vec<(Note, usize)> = Vec::new();
+    for (pointer, message) in out {
+        match kept.iter_mut().find(|((_, m), _)| *m == message) {
+            Some((_, n)) => *n += 1,
+            None => kept.push(((pointer, message), 1)),
+        }
+    }
+    kept.into_iter()
+        .map(|((pointer, message), n)| match n {
+            1 => (pointer, message),
+            n => (pointer, format!("{message} (in {n} places; this is the first)")),
+        })
+        .collect()
 }
 
 /// What capsule does with a CAP `x-` keyword it cannot fully honour.
@@ -270,9 +283,10 @@ mod tests {
                            "p": {"x-validate-das-path": {}}}
         });
         let cap = notes(Engine::Cap, Draft::D4, &body, "/deposit_schema");
-        assert_eq!(cap.len(), 3, "{cap:?}");
+        assert_eq!(cap.len(), 2, "{cap:?}");
         assert_eq!(cap[0].0, "/deposit_schema/properties/wg/oneOf/0/const");
         assert!(cap[0].1.contains("CAP applied it"));
+        assert!(cap[0].1.ends_with("(in 2 places; this is the first)"));
         let plain = notes(Engine::Standard, Draft::D4, &body, "");
         assert!(plain[0].1.contains("is ignored"), "{plain:?}");
         assert!(notes(Engine::Standard, Draft::D7, &body, "")
