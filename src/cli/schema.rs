@@ -315,7 +315,9 @@ fn add_schemas(
     loop {
         let tree = WorkTree::new(root);
         let mut registry = SchemaRegistry::new();
-        let mut failed = None;
+        // A file whose own text is at fault goes first: the files that need it are then
+        // told about their `$ref` to it, not about its problems once more.
+        let mut failed: Option<(usize, Vec<Problem>)> = None;
         for (i, c) in candidates.iter().enumerate() {
             let problems = match registry.compile(&tree, &c.sref) {
                 Ok(Some(compiled)) => [Mode::Draft, Mode::Publish]
@@ -326,10 +328,15 @@ fn add_schemas(
                 Err(LoadError::Invalid(p)) => p,
                 Err(e) => return Err(e.into()),
             };
-            if !problems.is_empty() {
+            if problems.is_empty() {
+                continue;
+            }
+            let own = problems.iter().any(|p| p.file == c.sref.path());
+            if own {
                 failed = Some((i, problems));
                 break;
             }
+            failed.get_or_insert((i, problems));
         }
         let Some((i, problems)) = failed else { break };
         let c = candidates.remove(i);
