@@ -28,13 +28,15 @@ pub fn wants_cap_ids(schema: &CompiledSchema) -> bool {
     };
     let root = schema.node();
     let owners = root.child("_deposit").and_then(|d| d.child("owners"));
-    let users = ["deposit-admin", "deposit-update", "deposit-read"].iter().any(|level| {
-        numeric(
-            root.child("_access")
-                .and_then(|a| a.child(level))
-                .and_then(|l| l.child("users")),
-        )
-    });
+    let users = ["deposit-admin", "deposit-update", "deposit-read"]
+        .iter()
+        .any(|level| {
+            numeric(
+                root.child("_access")
+                    .and_then(|a| a.child(level))
+                    .and_then(|l| l.child("users")),
+            )
+        });
     numeric(owners) || users
 }
 

@@ -325,9 +325,7 @@ pub fn validation_settings(source: &dyn Source) -> crate::settings::ValidationSe
         .read("capsule.toml")
         .ok()
         .flatten()
-        .and_then(|bytes| {
-            crate::settings::Settings::parse(&String::from_utf8_lossy(&bytes)).ok()
-        })
+        .and_then(|bytes| crate::settings::Settings::parse(&String::from_utf8_lossy(&bytes)).ok())
         .map(|s| s.validation)
         .unwrap_or_default()
 }

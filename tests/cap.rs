@@ -101,7 +101,10 @@ fn every_working_group_of_the_cms_questionnaire_is_accepted_through_a_push() {
     assert_eq!(server.rev("main"), Some(work.head()));
 
     // A value that is none of the choices is still refused.
-    work.write(&dep("q-bad", "deposit.json"), questionnaire("XYZ", "2026-12-01"));
+    work.write(
+        &dep("q-bad", "deposit.json"),
+        questionnaire("XYZ", "2026-12-01"),
+    );
     work.commit("no such working group");
     work.push()
         .assert_rejected_with("/analysis_context/wg")
@@ -139,12 +142,19 @@ fn a_free_text_date_is_a_warning_and_a_problem_with_cap_strict() {
 
     // The archive opts in: the same value is now a problem, locally and at push time.
     let old = std::fs::read_to_string(work.path.join("capsule.toml")).unwrap();
-    work.write("capsule.toml", format!("{old}\n[validation]\ncap_strict = true\n"));
+    work.write(
+        "capsule.toml",
+        format!("{old}\n[validation]\ncap_strict = true\n"),
+    );
     work.commit("enforce formats in CAP schemas");
     work.push().assert_landed();
     let out = work.capsule(&["validate"]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
-    assert!(stdout(&out).contains("is not a valid date"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("is not a valid date"),
+        "{}",
+        stdout(&out)
+    );
     work.write(
         &dep("q-date", "deposit.json"),
         questionnaire("HIG", "the week after"),
@@ -181,20 +191,32 @@ fn deposits_owned_by_cap_ids_are_guarded_as_their_people() {
         stderr(&out)
     );
 
-    work.write(&dep("q-owned", "deposit.json"), questionnaire("TOP", "2026-01-01"));
+    work.write(
+        &dep("q-owned", "deposit.json"),
+        questionnaire("TOP", "2026-01-01"),
+    );
     work.commit("alice creates a deposit owned by her CAP id");
     work.push_as("alice", "HEAD:main").assert_landed();
 
     // The owner (by id) edits it; bob holds deposit-update by id.
-    work.write(&dep("q-owned", "deposit.json"), questionnaire("TOP", "2026-02-01"));
+    work.write(
+        &dep("q-owned", "deposit.json"),
+        questionnaire("TOP", "2026-02-01"),
+    );
     work.commit("owner edit");
     work.push_as("alice", "HEAD:main").assert_landed();
-    work.write(&dep("q-owned", "deposit.json"), questionnaire("TOP", "2026-03-01"));
+    work.write(
+        &dep("q-owned", "deposit.json"),
+        questionnaire("TOP", "2026-03-01"),
+    );
     work.commit("updater edit");
     work.push_as("bob", "HEAD:main").assert_landed();
 
     // carol, a member without rights, is refused, and told whom to ask by name.
-    work.write(&dep("q-owned", "deposit.json"), questionnaire("TOP", "2026-04-01"));
+    work.write(
+        &dep("q-owned", "deposit.json"),
+        questionnaire("TOP", "2026-04-01"),
+    );
     work.commit("carol's edit");
     work.push_as("carol", "HEAD:main")
         .assert_rejected_with("carol")
@@ -217,11 +239,17 @@ fn a_cadi_id_is_unique_and_das_paths_have_their_form() {
         return;
     };
     let das = "/DoubleMuon/Run2016B-17Jul2018_ver2-v1/MINIAOD";
-    work.write(&dep("cms-1", "deposit.json"), cms_analysis("HIG-19-001", das));
+    work.write(
+        &dep("cms-1", "deposit.json"),
+        cms_analysis("HIG-19-001", das),
+    );
     work.commit("first analysis");
     work.push().assert_landed();
 
-    work.write(&dep("cms-2", "deposit.json"), cms_analysis("HIG-19-001", das));
+    work.write(
+        &dep("cms-2", "deposit.json"),
+        cms_analysis("HIG-19-001", das),
+    );
     work.commit("second analysis with the same CADI entry");
     let push = work.push();
     push.assert_rejected_with("/basic_info/cadi_id")
@@ -237,9 +265,13 @@ fn a_cadi_id_is_unique_and_das_paths_have_their_form() {
         cms_analysis("HIG-19-002", "DoubleMuon MINIAOD 2016"),
     );
     work.commit("a dataset that is not a DAS path");
-    work.push().assert_rejected_with("is not a DAS dataset path");
+    work.push()
+        .assert_rejected_with("is not a DAS dataset path");
     work.git(&["reset", "-q", "--hard", "HEAD~1"]);
-    work.write(&dep("cms-2", "deposit.json"), cms_analysis("HIG-19-002", das));
+    work.write(
+        &dep("cms-2", "deposit.json"),
+        cms_analysis("HIG-19-002", das),
+    );
     work.commit("fixed");
     work.push().assert_landed();
 }

@@ -44,7 +44,13 @@ fn the_cap_fixture_schemas_are_added_in_one_run_except_the_two_that_cannot() {
         "{}",
         stderr(&out)
     );
-    assert_eq!(stdout(&out).lines().filter(|l| l.starts_with("added ")).count(), 66);
+    assert_eq!(
+        stdout(&out)
+            .lines()
+            .filter(|l| l.starts_with("added "))
+            .count(),
+        66
+    );
     assert!(dir.join("schemas/cms-analysis/0.0.1.json").is_file());
     assert!(!dir.join("schemas/atlas-workflows").exists());
 
@@ -249,12 +255,22 @@ fn schema_add_brings_in_references_given_in_the_same_run_and_reports_the_rest() 
     assert!(!dir.join("schemas/c/1.0.0.json").exists(), "{err}");
     assert!(!dir.join("schemas/d/1.0.0.json").exists(), "{err}");
     assert!(
-        err.contains("c.json:1:") && err.contains("/deposit_schema/properties/x/$ref: `$ref` names schema missing/1.0.0"),
+        err.contains("c.json:1:")
+            && err.contains("/deposit_schema/properties/x/$ref: `$ref` names schema missing/1.0.0"),
         "{err}"
     );
-    assert!(err.contains("d.json:1:") && err.contains("/deposit_schema/type"), "{err}");
-    assert!(err.contains("failed: 2 of 4 files not added; 2 added"), "{err}");
-    let out = capsule(&dir).args(["schema", "check", "a/1.0.0"]).output().unwrap();
+    assert!(
+        err.contains("d.json:1:") && err.contains("/deposit_schema/type"),
+        "{err}"
+    );
+    assert!(
+        err.contains("failed: 2 of 4 files not added; 2 added"),
+        "{err}"
+    );
+    let out = capsule(&dir)
+        .args(["schema", "check", "a/1.0.0"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     assert!(
         stdout(&out).contains("a/1.0.0: CAP's engine"),

@@ -220,7 +220,10 @@ fn set_and_edit_repair_a_broken_deposit_one_step_at_a_time() {
     // and a change that adds no problem is written although one remains from before.
     let out = set(&["/basic_info/keywords/-", "W boson"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(read()["basic_info"]["keywords"], serde_json::json!(["W boson"]));
+    assert_eq!(
+        read()["basic_info"]["keywords"],
+        serde_json::json!(["W boson"])
+    );
     assert!(
         stderr(&out).contains("/basic_info/status") && stderr(&out).contains("1 problem remains"),
         "{}",
@@ -235,15 +238,30 @@ fn set_and_edit_repair_a_broken_deposit_one_step_at_a_time() {
 
     // A change that adds a problem is refused, naming only the new one.
     let before = std::fs::read(dir.join(&path)).unwrap();
-    let out = set(&["/basic_info/people_info/-", "{\"name\": \"Ann\", \"email\": \"ann(at)cern.ch\"}"]);
+    let out = set(&[
+        "/basic_info/people_info/-",
+        "{\"name\": \"Ann\", \"email\": \"ann(at)cern.ch\"}",
+    ]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("/basic_info/people_info/0/email"), "{}", stderr(&out));
-    assert!(!stderr(&out).contains("/basic_info/status"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("/basic_info/people_info/0/email"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !stderr(&out).contains("/basic_info/status"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(std::fs::read(dir.join(&path)).unwrap(), before);
 
     // An edit that changes something else is saved too, and says what remains.
     let script = dir.parent().unwrap().join("editor.sh");
-    std::fs::write(&script, "#!/bin/sh\nsed -i 's/\"W mass\",/\"The W mass\",/' \"$1\"\n").unwrap();
+    std::fs::write(
+        &script,
+        "#!/bin/sh\nsed -i 's/\"W mass\",/\"The W mass\",/' \"$1\"\n",
+    )
+    .unwrap();
     let out = capsule(&dir)
         .env("EDITOR", format!("sh {}", script.display()))
         .args(["edit", "w-mass"])
@@ -251,7 +269,11 @@ fn set_and_edit_repair_a_broken_deposit_one_step_at_a_time() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(read()["general_title"], "The W mass");
-    assert!(stderr(&out).contains("1 problem remains"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("1 problem remains"),
+        "{}",
+        stderr(&out)
+    );
 
     // The last repair leaves nothing to report.
     let out = set(&["/basic_info/status", "in progress"]);

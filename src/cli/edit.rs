@@ -83,7 +83,12 @@ fn schema_says_list(clone: &Clone, deposit: &Value) -> impl Fn(&[String]) -> Opt
             node = node.child(if token == "-" { "0" } else { token })?;
         }
         let ty = node.value().get("type")?;
-        Some(ty == "array" || ty.as_array().is_some_and(|l| l.iter().any(|t| t == "array")))
+        Some(
+            ty == "array"
+                || ty
+                    .as_array()
+                    .is_some_and(|l| l.iter().any(|t| t == "array")),
+        )
     }
 }
 

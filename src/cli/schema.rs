@@ -324,7 +324,10 @@ fn add_schemas(
                     .into_iter()
                     .find_map(|m| compiled.validator(m).err().map(<[Problem]>::to_vec))
                     .unwrap_or_default(),
-                Ok(None) => vec![Problem::file(c.sref.path(), "the file vanished while it was added")],
+                Ok(None) => vec![Problem::file(
+                    c.sref.path(),
+                    "the file vanished while it was added",
+                )],
                 Err(LoadError::Invalid(p)) => p,
                 Err(e) => return Err(e.into()),
             };
@@ -351,7 +354,12 @@ fn add_schemas(
                 p.file = c.file.display().to_string();
             } else {
                 let other = shown_as(&p.file, &candidates);
-                p.message = format!("{} needs {}, which cannot be used: {}", c.file.display(), other, p.message);
+                p.message = format!(
+                    "{} needs {}, which cannot be used: {}",
+                    c.file.display(),
+                    other,
+                    p.message
+                );
                 p.file = other;
             }
             p
@@ -397,7 +405,9 @@ fn target_of(
                 .and_then(Value::as_str)
                 .map(str::to_string)
         })
-        .ok_or_else(|| fail("the file carries no `name`: give the schema's name with --name".into()))?;
+        .ok_or_else(|| {
+            fail("the file carries no `name`: give the schema's name with --name".into())
+        })?;
     let version = version
         .map(str::to_string)
         .or_else(|| {
@@ -407,7 +417,10 @@ fn target_of(
                 .map(str::to_string)
         })
         .ok_or_else(|| {
-            fail("the file carries no `version`: give the schema's version with --schema-version".into())
+            fail(
+                "the file carries no `version`: give the schema's version with --schema-version"
+                    .into(),
+            )
         })?;
     version
         .parse::<Version>()

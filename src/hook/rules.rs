@@ -1157,7 +1157,8 @@ impl Judge<'_> {
             || self.in_list(&self.state.settings.policy.publishers)
             || self.config_grants(&config, "publish");
         if !allowed {
-            let holders = DepositAccess::of(&rights_deposit).holders_in(self.access(), Level::Admin);
+            let holders =
+                DepositAccess::of(&rights_deposit).holders_in(self.access(), Level::Admin);
             problems.push(Problem::file(
                 name,
                 denied(

@@ -15,9 +15,12 @@ use serde_json::{Map, Value};
 /// Registers the offline `x-` keywords with a validator's options.
 pub fn register(options: ValidationOptions) -> ValidationOptions {
     options
-        .with_keyword("x-validate-das-path", |_: &Map<String, Value>, _: &Value, _: Location| {
-            Ok(Box::new(DasPath) as Box<dyn for<'i> Keyword<'i>>)
-        })
+        .with_keyword(
+            "x-validate-das-path",
+            |_: &Map<String, Value>, _: &Value, _: Location| {
+                Ok(Box::new(DasPath) as Box<dyn for<'i> Keyword<'i>>)
+            },
+        )
         .with_keyword(
             "x-validate-cms-trigger",
             |_: &Map<String, Value>, _: &Value, _: Location| {
@@ -110,7 +113,9 @@ mod tests {
 
     #[test]
     fn das_paths_and_trigger_names_have_their_forms() {
-        assert!(is_das_path("/DoubleMuon/Run2016B-17Jul2018_ver2-v1/MINIAOD"));
+        assert!(is_das_path(
+            "/DoubleMuon/Run2016B-17Jul2018_ver2-v1/MINIAOD"
+        ));
         assert!(!is_das_path("DoubleMuon/Run2016B/MINIAOD"));
         assert!(!is_das_path("/DoubleMuon/MINIAOD"));
         assert!(!is_das_path("/a b/c/d"));

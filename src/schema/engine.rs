@@ -108,14 +108,12 @@ fn known_in(keyword: &str, draft: Draft) -> Option<bool> {
 
 /// The engine a schema gets, and why (for `capsule schema check`).
 pub fn choose(form: SchemaForm, body: &Map<String, Value>, cap_refs: bool) -> (Engine, String) {
-    let named = ["$schema", "$id", "id"]
-        .iter()
-        .find_map(|key| {
-            body.get(*key)
-                .and_then(Value::as_str)
-                .filter(|v| is_cap_url(v))
-                .map(|v| format!("its `{key}` is CAP's address {v}"))
-        });
+    let named = ["$schema", "$id", "id"].iter().find_map(|key| {
+        body.get(*key)
+            .and_then(Value::as_str)
+            .filter(|v| is_cap_url(v))
+            .map(|v| format!("its `{key}` is CAP's address {v}"))
+    });
     let reason = match form {
         SchemaForm::CapWrapper => Some("it is a CAP schema file (`deposit_schema`)".to_string()),
         SchemaForm::LegacyCapWrapper => {
@@ -196,7 +194,8 @@ pub fn notes(engine: Engine, declared: Draft, body: &Value, pointer: &str) -> Ve
     walk(body, pointer, &mut |schema, at| {
         for key in schema.keys() {
             let here = format!("{at}/{}", escape_token(key));
-            if let (Some(in_declared), Some(in_run)) = (known_in(key, declared), known_in(key, runs))
+            if let (Some(in_declared), Some(in_run)) =
+                (known_in(key, declared), known_in(key, runs))
             {
                 if in_declared != in_run {
                     out.push((here.clone(), match (engine, in_run) {
@@ -235,7 +234,10 @@ pub fn notes(engine: Engine, declared: Draft, body: &Value, pointer: &str) -> Ve
     kept.into_iter()
         .map(|((pointer, message), n)| match n {
             1 => (pointer, message),
-            n => (pointer, format!("{message} (in {n} places; this is the first)")),
+            n => (
+                pointer,
+                format!("{message} (in {n} places; this is the first)"),
+            ),
         })
         .collect()
 }
@@ -254,7 +256,9 @@ fn x_keyword_note(key: &str) -> Option<&'static str> {
 /// Whether any subschema uses `keyword`.
 pub fn uses(body: &Value, keyword: &str) -> bool {
     let mut found = false;
-    walk(body, "", &mut |schema, _| found |= schema.contains_key(keyword));
+    walk(body, "", &mut |schema, _| {
+        found |= schema.contains_key(keyword)
+    });
     found
 }
 
