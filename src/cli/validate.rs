@@ -25,8 +25,9 @@ use super::Outcome;
 #[derive(Debug, Args)]
 #[command(
     after_help = "Drafts may be incomplete: without --publish, `required` is not enforced, but
-types, allowed values, patterns and formats are. Exit status: 0 valid, 1 problems
-found, 2 could not run.
+types, allowed values, patterns and formats are. Schemas from CAP are judged by CAP's
+engine (docs/cap.md): formats are warnings there unless capsule.toml sets
+[validation] cap_strict = true. Exit status: 0 valid, 1 problems found, 2 could not run.
 
 Examples:
   capsule validate                          every deposit in the working tree
