@@ -28,7 +28,7 @@ use crate::rawtree::{
 };
 use crate::schema::{LoadError, Mode, SchemaRegistry};
 use crate::settings::Settings;
-use crate::validate::{check_all, parse_deposit, prepare};
+use crate::validate::{check_deposits, parse_deposit, prepare};
 
 /// One line of a hook's standard input: `<old> <new> <ref>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -213,7 +213,7 @@ pub fn check_push(
         report.problems.push(problem);
         return Ok(report);
     }
-    let mut registry = SchemaRegistry::new();
+    let mut registry = SchemaRegistry::with_validation(state.settings.validation);
 
     let new_commits = commits_new_to_repository(repo, updates)?;
     report.commits = new_commits.len();
@@ -879,9 +879,13 @@ fn check_commit(
             Err(mut p) => problems.append(&mut p),
         }
     }
-    for mut found in check_all(&prepared, Mode::Draft) {
-        problems.append(&mut found);
-    }
+    // Schema problems, CAP's uniqueness rule against this commit's whole tree, and
+    // the warnings of CAP's engine (formats), all from validate.
+    let checked = check_deposits(&prepared, Mode::Draft, &source)?;
+    problems.extend(checked.problems);
+    report
+        .warnings
+        .extend(checked.warnings.iter().map(|w| format!("{label} {w}")));
 
     report
         .problems

@@ -27,6 +27,23 @@ pub struct Settings {
     /// The DataCite account `capsule doi` registers DOIs with (see `preserve::doi`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub datacite: Option<crate::preserve::doi::DataciteSettings>,
+    /// How strictly deposits of CAP schemas are judged (docs/cap.md).
+    #[serde(default)]
+    pub validation: ValidationSettings,
+}
+
+/// `[validation]`: what capsule checks on top of CAP's own validator.
+///
+/// Schemas validated with CAP's engine (CAP wrappers, schemas under CAP's addresses)
+/// are judged as CAP judged them, so that every deposit CAP accepted is accepted here.
+/// Checks capsule could add (formats, which CAP never checked) are warnings unless the
+/// archive opts in; then they refuse like any other problem.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidationSettings {
+    /// Enforce `format` (dates, e-mails, URLs) in deposits of CAP schemas too.
+    #[serde(default)]
+    pub cap_strict: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -703,7 +703,7 @@ impl Judge<'_> {
                 .as_ref()
                 .filter(|d| self.level_on(Some(d)) < Level::Admin)
             {
-                let holders = DepositAccess::of(deposit).holders(Level::Admin);
+                let holders = DepositAccess::of(deposit).holders_in(self.access(), Level::Admin);
                 problems.push(Problem::file(
                     &update.name,
                     denied(
@@ -825,7 +825,7 @@ impl Judge<'_> {
         }
         let holders = published
             .as_ref()
-            .map(|d| DepositAccess::of(d).holders(Level::Admin))
+            .map(|d| DepositAccess::of(d).holders_in(self.access(), Level::Admin))
             .unwrap_or_default();
         Ok(Some(Problem::file(
             crate::deposit::metadata_path(id),
@@ -873,7 +873,7 @@ impl Judge<'_> {
         };
         let level = self.level_on(Some(old));
         let holders = || {
-            let h = DepositAccess::of(old).holders(Level::Admin);
+            let h = DepositAccess::of(old).holders_in(self.access(), Level::Admin);
             if h.is_empty() {
                 format!("an archive admin ({})", self.admins_text())
             } else {
@@ -1243,7 +1243,8 @@ impl Judge<'_> {
             || self.in_list(&self.state.settings.policy.publishers)
             || self.config_grants(&config, "publish");
         if !allowed {
-            let holders = DepositAccess::of(&rights_deposit).holders(Level::Admin);
+            let holders =
+                DepositAccess::of(&rights_deposit).holders_in(self.access(), Level::Admin);
             problems.push(Problem::file(
                 name,
                 denied(
