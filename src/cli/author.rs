@@ -134,7 +134,21 @@ pub fn run(args: NewArgs) -> anyhow::Result<Outcome> {
             clone.access.email(&user).unwrap_or("...")
         ),
     };
-    let deposit = new_deposit(&schema, &person, &clone.settings.archive.default_readers);
+    // CAP's own access schema types roles as CAP ids too: names such as `public` would
+    // make the new deposit invalid there, so such deposits start with no default readers.
+    let readers: &[String] = if wants_ids {
+        if !clone.settings.archive.default_readers.is_empty() {
+            output::warning(&format!(
+                "schema {} types _access roles as CAP ids, so archive.default_readers ({}) is not written into the new deposit; grant readers in its _access",
+                schema.sref,
+                clone.settings.archive.default_readers.join(", ")
+            ));
+        }
+        &[]
+    } else {
+        &clone.settings.archive.default_readers
+    };
+    let deposit = new_deposit(&schema, &person, readers);
     let folder = clone.root.join(capsule::deposit::folder(&id));
     std::fs::create_dir_all(&folder)?;
     let path = folder.join("deposit.json");

@@ -546,7 +546,9 @@ fn tag_info(repo: &Repository, tag: Oid, commit: Oid) -> (String, String) {
                 .unwrap_or_else(|| commit_seconds(repo, commit));
             (
                 rfc3339(seconds),
-                t.message().unwrap_or("").trim().to_string(),
+                crate::preserve::audit::message_without_trailer(t.message().unwrap_or(""))
+                    .trim()
+                    .to_string(),
             )
         }
         Err(_) => (commit_date(repo, commit), String::new()),
