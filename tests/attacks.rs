@@ -148,7 +148,17 @@ fn push_commit(work: &Work, user: &str, commit: &str) -> Push {
 /// A server without git's own object checks, with alice's deposit `zee` and bob, a
 /// member with no rights on it.
 fn archive() -> (Server, Work) {
-    let server = Server::new();
+    archive_on(Server::new())
+}
+
+/// Both kinds of server an archive lives on: made by `capsule init --bare`, and an
+/// existing repository adopted with `capsule hook install`. Every attack is refused
+/// on each.
+fn archives() -> Vec<(Server, Work)> {
+    vec![archive(), archive_on(Server::adopted())]
+}
+
+fn archive_on(server: Server) -> (Server, Work) {
     run_ok(git(&server.git_dir).args(["config", "receive.fsckObjects", "false"]));
     let work = server.clone("work");
     let access = std::fs::read_to_string(work.path.join("access.toml")).unwrap();
@@ -187,24 +197,54 @@ fn assert_refused(
 
 #[test]
 fn a_deposit_folder_listed_twice_is_refused() {
-    let (server, work) = archive();
-    let before = server.rev("refs/heads/main");
-    let shard = dep_dir("zee").rsplit_once('/').unwrap().0.to_string();
-    // bob's forged copy of zee, with himself as the owner, next to the real one.
-    let forged = analysis("Z to ee", &["z"], ("Bob", "bob@example.org"))
-        .replace(r#"["alice"]"#, r#"["bob"]"#);
-    let forged_folder = write_raw_tree(
-        &work,
-        &[entry("100644", &blob(&work, &forged), "deposit.json")],
-    );
-    for forged_first in [false, true] {
-        let commit = commit_with_folder(&work, &shard, |entries| {
-            let copy = entry("40000", &forged_folder, "zee");
-            if forged_first {
-                entries.insert(0, copy);
-            } else {
-                entries.push(copy);
-            }
+    for (server, work) in archives() {
+        let before = server.rev("refs/heads/main");
+        let shard = dep_dir("zee").rsplit_once('/').unwrap().0.to_string();
+        // bob's forged copy of zee, with himself as the owner, next to the real one.
+        let forged = analysis("Z to ee", &["z"], ("Bob", "bob@example.org"))
+            .replace(r#"["alice"]"#, r#"["bob"]"#);
+        let forged_folder = write_raw_tree(
+            &work,
+            &[entry("100644", &blob(&work, &forged), "deposit.json")],
+        );
+        for forged_first in [false, true] {
+            let commit = commit_with_folder(&work, &shard, |entries| {
+                let copy = entry("40000", &forged_folder, "zee");
+                if forged_first {
+                    entries.insert(0, copy);
+                } else {
+                    entries.push(copy);
+                }
+            });
+            let push = push_commit(&work, "bob", &commit);
+            assert_refused(
+                &server,
+                &before,
+                &push,
+                &commit,
+                &dep_dir("zee"),
+                "the folder lists `zee` twice, and git would check out only one of them",
+            );
+        }
+        // The twin: alice changes her deposit once.
+        work.write(
+            &dep("zee", "deposit.json"),
+            analysis("Z to ee, again", &["z"], ("Alice", "alice@example.org")),
+        )
+        .commit("Retitle zee");
+        work.push().assert_landed();
+    }
+}
+
+#[test]
+fn a_name_with_a_slash_is_refused() {
+    for (server, work) in archives() {
+        let before = server.rev("refs/heads/main");
+        let path = dep("zee", "notes.html");
+        let notes = blob(&work, "<script>alert(1)</script>");
+        let commit = commit_with_folder(&work, "", |entries| {
+            entries.push(entry("100644", &notes, &path));
+            git_order(entries);
         });
         let push = push_commit(&work, "bob", &commit);
         assert_refused(
@@ -212,148 +252,152 @@ fn a_deposit_folder_listed_twice_is_refused() {
             &before,
             &push,
             &commit,
-            &dep_dir("zee"),
-            "the folder lists `zee` twice, and git would check out only one of them",
+            &path,
+            "a name cannot contain `/`: git would check it out into another folder",
         );
+        // The twin: the owner adds the file where it belongs.
+        work.write(&path, "<p>notes</p>").commit("Notes");
+        work.push().assert_landed();
     }
-    // The twin: alice changes her deposit once.
-    work.write(
-        &dep("zee", "deposit.json"),
-        analysis("Z to ee, again", &["z"], ("Alice", "alice@example.org")),
-    )
-    .commit("Retitle zee");
-    work.push().assert_landed();
-}
-
-#[test]
-fn a_name_with_a_slash_is_refused() {
-    let (server, work) = archive();
-    let before = server.rev("refs/heads/main");
-    let path = dep("zee", "notes.html");
-    let notes = blob(&work, "<script>alert(1)</script>");
-    let commit = commit_with_folder(&work, "", |entries| {
-        entries.push(entry("100644", &notes, &path));
-        git_order(entries);
-    });
-    let push = push_commit(&work, "bob", &commit);
-    assert_refused(
-        &server,
-        &before,
-        &push,
-        &commit,
-        &path,
-        "a name cannot contain `/`: git would check it out into another folder",
-    );
-    // The twin: the owner adds the file where it belongs.
-    work.write(&path, "<p>notes</p>").commit("Notes");
-    work.push().assert_landed();
 }
 
 #[test]
 fn names_git_windows_or_macos_take_for_something_else_are_refused() {
-    let (server, work) = archive();
-    let before = server.rev("refs/heads/main");
-    let folder = dep_dir("zee");
-    let file = blob(&work, "x");
-    let empty = write_raw_tree(&work, &[entry("100644", &file, "inner.txt")]);
-    let cases: &[(&str, &str, &str, &str)] = &[
-        (
-            "40000",
-            "..",
-            "..",
-            "`..` cannot be a name (git refuses to check it out, and every later clone fails)",
-        ),
-        ("40000", ".", ".", "`.` cannot be a name"),
-        ("40000", ".git", ".git", "`.git` is git's own folder"),
-        ("100644", ".GIT", ".GIT", "`.GIT` is git's own folder"),
-        (
-            "40000",
-            "git~1",
-            "git~1",
-            "`git~1` is git's own folder (`.git`, or a spelling Windows or macOS take for it)",
-        ),
-        (
-            "100644",
-            ".git::$INDEX_ALLOCATION",
-            ".git::$INDEX_ALLOCATION",
-            "`.git::$INDEX_ALLOCATION` is git's own folder",
-        ),
-        (
-            "100644",
-            ".g\u{200c}it",
-            ".g\\u{200c}it",
-            "`.g\\u{200c}it` is git's own folder",
-        ),
-        (
-            "100644",
-            ".gitmodules",
-            ".gitmodules",
-            "`.gitmodules` is git's list of submodules",
-        ),
-        (
-            "100644",
-            "notes\n.txt",
-            "notes\\n.txt",
-            "the name contains a control character",
-        ),
-    ];
-    for (mode, name, shown, message) in cases {
-        let id = if *mode == "40000" { &empty } else { &file };
-        let commit = commit_with_folder(&work, &folder, |entries| {
-            entries.push(entry(mode, id, name));
-            git_order(entries);
-        });
-        let push = work.push_as("alice", &format!("{commit}:refs/heads/main"));
-        assert_refused(
-            &server,
-            &before,
-            &push,
-            &commit,
-            &format!("{folder}/{shown}"),
-            message,
-        );
-        assert!(push.remote_lines().iter().all(|l| !l.contains(".txt\n")));
-    }
-    // The twins: ordinary names that look alike.
-    for name in ["dotdot", ".gitignore", "git~2x", "notes.txt"] {
-        let commit = commit_with_folder(&work, &folder, |entries| {
-            entries.push(entry("100644", &file, name));
-            git_order(entries);
-        });
-        push_commit(&work, "alice", &commit).assert_landed();
-        run_ok(git(&work.path).args(["reset", "-q", "--hard", &commit]));
+    for (server, work) in archives() {
+        let before = server.rev("refs/heads/main");
+        let folder = dep_dir("zee");
+        let file = blob(&work, "x");
+        let empty = write_raw_tree(&work, &[entry("100644", &file, "inner.txt")]);
+        let cases: &[(&str, &str, &str, &str)] = &[
+            (
+                "40000",
+                "..",
+                "..",
+                "`..` cannot be a name (git refuses to check it out, and every later clone fails)",
+            ),
+            ("40000", ".", ".", "`.` cannot be a name"),
+            ("40000", ".git", ".git", "`.git` is git's own folder"),
+            ("100644", ".GIT", ".GIT", "`.GIT` is git's own folder"),
+            (
+                "40000",
+                "git~1",
+                "git~1",
+                "`git~1` is git's own folder (`.git`, or a spelling Windows or macOS take for it)",
+            ),
+            (
+                "100644",
+                ".git::$INDEX_ALLOCATION",
+                ".git::$INDEX_ALLOCATION",
+                "`.git::$INDEX_ALLOCATION` is git's own folder",
+            ),
+            (
+                "100644",
+                ".g\u{200c}it",
+                ".g\\u{200c}it",
+                "`.g\\u{200c}it` is git's own folder",
+            ),
+            (
+                "100644",
+                ".gitmodules",
+                ".gitmodules",
+                "`.gitmodules` is git's list of submodules",
+            ),
+            (
+                "100644",
+                "notes\n.txt",
+                "notes\\n.txt",
+                "the name contains a control character",
+            ),
+        ];
+        for (mode, name, shown, message) in cases {
+            let id = if *mode == "40000" { &empty } else { &file };
+            let commit = commit_with_folder(&work, &folder, |entries| {
+                entries.push(entry(mode, id, name));
+                git_order(entries);
+            });
+            let push = work.push_as("alice", &format!("{commit}:refs/heads/main"));
+            assert_refused(
+                &server,
+                &before,
+                &push,
+                &commit,
+                &format!("{folder}/{shown}"),
+                message,
+            );
+            assert!(push.remote_lines().iter().all(|l| !l.contains(".txt\n")));
+        }
+        // The twins: ordinary names that look alike.
+        for name in ["dotdot", ".gitignore", "git~2x", "notes.txt"] {
+            let commit = commit_with_folder(&work, &folder, |entries| {
+                entries.push(entry("100644", &file, name));
+                git_order(entries);
+            });
+            push_commit(&work, "alice", &commit).assert_landed();
+            run_ok(git(&work.path).args(["reset", "-q", "--hard", &commit]));
+        }
     }
 }
 
 #[test]
 fn symlinks_and_submodules_are_refused_in_every_spelling() {
-    let (server, work) = archive();
-    let before = server.rev("refs/heads/main");
-    let folder = dep_dir("zee");
-    let target = blob(&work, "/etc/passwd");
-    let cases = [
-        (
-            "120000",
-            "symbolic links are not allowed in an archive (mode 120000)",
-        ),
-        (
-            "120755",
-            "symbolic links are not allowed in an archive (mode 120755)",
-        ),
-        (
-            "160000",
-            "submodules are not allowed in an archive (mode 160000)",
-        ),
-        (
-            "160755",
-            "submodules are not allowed in an archive (mode 160755)",
-        ),
-        ("100664", "mode 100664 is not one git writes"),
-    ];
-    for (mode, message) in cases {
+    for (server, work) in archives() {
+        let before = server.rev("refs/heads/main");
+        let folder = dep_dir("zee");
+        let target = blob(&work, "/etc/passwd");
+        let cases = [
+            (
+                "120000",
+                "symbolic links are not allowed in an archive (mode 120000)",
+            ),
+            (
+                "120755",
+                "symbolic links are not allowed in an archive (mode 120755)",
+            ),
+            (
+                "160000",
+                "submodules are not allowed in an archive (mode 160000)",
+            ),
+            (
+                "160755",
+                "submodules are not allowed in an archive (mode 160755)",
+            ),
+            ("100664", "mode 100664 is not one git writes"),
+        ];
+        for (mode, message) in cases {
+            let commit = commit_with_folder(&work, &folder, |entries| {
+                entries.push(entry(mode, &target, "data.csv"));
+                git_order(entries);
+            });
+            let push = push_commit(&work, "alice", &commit);
+            assert_refused(
+                &server,
+                &before,
+                &push,
+                &commit,
+                &format!("{folder}/data.csv"),
+                message,
+            );
+        }
+        // The twins: a plain and an executable file.
+        for mode in ["100644", "100755"] {
+            let commit = commit_with_folder(&work, &folder, |entries| {
+                entries.push(entry(mode, &target, format!("data-{mode}.csv")));
+                git_order(entries);
+            });
+            push_commit(&work, "alice", &commit).assert_landed();
+            run_ok(git(&work.path).args(["reset", "-q", "--hard", &commit]));
+        }
+    }
+}
+
+#[test]
+fn an_unsorted_tree_is_refused() {
+    for (server, work) in archives() {
+        let before = server.rev("refs/heads/main");
+        let folder = dep_dir("zee");
+        let notes = blob(&work, "notes");
         let commit = commit_with_folder(&work, &folder, |entries| {
-            entries.push(entry(mode, &target, "data.csv"));
-            git_order(entries);
+            entries.push(entry("100644", &notes, "a-notes.txt"));
         });
         let push = push_commit(&work, "alice", &commit);
         assert_refused(
@@ -361,82 +405,54 @@ fn symlinks_and_submodules_are_refused_in_every_spelling() {
             &before,
             &push,
             &commit,
-            &format!("{folder}/data.csv"),
-            message,
+            &format!("{folder}/a-notes.txt"),
+            "the folder's entries are not in git's order (`a-notes.txt` comes after `deposit.json`)",
         );
-    }
-    // The twins: a plain and an executable file.
-    for mode in ["100644", "100755"] {
+        // The twin: the same entries in git's order.
         let commit = commit_with_folder(&work, &folder, |entries| {
-            entries.push(entry(mode, &target, format!("data-{mode}.csv")));
+            entries.push(entry("100644", &notes, "a-notes.txt"));
             git_order(entries);
         });
         push_commit(&work, "alice", &commit).assert_landed();
-        run_ok(git(&work.path).args(["reset", "-q", "--hard", &commit]));
     }
-}
-
-#[test]
-fn an_unsorted_tree_is_refused() {
-    let (server, work) = archive();
-    let before = server.rev("refs/heads/main");
-    let folder = dep_dir("zee");
-    let notes = blob(&work, "notes");
-    let commit = commit_with_folder(&work, &folder, |entries| {
-        entries.push(entry("100644", &notes, "a-notes.txt"));
-    });
-    let push = push_commit(&work, "alice", &commit);
-    assert_refused(
-        &server,
-        &before,
-        &push,
-        &commit,
-        &format!("{folder}/a-notes.txt"),
-        "the folder's entries are not in git's order (`a-notes.txt` comes after `deposit.json`)",
-    );
-    // The twin: the same entries in git's order.
-    let commit = commit_with_folder(&work, &folder, |entries| {
-        entries.push(entry("100644", &notes, "a-notes.txt"));
-        git_order(entries);
-    });
-    push_commit(&work, "alice", &commit).assert_landed();
 }
 
 #[test]
 fn tags_of_blobs_and_trees_are_refused() {
-    let (server, work) = archive();
-    let settings = std::fs::read_to_string(work.path.join("capsule.toml")).unwrap();
-    work.write(
-        "capsule.toml",
-        settings.replace("[policy]\n", "[policy]\ntags = \"members\"\n"),
-    )
-    .commit("Members may tag");
-    work.push().assert_landed();
-    let secret = blob(&work, "never judged");
-    let tree = write_raw_tree(&work, &[entry("100644", &secret, "deposit.json")]);
-    work.git(&["tag", "-a", "blob-tag", &secret, "-m", "a blob"]);
-    work.git(&["tag", "-a", "tree-tag", &tree, "-m", "a tree"]);
-    work.git(&["update-ref", "refs/tags/light-blob", &secret]);
-    for (tag, kind) in [
-        ("blob-tag", "blob"),
-        ("tree-tag", "tree"),
-        ("light-blob", "blob"),
-    ] {
-        let push = work.push_as("bob", &format!("refs/tags/{tag}"));
-        let line = format!("error: refs/tags/{tag}: refs/tags/{tag} points at a {kind} ");
-        assert!(
-            push.errors()
-                .iter()
-                .any(|e| e.starts_with(&line) && e.contains("not a commit")),
-            "expected `{line}`:\n{}",
-            push.output
-        );
-        assert!(!push.landed);
-        assert_eq!(server.rev(&format!("refs/tags/{tag}")), None);
+    for (server, work) in archives() {
+        let settings = std::fs::read_to_string(work.path.join("capsule.toml")).unwrap();
+        work.write(
+            "capsule.toml",
+            settings.replace("[policy]\n", "[policy]\ntags = \"members\"\n"),
+        )
+        .commit("Members may tag");
+        work.push().assert_landed();
+        let secret = blob(&work, "never judged");
+        let tree = write_raw_tree(&work, &[entry("100644", &secret, "deposit.json")]);
+        work.git(&["tag", "-a", "blob-tag", &secret, "-m", "a blob"]);
+        work.git(&["tag", "-a", "tree-tag", &tree, "-m", "a tree"]);
+        work.git(&["update-ref", "refs/tags/light-blob", &secret]);
+        for (tag, kind) in [
+            ("blob-tag", "blob"),
+            ("tree-tag", "tree"),
+            ("light-blob", "blob"),
+        ] {
+            let push = work.push_as("bob", &format!("refs/tags/{tag}"));
+            let line = format!("error: refs/tags/{tag}: refs/tags/{tag} points at a {kind} ");
+            assert!(
+                push.errors()
+                    .iter()
+                    .any(|e| e.starts_with(&line) && e.contains("not a commit")),
+                "expected `{line}`:\n{}",
+                push.output
+            );
+            assert!(!push.landed);
+            assert_eq!(server.rev(&format!("refs/tags/{tag}")), None);
+        }
+        // The twin: a tag of a commit.
+        work.git(&["tag", "-a", "commit-tag", "-m", "a commit"]);
+        work.push_as("bob", "refs/tags/commit-tag").assert_landed();
     }
-    // The twin: a tag of a commit.
-    work.git(&["tag", "-a", "commit-tag", "-m", "a commit"]);
-    work.push_as("bob", "refs/tags/commit-tag").assert_landed();
 }
 
 #[test]

@@ -92,6 +92,35 @@ impl Server {
         Server { tmp, git_dir }
     }
 
+    /// An existing bare repository adopted as an archive: `git init --bare` (HEAD =
+    /// main) and `capsule hook install`, then alice's first push of an archive made with
+    /// `capsule init` (the repository has no branch yet, so that push sets the rules).
+    /// The same archive as [`Server::new`] makes, on a server capsule did not create.
+    pub fn adopted() -> Server {
+        let tmp = TempDir::new().unwrap();
+        let git_dir = tmp.path().join("server.git");
+        run_ok(
+            git(tmp.path())
+                .args(["init", "-q", "--bare", "--initial-branch=main"])
+                .arg(&git_dir),
+        );
+        run_ok(capsule(tmp.path()).args(["hook", "install"]).arg(&git_dir));
+        let seed = tmp.path().join("seed");
+        run_ok(capsule(tmp.path()).args([
+            "init",
+            "seed",
+            "--admin",
+            "alice",
+            "--admin-email",
+            "alice@example.org",
+        ]));
+        let work = Work { path: seed };
+        work.git(&["remote", "add", "origin", git_dir.to_str().unwrap()]);
+        work.push_as("alice", "HEAD:main").assert_landed();
+        std::fs::remove_dir_all(&work.path).unwrap();
+        Server { tmp, git_dir }
+    }
+
     /// A new clone in the server's temp folder.
     pub fn clone(&self, name: &str) -> Work {
         let path = self.tmp.path().join(name);
