@@ -25,7 +25,9 @@ mod api;
 pub mod downloads;
 mod fields;
 pub mod model;
+mod oai;
 mod pages;
+mod preserve;
 mod records;
 mod render;
 mod schemas;
@@ -421,6 +423,11 @@ pub fn build(
                 states.insert(id.clone(), old);
             }
         }
+    }
+    if !internal {
+        let shown = |s: &RecordState| s.summary.as_ref().is_some_and(|s| !s.draft);
+        let records = states.iter().map(|(id, s)| (id.as_str(), shown(s)));
+        oai::write_repository(&repo, &output, &settings, &base_url, rev, records)?;
     }
 
     // Search documents get numbers: by id in a full build; kept, and new ones
