@@ -537,7 +537,8 @@ pub struct CrateFile {
     pub role: FileRole,
 }
 
-fn encoding_format(path: &str) -> Option<&'static str> {
+/// The media type of a file, by its extension, when it is a common one.
+pub fn encoding_format(path: &str) -> Option<&'static str> {
     let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase())?;
     Some(match ext.as_str() {
         "json" => "application/json",

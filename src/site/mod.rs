@@ -25,7 +25,9 @@ mod api;
 pub mod downloads;
 mod fields;
 pub mod model;
+mod oai;
 mod pages;
+mod preserve;
 mod records;
 mod render;
 mod schemas;
@@ -421,6 +423,12 @@ pub fn build(
                 states.insert(id.clone(), old);
             }
         }
+    }
+    // The OAI-PMH repository changes only with the records: rewritten when one did.
+    if !internal && (!incremental || !changed.is_empty() || !removed.is_empty()) {
+        let shown = |s: &RecordState| s.summary.as_ref().is_some_and(|s| !s.draft);
+        let records = states.iter().map(|(id, s)| (id.as_str(), shown(s)));
+        oai::write_repository(&repo, &output, &settings, &base_url, rev, records)?;
     }
 
     // Search documents get numbers: by id in a full build; kept, and new ones

@@ -203,6 +203,9 @@ pub struct ReviewView {
 pub struct Citation {
     pub text: String,
     pub bibtex: String,
+    /// The BibTeX and CSL-JSON files beside the page, from the site's root.
+    pub bibtex_path: String,
+    pub csl_path: String,
 }
 
 /// A record's landing page, or one of its version pages.
@@ -232,6 +235,10 @@ pub struct RecordView {
     pub landing_path: String,
     /// schema.org JSON-LD, already made safe to sit inside a `<script>` element.
     pub json_ld: String,
+    /// The concept and version identifiers.
+    pub ids: super::preserve::IdentifiersView,
+    /// FAIR Signposting links for the page's head.
+    pub signposts: Vec<super::preserve::Signpost>,
 }
 
 #[derive(Debug, Clone, Serialize)]

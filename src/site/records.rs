@@ -13,15 +13,19 @@ use crate::access::DepositAccess;
 use crate::archive::DepositsTree;
 use crate::deposit::{lfs_pointer, parse_latest_schema_ref, parse_schema_ref, SchemaRef};
 use crate::history::{diff_values, rfc3339};
+use crate::preserve::doi::{Registered, IDENTIFIERS};
+use crate::preserve::metadata::Record;
+use crate::preserve::tombstone::{Tombstone, TOMBSTONE};
 use crate::record::{Review, ReviewKind};
 use crate::schema::{CompiledSchema, SchemaRegistry};
 
 use super::api;
 use super::fields::{self, one_line};
 use super::model::*;
+use super::preserve::{self, Download};
 use super::render::Renderer;
 use super::search::SearchDoc;
-use super::util::{human_size, script_json, sha256_hex, slugify};
+use super::util::{human_size, sha256_hex, slugify};
 use super::write::{is_safe_relative, Output};
 use super::SiteError;
 
@@ -213,6 +217,40 @@ impl<'r> Worker<'r> {
                 return Ok(None);
             }
         }
+        let registered = match &folder_now {
+            Some(folder) => registered_in(self.repo, folder)?,
+            None => Registered::default(),
+        };
+        if let Some(folder) = &folder_now {
+            if let Some(bytes) = blob_in(self.repo, folder, TOMBSTONE)? {
+                // Withdrawn: only the tombstone stays, and the record leaves every
+                // listing, the search index and the API's lists. A tombstone that does
+                // not parse cannot have passed the hook; nothing of the record is shown.
+                if let (Ok(tombstone), Some(latest)) =
+                    (Tombstone::parse(bytes.content()), versions.last())
+                {
+                    let numbers: Vec<u32> = versions.iter().map(|v| v.number).collect();
+                    let record = preserve::tombstone_record(preserve::record_of(
+                        &shared.base_url,
+                        &shared.archive_name,
+                        id,
+                        latest.number,
+                        &numbers,
+                        &latest.date,
+                        &latest.deposit,
+                        &registered,
+                    ));
+                    preserve::write_withdrawn(
+                        shared.renderer,
+                        shared.output,
+                        &record,
+                        &tombstone,
+                        &shared.base_url,
+                    )?;
+                }
+                return Ok(None);
+            }
+        }
         let draft = if shared.internal && input.draft {
             match (&current, &folder_now) {
                 (Some(deposit), Some(folder)) => {
@@ -239,7 +277,7 @@ impl<'r> Worker<'r> {
             Some(folder) => reviews_in(self.repo, folder, shared.internal)?,
             None => Vec::new(),
         };
-        self.render_all(shared, id, &versions, draft, reviews)
+        self.render_all(shared, id, &versions, draft, reviews, &registered)
             .map(Some)
     }
 
@@ -250,6 +288,7 @@ impl<'r> Worker<'r> {
         versions: &[Version],
         draft: Option<Version>,
         reviews: Vec<ReviewView>,
+        registered: &Registered,
     ) -> Result<RecordOut, SiteError> {
         let landing = format!("records/{id}/index.html");
         let created = versions.first().map(|v| v.date.clone());
@@ -267,13 +306,17 @@ impl<'r> Worker<'r> {
                 current: false,
             })
             .collect();
+        let numbers: Vec<u32> = versions.iter().map(|v| v.number).collect();
         for (i, v) in versions.iter().enumerate() {
             let schema = self.schema(v.commit, &v.schema);
             let is_latest = i + 1 == versions.len();
+            let record = v.record(shared, id, &numbers, registered);
+            let downloads = v.downloads(shared, id);
             let view = self.view(
                 shared,
                 id,
                 v,
+                (&record, &downloads),
                 schema.as_deref(),
                 &links,
                 created.as_deref().unwrap_or(&v.date),
@@ -305,6 +348,13 @@ impl<'r> Worker<'r> {
                 .renderer
                 .render_at("record.html", &view.title, paths, &view)?;
             shared.output.write(&version_path, html[0].as_bytes())?;
+            preserve::write_version_files(
+                shared.output,
+                &record,
+                &view.signposts,
+                &shared.base_url,
+                is_latest,
+            )?;
             let json = api::record(
                 shared,
                 id,
@@ -339,10 +389,12 @@ impl<'r> Worker<'r> {
         if let Some(d) = &draft {
             let schema = self.schema(d.commit, &d.schema);
             let path = format!("drafts/{id}/index.html");
+            let record = d.record(shared, id, &numbers, registered);
             let mut view = self.view(
                 shared,
                 id,
                 d,
+                (&record, &[]),
                 schema.as_deref(),
                 &links,
                 created.as_deref().unwrap_or(&d.date),
@@ -407,6 +459,7 @@ impl<'r> Worker<'r> {
         shared: &Shared<'_>,
         id: &str,
         v: &Version,
+        (record, downloads): (&Record, &[Download]),
         schema: Option<&CompiledSchema>,
         links: &[VersionLink],
         created: &str,
@@ -426,21 +479,13 @@ impl<'r> Worker<'r> {
             .collect();
         let (schema_link, experiment) = schema_link(v.schema.as_ref(), schema, &v.deposit);
         let landing_path = format!("records/{id}/index.html");
-        let url = format!(
-            "{}{}",
-            super::util::base_with_slash(&shared.base_url),
-            landing_path.trim_end_matches("index.html")
-        );
-        let citation = citation(
-            &people,
-            &title,
-            &shared.archive_name,
-            v.number,
-            created,
-            &url,
-            id,
-        );
-        let json_ld = json_ld(&title, &v.deposit, &people, &url, created, &v.date, v, id);
+        let citation = preserve::citation(record, &preserve::version_dir(id, v.number));
+        let json_ld = preserve::json_ld(record, downloads, created, &v.date);
+        let signposts = if draft {
+            Vec::new()
+        } else {
+            preserve::signposts(record, downloads, &shared.base_url)
+        };
         let reviewable = schema.is_some_and(|s| s.root.reviewable());
         RecordView {
             id: id.to_string(),
@@ -485,11 +530,52 @@ impl<'r> Worker<'r> {
             api_path: format!("api/records/{id}/v{}/index.json", v.number),
             landing_path,
             json_ld,
+            ids: preserve::identifiers_view(record),
+            signposts,
         }
     }
 }
 
 impl Version {
+    /// The version's facts and identifiers, as `capsule export` and `capsule cite`
+    /// build them.
+    fn record(
+        &self,
+        shared: &Shared<'_>,
+        id: &str,
+        numbers: &[u32],
+        registered: &Registered,
+    ) -> Record {
+        preserve::record_of(
+            &shared.base_url,
+            &shared.archive_name,
+            id,
+            self.number,
+            numbers,
+            &self.date,
+            &self.deposit,
+            registered,
+        )
+    }
+
+    /// The files the site serves, with absolute URLs.
+    fn downloads(&self, shared: &Shared<'_>, id: &str) -> Vec<Download> {
+        let base = super::util::base_with_slash(&shared.base_url);
+        self.files
+            .iter()
+            .filter(|f| !f.lfs && is_safe_relative(&f.path))
+            .map(|f| Download {
+                name: f.path.clone(),
+                url: format!(
+                    "{base}{}",
+                    super::downloads::file_link(id, self.number, &f.path)
+                ),
+                size: f.size,
+                sha256: f.sha256.clone(),
+            })
+            .collect()
+    }
+
     fn files_api(&self, id: &str, shared: &Shared<'_>) -> Vec<Value> {
         let base = super::util::base_with_slash(&shared.base_url);
         self.files
@@ -523,6 +609,15 @@ fn blob_in<'r>(
         Some(e) if e.kind() == Some(ObjectType::Blob) => Ok(Some(repo.find_blob(e.id())?)),
         _ => Ok(None),
     }
+}
+
+/// The DOIs registered for the deposit (`identifiers.json` beside it); none when the
+/// file is missing or unreadable (it cannot have passed the hook).
+fn registered_in(repo: &Repository, folder: &Tree<'_>) -> Result<Registered, SiteError> {
+    Ok(match blob_in(repo, folder, IDENTIFIERS)? {
+        Some(blob) => Registered::parse(blob.content()).unwrap_or_default(),
+        None => Registered::default(),
+    })
 }
 
 /// The deposit's `deposit.json` in its folder.
@@ -830,73 +925,6 @@ fn schema_link(
         },
         experiment,
     )
-}
-
-fn citation(
-    people: &[String],
-    title: &str,
-    archive: &str,
-    version: u32,
-    created: &str,
-    url: &str,
-    id: &str,
-) -> Citation {
-    let year = created.get(..4).unwrap_or("");
-    let authors = match people.len() {
-        0 => String::new(),
-        1..=5 => format!("{}. ", people.join(", ")),
-        _ => format!("{} et al. ", people[..3].join(", ")),
-    };
-    let text = format!("{authors}{title}. {archive}, version {version} ({year}). {url}");
-    let key: String = id
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .collect::<String>()
-        + year;
-    let bib_escape = |s: &str| s.replace(['{', '}'], "");
-    let bibtex = format!(
-        "@misc{{{key},\n  author = {{{}}},\n  title = {{{}}},\n  howpublished = {{{}}},\n  year = {{{year}}},\n  note = {{Version {version}}},\n  url = {{{url}}}\n}}",
-        bib_escape(&people.join(" and ")),
-        bib_escape(title),
-        bib_escape(archive),
-    );
-    Citation { text, bibtex }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn json_ld(
-    title: &str,
-    deposit: &Value,
-    people: &[String],
-    url: &str,
-    created: &str,
-    updated: &str,
-    v: &Version,
-    id: &str,
-) -> String {
-    let keywords = keywords(deposit);
-    let description = deposit
-        .pointer("/basic_info/abstract")
-        .or_else(|| deposit.get("description"))
-        .or_else(|| deposit.get("abstract"))
-        .and_then(Value::as_str)
-        .unwrap_or(title);
-    let value = serde_json::json!({
-        "@context": "https://schema.org",
-        "@type": "Dataset",
-        "@id": url,
-        "identifier": id,
-        "name": title,
-        "description": description,
-        "url": url,
-        "version": v.number.to_string(),
-        "dateCreated": created,
-        "dateModified": updated,
-        "datePublished": created,
-        "keywords": keywords,
-        "creator": people.iter().map(|p| serde_json::json!({"@type": "Person", "name": p})).collect::<Vec<_>>(),
-    });
-    script_json(&value)
 }
 
 fn diff_view(

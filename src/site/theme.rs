@@ -27,6 +27,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         "record.html",
         include_str!("../../templates/site/record.html"),
     ),
+    (
+        "withdrawn.html",
+        include_str!("../../templates/site/withdrawn.html"),
+    ),
     ("diff.html", include_str!("../../templates/site/diff.html")),
     (
         "schema.html",
