@@ -23,6 +23,7 @@ pub mod extract;
 mod fields;
 mod query;
 mod search;
+mod snippets;
 mod store;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -47,7 +48,8 @@ use extract::schema_experiment;
 use fields::{document_key, make_document, Fields, VersionInfo, FORMAT};
 pub use query::QueryError;
 pub use search::{
-    search, FacetCount, Facets, FieldMatch, Hit, SearchRequest, SearchResults, Status,
+    identities, search, FacetCount, Facets, FieldMatch, Hit, SearchRequest, SearchResults, Sort,
+    Status, VersionHit,
 };
 use store::{full_writer_options, update_writer_options, Store};
 

@@ -1,27 +1,33 @@
-//! Answering a query from the index: compiling it, collecting and ranking the hits,
-//! counting facets and cutting snippets. Returns data; `cli/search.rs` renders it.
+//! Answering a query from the index: compiling it, folding the matching versions of
+//! each analysis into one hit, ranking, paging, counting facets and cutting snippets.
+//! Returns data; `cli/search.rs` renders it.
+//!
+//! **One hit per analysis.** The index holds a document per version (the draft and
+//! each record version), because each version has its own text. A search collects
+//! every matching version, reading only fast fields (id, version, updated, title,
+//! facets), and groups them by deposit id: the group's score is its best version's,
+//! the hit shows its newest matching version (the draft, else the highest record
+//! version), and facets count analyses, not versions. Only the hits of the page asked
+//! for are read from the store.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use git2::{Oid, Repository};
 use serde::Serialize;
-use tantivy::collector::{Count, FacetCollector, TopDocs};
+use tantivy::collector::TopDocs;
+use tantivy::columnar::StrColumn;
 use tantivy::query::{
     BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, QueryParser, TermQuery,
 };
-use tantivy::schema::{IndexRecordOption, Term, Value as _};
-use tantivy::{Searcher, TantivyDocument, TantivyError};
+use tantivy::schema::{Facet, IndexRecordOption, Term, Value as _};
+use tantivy::{DocAddress, Searcher, TantivyDocument, TantivyError};
 
-use crate::archive::GitTree;
-use crate::deposit::parse_schema_ref;
 use crate::schema::{CompiledSchema, SchemaRegistry};
 
-use super::extract::located_strings;
-use super::fields::{normalise_title, rfc3339, text_analyzer};
-use super::query::{
-    self, highlight, snippet, Compiler, ID_BOOST, KEYWORDS_BOOST, PEOPLE_BOOST, TITLE_BOOST,
-};
+use super::fields::{normalise_title, rfc3339, text_analyzer, Fields};
+use super::query::{Compiler, ID_BOOST, KEYWORDS_BOOST, PEOPLE_BOOST, TITLE_BOOST};
+use super::snippets::{load_schema, matches_in};
 use super::store::Store;
 use super::{catch_up, index_dir, IndexError, UpdateReport};
 
@@ -42,6 +48,19 @@ impl Status {
     }
 }
 
+/// The order of hits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sort {
+    /// Best score first (then the most recently updated, then the id).
+    #[default]
+    Relevance,
+    /// The analysis updated most recently first (any of its matching versions).
+    Newest,
+    /// By title, ignoring case; untitled analyses last.
+    Title,
+}
+
 /// What to look for.
 #[derive(Debug, Clone)]
 pub struct SearchRequest {
@@ -53,7 +72,13 @@ pub struct SearchRequest {
     /// Restrict unqualified words to this deposit path (dotted or a JSON pointer) and
     /// the fields below it.
     pub field: Option<String>,
-    pub limit: usize,
+    pub sort: Sort,
+    /// 1-based.
+    pub page: usize,
+    pub per_page: usize,
+    /// Only deposits where one of these names (a user, their e-mail, their groups;
+    /// see [`identities`]) is an owner or in an `_access` list.
+    pub mine: Option<Vec<String>>,
     pub facets: bool,
 }
 
@@ -61,8 +86,15 @@ pub struct SearchRequest {
 #[derive(Debug, Clone, Serialize)]
 pub struct SearchResults {
     pub query: String,
-    /// All matching documents (the hits are the best `limit` of them).
+    /// Matching analyses (deposits with at least one matching version).
     pub total: usize,
+    /// Matching versions (drafts and record versions) across those analyses.
+    pub versions: usize,
+    pub sort: Sort,
+    pub page: usize,
+    pub per_page: usize,
+    pub pages: usize,
+    /// The analyses on this page, in order.
     pub hits: Vec<Hit>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub facets: Option<Facets>,
@@ -71,15 +103,17 @@ pub struct SearchResults {
     pub refreshed: Option<UpdateReport>,
 }
 
+/// One analysis, shown through its newest matching version.
 #[derive(Debug, Clone, Serialize)]
 pub struct Hit {
     pub id: String,
-    /// The record version; `None` for a draft.
+    /// The version shown: a record version, or `None` for the draft.
     pub version: Option<u32>,
     pub status: Status,
     pub title: String,
     pub schema: Option<String>,
     pub experiment: Option<String>,
+    /// The best score among the analysis' matching versions.
     pub score: f32,
     pub commit: String,
     /// RFC 3339, UTC.
@@ -87,17 +121,32 @@ pub struct Hit {
     pub updated: String,
     pub people: Vec<String>,
     pub keywords: Vec<String>,
-    /// The deposit's strings that matched, best first (at most three).
+    /// The shown version's strings that matched, best first (at most three).
     pub matches: Vec<FieldMatch>,
+    /// Every version of the analysis in the index, newest first: the draft, then the
+    /// record versions from the highest down.
+    pub versions: Vec<VersionHit>,
+}
+
+/// One version of a hit's analysis.
+#[derive(Debug, Clone, Serialize)]
+pub struct VersionHit {
+    /// `None` for the draft.
+    pub version: Option<u32>,
+    pub status: Status,
+    pub updated: String,
+    pub commit: String,
+    /// Whether this version matched the query and the filters.
+    pub matched: bool,
 }
 
 /// One string of a deposit that matched the query.
 #[derive(Debug, Clone, Serialize)]
 pub struct FieldMatch {
-    /// JSON pointer in the deposit.
+    /// JSON pointer in the deposit (RFC 6901: array positions from 0).
     pub pointer: String,
-    /// The field's titles from its schema (`Basic Information › Keywords #1`), empty
-    /// when the schema gives none.
+    /// Where the string sits, for people: schema titles, else keys, and list items
+    /// from 1 (`Basic Information › Keywords #1`).
     pub title_path: String,
     /// The string, or the part of it around the first match.
     pub snippet: String,
@@ -105,7 +154,8 @@ pub struct FieldMatch {
     pub highlights: Vec<(usize, usize)>,
 }
 
-/// Counts of matching documents per value.
+/// Counts of matching analyses per value. An analysis counts once per value that any
+/// of its matching versions has (its draft and a record may differ in schema).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Facets {
     pub schema: Vec<FacetCount>,
@@ -121,12 +171,187 @@ pub struct FacetCount {
     pub count: u64,
 }
 
-/// How much of a long string a snippet shows, in bytes.
-const SNIPPET_WIDTH: usize = 160;
-/// How many matching strings a hit reports.
-const MATCHES_PER_HIT: usize = 3;
 /// How much an exact title match adds to a hit's score.
 const EXACT_TITLE_BOOST: f32 = 10.0;
+const FACET_DIMENSIONS: [&str; 5] = ["schema", "experiment", "status", "year", "keyword"];
+
+/// The names under which `user` may appear in owners and `_access` lists: the user
+/// name, their e-mail, and every group they belong to (directly or through another
+/// group), lower-cased as the index stores them.
+pub fn identities(access: &crate::access::Access, user: &str) -> Vec<String> {
+    let mut names = BTreeSet::new();
+    names.insert(user.to_lowercase());
+    if let Some(email) = access.email(user) {
+        names.insert(email.to_lowercase());
+    }
+    for group in access.groups.keys() {
+        if access.is_member(user, group) {
+            names.insert(group.to_lowercase());
+        }
+    }
+    names.into_iter().collect()
+}
+
+/// The matching versions of one analysis.
+struct Group {
+    id: String,
+    score: f32,
+    /// The newest matching version: (rank, address), the draft ranking highest.
+    shown: (u64, DocAddress),
+    /// Seconds since the epoch, the latest among the matching versions.
+    updated: i64,
+    title_sort: String,
+    matched: BTreeSet<u64>,
+    /// (dimension, value) of every facet of the matching versions.
+    facets: BTreeSet<(String, String)>,
+}
+
+/// Versions rank by number, and the draft (version 0) above them all.
+fn rank(version: u64) -> u64 {
+    if version == 0 {
+        u64::MAX
+    } else {
+        version
+    }
+}
+
+/// The fast-field columns of one segment.
+struct Columns {
+    id: Option<StrColumn>,
+    version: tantivy::columnar::Column<u64>,
+    updated: tantivy::columnar::Column<tantivy::DateTime>,
+    title: Option<StrColumn>,
+    facets: Option<tantivy::fastfield::FacetReader>,
+}
+
+impl Columns {
+    fn of(searcher: &Searcher, segment: u32, facets: bool) -> Result<Columns, TantivyError> {
+        let reader = searcher.segment_reader(segment);
+        let fast = reader.fast_fields();
+        Ok(Columns {
+            id: fast.str("id")?,
+            version: fast.u64("version")?,
+            updated: fast.date("updated")?,
+            title: fast.str("title_sort")?,
+            facets: if facets {
+                Some(reader.facet_reader("facets")?)
+            } else {
+                None
+            },
+        })
+    }
+}
+
+fn first_str(column: Option<&StrColumn>, doc: u32) -> String {
+    let mut out = String::new();
+    if let Some(column) = column {
+        if let Some(ord) = column.term_ords(doc).next() {
+            let _ = column.ord_to_str(ord, &mut out);
+        }
+    }
+    out
+}
+
+/// Folds every matching version into its analysis.
+fn group_matches(
+    searcher: &Searcher,
+    matches: Vec<(f32, DocAddress)>,
+    facets: bool,
+) -> Result<Vec<Group>, TantivyError> {
+    let mut columns: HashMap<u32, Columns> = HashMap::new();
+    let mut groups: HashMap<String, Group> = HashMap::new();
+    let mut facet = Facet::root();
+    for (score, address) in matches {
+        let cols = match columns.entry(address.segment_ord) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(Columns::of(searcher, address.segment_ord, facets)?)
+            }
+        };
+        let doc = address.doc_id;
+        let id = first_str(cols.id.as_ref(), doc);
+        let version = cols.version.first(doc).unwrap_or(0);
+        let updated = cols
+            .updated
+            .first(doc)
+            .map_or(0, |d| d.into_timestamp_secs());
+        let group = groups.entry(id.clone()).or_insert_with(|| Group {
+            id,
+            score,
+            shown: (rank(version), address),
+            updated,
+            title_sort: first_str(cols.title.as_ref(), doc),
+            matched: BTreeSet::new(),
+            facets: BTreeSet::new(),
+        });
+        group.score = group.score.max(score);
+        group.updated = group.updated.max(updated);
+        if rank(version) > group.shown.0 {
+            group.shown = (rank(version), address);
+            group.title_sort = first_str(cols.title.as_ref(), doc);
+        }
+        group.matched.insert(version);
+        if let Some(reader) = &cols.facets {
+            for ord in reader.facet_ords(doc) {
+                reader.facet_from_ord(ord, &mut facet)?;
+                if let [dimension, value] = facet.to_path().as_slice() {
+                    group
+                        .facets
+                        .insert((dimension.to_string(), value.to_string()));
+                }
+            }
+        }
+    }
+    Ok(groups.into_values().collect())
+}
+
+fn sort_groups(groups: &mut [Group], sort: Sort) {
+    groups.sort_by(|a, b| {
+        let by_id = || a.id.cmp(&b.id);
+        match sort {
+            Sort::Relevance => b
+                .score
+                .total_cmp(&a.score)
+                .then(b.updated.cmp(&a.updated))
+                .then_with(by_id),
+            Sort::Newest => b.updated.cmp(&a.updated).then_with(by_id),
+            Sort::Title => a.title_sort.cmp(&b.title_sort).then_with(by_id),
+        }
+    });
+}
+
+/// Facet counts over analyses.
+fn count_facets(groups: &[Group]) -> Facets {
+    let mut counts: BTreeMap<&str, BTreeMap<String, u64>> = BTreeMap::new();
+    for group in groups {
+        for (dimension, value) in &group.facets {
+            if let Some(dim) = FACET_DIMENSIONS.iter().find(|d| **d == dimension) {
+                *counts
+                    .entry(dim)
+                    .or_default()
+                    .entry(value.clone())
+                    .or_default() += 1;
+            }
+        }
+    }
+    let mut dim = |name: &str| -> Vec<FacetCount> {
+        let mut values: Vec<FacetCount> = counts
+            .remove(name)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(value, count)| FacetCount { value, count })
+            .collect();
+        values.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
+        values
+    };
+    Facets {
+        schema: dim("schema"),
+        experiment: dim("experiment"),
+        status: dim("status"),
+        year: dim("year"),
+        keyword: dim("keyword"),
+    }
+}
 
 /// Catches up with the refs, then searches.
 pub fn search(repo: &Repository, request: &SearchRequest) -> Result<SearchResults, IndexError> {
@@ -143,7 +368,157 @@ pub fn search(repo: &Repository, request: &SearchRequest) -> Result<SearchResult
     };
     let f = store.fields;
     let searcher = store.searcher()?;
+    let compiled = compile(&store, &searcher, request)?;
 
+    // Every matching version, scored: grouping needs them all. Only fast fields are
+    // read for them; the store is read for the page's hits alone.
+    let everything = (searcher.num_docs() as usize).max(1);
+    let matches = store.at(searcher.search(&compiled.query, &TopDocs::with_limit(everything)))?;
+    let versions = matches.len();
+    let mut groups = store.at(group_matches(&searcher, matches, request.facets))?;
+    sort_groups(&mut groups, request.sort);
+    let facets = request.facets.then(|| count_facets(&groups));
+
+    let per_page = request.per_page.max(1);
+    let page = request.page.max(1);
+    let total = groups.len();
+    let mut registry = SchemaRegistry::for_display();
+    let mut schemas: HashMap<(String, String), Option<Arc<CompiledSchema>>> = HashMap::new();
+    let mut analyzer = text_analyzer();
+    let mut hits = Vec::new();
+    for group in groups
+        .iter()
+        .skip((page - 1).saturating_mul(per_page))
+        .take(per_page)
+    {
+        let doc: TantivyDocument = store.at(searcher.doc(group.shown.1))?;
+        let text = |field| {
+            doc.get_first(field)
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        };
+        let all = |field| -> Vec<String> {
+            doc.get_all(field)
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        };
+        let date = |field| {
+            doc.get_first(field)
+                .and_then(|v| v.as_datetime())
+                .map(|d| rfc3339(d.into_timestamp_secs()))
+                .unwrap_or_default()
+        };
+        let version = version_of(&doc, &f);
+        let commit = text(f.commit).unwrap_or_default();
+        let schema = text(f.schema);
+        let matches = match text(f.blob).and_then(|b| Oid::from_str(&b).ok()) {
+            Some(blob) if !compiled.needles.is_empty() => {
+                let compiled_schema = schema.as_ref().and_then(|s| {
+                    schemas
+                        .entry((commit.clone(), s.clone()))
+                        .or_insert_with(|| load_schema(repo, &mut registry, &commit, s))
+                        .clone()
+                });
+                matches_in(
+                    repo,
+                    blob,
+                    &compiled.needles,
+                    compiled_schema.as_deref(),
+                    &mut analyzer,
+                )
+            }
+            _ => Vec::new(),
+        };
+        hits.push(Hit {
+            id: group.id.clone(),
+            version,
+            status: status_of(version),
+            title: text(f.title).unwrap_or_default(),
+            schema,
+            experiment: text(f.experiment),
+            score: group.score,
+            commit,
+            created: date(f.created),
+            updated: date(f.updated),
+            people: all(f.people),
+            keywords: all(f.keywords),
+            matches,
+            versions: versions_of(&store, &searcher, &group.id, &group.matched)?,
+        });
+    }
+
+    Ok(SearchResults {
+        query: request.query.clone(),
+        total,
+        versions,
+        sort: request.sort,
+        page,
+        per_page,
+        pages: total.div_ceil(per_page),
+        hits,
+        facets,
+        refreshed,
+    })
+}
+
+fn version_of(doc: &TantivyDocument, f: &Fields) -> Option<u32> {
+    doc.get_first(f.version)
+        .and_then(|v| v.as_u64())
+        .filter(|v| *v > 0)
+        .map(|v| v as u32)
+}
+
+fn status_of(version: Option<u32>) -> Status {
+    match version {
+        Some(_) => Status::Published,
+        None => Status::Draft,
+    }
+}
+
+/// Every version of `id` in the index, newest first.
+fn versions_of(
+    store: &Store,
+    searcher: &Searcher,
+    id: &str,
+    matched: &BTreeSet<u64>,
+) -> Result<Vec<VersionHit>, IndexError> {
+    let f = store.fields;
+    let query = TermQuery::new(Term::from_field_text(f.id, id), IndexRecordOption::Basic);
+    // A deposit has one draft and a handful of records; the cap only bounds the work.
+    let found = store.at(searcher.search(&query, &TopDocs::with_limit(10_000)))?;
+    let mut out = Vec::with_capacity(found.len());
+    for (_, address) in found {
+        let doc: TantivyDocument = store.at(searcher.doc(address))?;
+        let version = version_of(&doc, &f);
+        let text = |field| {
+            doc.get_first(field)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string()
+        };
+        out.push(VersionHit {
+            version,
+            status: status_of(version),
+            updated: doc
+                .get_first(f.updated)
+                .and_then(|v| v.as_datetime())
+                .map(|d| rfc3339(d.into_timestamp_secs()))
+                .unwrap_or_default(),
+            commit: text(f.commit),
+            matched: matched.contains(&u64::from(version.unwrap_or(0))),
+        });
+    }
+    out.sort_by_key(|v| std::cmp::Reverse(rank(u64::from(v.version.unwrap_or(0)))));
+    Ok(out)
+}
+
+/// The request as one tantivy query (words, filters, `--mine`), and the words to mark.
+fn compile(
+    store: &Store,
+    searcher: &Searcher,
+    request: &SearchRequest,
+) -> Result<super::query::Compiled, IndexError> {
+    let f = store.fields;
     let mut parser = QueryParser::new(
         store.index.schema(),
         vec![f.id, f.title, f.keywords, f.people, f.text],
@@ -161,7 +536,7 @@ pub fn search(repo: &Repository, request: &SearchRequest) -> Result<SearchResult
             .to_string()
     });
     let scope = match &scope_root {
-        Some(root) => Some(store.at(json_paths_under(&searcher, f.data, root))?),
+        Some(root) => Some(store.at(json_paths_under(searcher, f.data, root))?),
         None => None,
     };
     let compiler = Compiler {
@@ -184,202 +559,39 @@ pub fn search(repo: &Repository, request: &SearchRequest) -> Result<SearchResult
             Box::new(BoostQuery::new(Box::new(exact), EXACT_TITLE_BOOST)),
         ));
     }
-    let filter = |field, value: &str| -> (Occur, Box<dyn Query>) {
-        let term = TermQuery::new(
+    let term = |field, value: &str| -> Box<dyn Query> {
+        Box::new(TermQuery::new(
             Term::from_field_text(field, &value.to_lowercase()),
             IndexRecordOption::Basic,
-        );
-        (
-            Occur::Must,
-            Box::new(ConstScoreQuery::new(Box::new(term), 0.0)),
-        )
+        ))
+    };
+    // Filters do not change scores.
+    let filter = |query: Box<dyn Query>| -> (Occur, Box<dyn Query>) {
+        (Occur::Must, Box::new(ConstScoreQuery::new(query, 0.0)))
     };
     if let Some(status) = request.status {
-        clauses.push(filter(f.status, status.as_str()));
+        clauses.push(filter(term(f.status, status.as_str())));
     }
     if let Some(experiment) = &request.experiment {
-        clauses.push(filter(f.experiment, experiment));
+        clauses.push(filter(term(f.experiment, experiment)));
     }
     if let Some(schema) = &request.schema {
-        match parse_schema_ref(schema) {
-            Some(sref) => clauses.push(filter(f.schema, &sref.to_string())),
-            None => clauses.push(filter(f.schema_name, schema)),
+        match crate::deposit::parse_schema_ref(schema) {
+            Some(sref) => clauses.push(filter(term(f.schema, &sref.to_string()))),
+            None => clauses.push(filter(term(f.schema_name, schema))),
         }
     }
-    let query = BooleanQuery::new(clauses);
-
-    let limit = request.limit.max(1);
-    let (top, total, facet_counts) = if request.facets {
-        let mut facets = FacetCollector::for_field("facets");
-        for dim in ["schema", "experiment", "status", "year", "keyword"] {
-            facets.add_facet(format!("/{dim}").as_str());
-        }
-        let (top, total, counts) =
-            store.at(searcher.search(&query, &(TopDocs::with_limit(limit), Count, facets)))?;
-        (top, total, Some(counts))
-    } else {
-        let (top, total) =
-            store.at(searcher.search(&query, &(TopDocs::with_limit(limit), Count)))?;
-        (top, total, None)
-    };
-
-    let mut registry = SchemaRegistry::for_display();
-    let mut schemas: HashMap<(String, String), Option<Arc<CompiledSchema>>> = HashMap::new();
-    let mut analyzer = text_analyzer();
-    let mut hits = Vec::with_capacity(top.len());
-    for (score, address) in top {
-        let doc: TantivyDocument = store.at(searcher.doc(address))?;
-        let text = |field| {
-            doc.get_first(field)
-                .and_then(|v| v.as_str())
-                .map(str::to_string)
-        };
-        let all = |field| -> Vec<String> {
-            doc.get_all(field)
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        };
-        let date = |field| {
-            doc.get_first(field)
-                .and_then(|v| v.as_datetime())
-                .map(|d| rfc3339(d.into_timestamp_secs()))
-                .unwrap_or_default()
-        };
-        let version = doc
-            .get_first(f.version)
-            .and_then(|v| v.as_u64())
-            .filter(|v| *v > 0)
-            .map(|v| v as u32);
-        let commit = text(f.commit).unwrap_or_default();
-        let schema = text(f.schema);
-        let matches = match (
-            text(f.blob).and_then(|b| Oid::from_str(&b).ok()),
-            compiled.needles.is_empty(),
-        ) {
-            (Some(blob), false) => {
-                let compiled_schema = schema.as_ref().and_then(|s| {
-                    schemas
-                        .entry((commit.clone(), s.clone()))
-                        .or_insert_with(|| load_schema(repo, &mut registry, &commit, s))
-                        .clone()
-                });
-                matches_in(
-                    repo,
-                    blob,
-                    &compiled.needles,
-                    compiled_schema.as_deref(),
-                    &mut analyzer,
-                )
-            }
-            _ => Vec::new(),
-        };
-        hits.push(Hit {
-            id: text(f.id).unwrap_or_default(),
-            version,
-            status: if version.is_some() {
-                Status::Published
-            } else {
-                Status::Draft
-            },
-            title: text(f.title).unwrap_or_default(),
-            schema,
-            experiment: text(f.experiment),
-            score,
-            commit,
-            created: date(f.created),
-            updated: date(f.updated),
-            people: all(f.people),
-            keywords: all(f.keywords),
-            matches,
-        });
+    if let Some(names) = &request.mine {
+        let any: Vec<(Occur, Box<dyn Query>)> = names
+            .iter()
+            .map(|name| (Occur::Should, term(f.access, name)))
+            .collect();
+        clauses.push(filter(Box::new(BooleanQuery::new(any))));
     }
-
-    let facets = facet_counts.map(|counts| {
-        let dim = |name: &str| -> Vec<FacetCount> {
-            let mut values: Vec<FacetCount> = counts
-                .get(format!("/{name}").as_str())
-                .map(|(facet, count)| FacetCount {
-                    value: facet
-                        .to_path()
-                        .last()
-                        .copied()
-                        .unwrap_or_default()
-                        .to_string(),
-                    count,
-                })
-                .collect();
-            values.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
-            values
-        };
-        Facets {
-            schema: dim("schema"),
-            experiment: dim("experiment"),
-            status: dim("status"),
-            year: dim("year"),
-            keyword: dim("keyword"),
-        }
-    });
-
-    Ok(SearchResults {
-        query: request.query.clone(),
-        total,
-        hits,
-        facets,
-        refreshed,
+    Ok(super::query::Compiled {
+        query: Box::new(BooleanQuery::new(clauses)),
+        needles: compiled.needles,
     })
-}
-
-fn load_schema(
-    repo: &Repository,
-    registry: &mut SchemaRegistry,
-    commit: &str,
-    schema: &str,
-) -> Option<Arc<CompiledSchema>> {
-    let sref = parse_schema_ref(schema)?;
-    let tree = GitTree::at_commit(repo, Oid::from_str(commit).ok()?).ok()?;
-    registry.compile(&tree, &sref).ok().flatten()
-}
-
-/// The strings of a deposit version that match the query's words, best first.
-fn matches_in(
-    repo: &Repository,
-    blob: Oid,
-    needles: &[query::Needle],
-    schema: Option<&CompiledSchema>,
-    analyzer: &mut tantivy::tokenizer::TextAnalyzer,
-) -> Vec<FieldMatch> {
-    let Ok(blob) = repo.find_blob(blob) else {
-        return Vec::new();
-    };
-    let Ok(deposit) = crate::json::from_bytes(blob.content()) else {
-        return Vec::new();
-    };
-    let mut found: Vec<(usize, usize, FieldMatch)> = Vec::new();
-    for (order, located) in located_strings(&deposit).into_iter().enumerate() {
-        let (ranges, distinct) = highlight(analyzer, located.text, &located.path, needles);
-        if distinct == 0 {
-            continue;
-        }
-        let (text, highlights) = snippet(located.text, &ranges, SNIPPET_WIDTH);
-        found.push((
-            distinct,
-            order,
-            FieldMatch {
-                title_path: schema
-                    .map(|s| s.title_path(&located.pointer))
-                    .unwrap_or_default(),
-                pointer: located.pointer,
-                snippet: text,
-                highlights,
-            },
-        ));
-    }
-    found.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    found
-        .into_iter()
-        .take(MATCHES_PER_HIT)
-        .map(|(_, _, m)| m)
-        .collect()
 }
 
 /// The deposit paths in the index at `root` or below it (`basic_info` finds
