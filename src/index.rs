@@ -19,8 +19,10 @@
 //! This module returns data and never prints; `cli/search.rs` renders it.
 
 mod changes;
+mod export;
 pub mod extract;
 mod fields;
+mod mapping;
 mod query;
 mod search;
 mod snippets;
@@ -44,8 +46,10 @@ use crate::record::list_records;
 use crate::validate::parse_deposit;
 
 use changes::{deposits_tree, drafts_tip, history, records_digest, DraftsTip};
+pub use export::{document_id, export_ndjson, index_name, ExportError, ExportReport};
 use extract::schema_experiment;
 use fields::{document_key, make_document, Fields, VersionInfo, FORMAT};
+pub use mapping::{templates, MappingError};
 pub use query::QueryError;
 pub use search::{
     identities, search, FacetCount, Facets, FieldMatch, Hit, SearchRequest, SearchResults, Sort,

@@ -10,8 +10,8 @@ use git2::Repository;
 use capsule::access::{local_user, Access};
 use capsule::archive::GitTree;
 use capsule::index::{
-    identities, search, update, Facets, Hit, SearchRequest, SearchResults, Sort, Status,
-    UpdateMode, UpdateReport,
+    export_ndjson, identities, search, templates, update, Facets, Hit, SearchRequest,
+    SearchResults, Sort, Status, UpdateMode, UpdateReport,
 };
 
 use super::output::{self, count};
@@ -29,6 +29,27 @@ pub struct IndexArgs {
     /// Print what the update did as JSON.
     #[arg(long)]
     json: bool,
+    /// Write the drafts and record versions as OpenSearch `_bulk` NDJSON (all of them,
+    /// or what changed since --since), instead of reporting the update.
+    #[arg(long, value_enum, value_name = "FORMAT", conflicts_with = "mapping")]
+    export: Option<ExportFormat>,
+    /// With --export: only what changed since the default branch was at REV (a commit
+    /// or any git revision), with deletions for deposits removed since.
+    #[arg(long, value_name = "REV", requires = "export")]
+    since: Option<String>,
+    /// Write the OpenSearch index template of SCHEMA (name/version, or a name for its
+    /// newest version), or of every schema, built from the schema.
+    #[arg(long, value_name = "SCHEMA", num_args = 0..=1, default_missing_value = "")]
+    mapping: Option<String>,
+    /// Where --export or --mapping writes (default: standard output).
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ExportFormat {
+    /// OpenSearch / Elasticsearch `_bulk` NDJSON.
+    Ndjson,
 }
 
 #[derive(Debug, Args)]
@@ -102,6 +123,9 @@ pub fn skip_hash_verification() {
 
 pub fn run_index(args: IndexArgs) -> anyhow::Result<Outcome> {
     let repo = open_repository()?;
+    if args.export.is_some() || args.mapping.is_some() {
+        return run_export(&repo, &args);
+    }
     let report = update(&repo, args.rebuild)?;
     warn_skipped(&report);
     if args.json {
@@ -110,6 +134,41 @@ pub fn run_index(args: IndexArgs) -> anyhow::Result<Outcome> {
         let mut out = anstream::stdout();
         writeln!(out, "{}", describe_update(&report))?;
         writeln!(out, "{DIM}{}{DIM:#}", report.path.display())?;
+    }
+    Ok(Outcome::Ok)
+}
+
+/// `--export` and `--mapping`: data on standard output (or --output), a summary on
+/// standard error.
+fn run_export(repo: &Repository, args: &IndexArgs) -> anyhow::Result<Outcome> {
+    let mut sink: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot write {}", path.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    if let Some(schema) = &args.mapping {
+        let schema = Some(schema.as_str()).filter(|s| !s.is_empty());
+        let template = templates(repo, schema)?;
+        serde_json::to_writer_pretty(&mut sink, &template)?;
+        writeln!(sink)?;
+        sink.flush()?;
+        return Ok(Outcome::Ok);
+    }
+    let report = export_ndjson(repo, args.since.as_deref(), &mut sink)?;
+    drop(sink);
+    if args.json {
+        let mut err = std::io::stderr().lock();
+        serde_json::to_writer(&mut err, &report)?;
+        writeln!(err)?;
+    } else {
+        eprintln!(
+            "exported {}, {} and {}",
+            count(report.drafts, "draft"),
+            count(report.records, "record version"),
+            count(report.deletions, "deletion")
+        );
     }
     Ok(Outcome::Ok)
 }
