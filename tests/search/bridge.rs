@@ -130,6 +130,9 @@ fn export_writes_bulk_ndjson_of_everything_or_what_changed() {
             op("index", "zee/v1")
         ]
     );
+    // What docs/scale.md's post-receive does for a record tag pushed on its own:
+    // everything since the parent of the tagged commit (the tag is peeled).
+    assert_eq!(export(&a, &["--since", "records/zee/v1^1"]), changed);
     // Nothing since the tip; an unknown revision is an error that says so.
     assert_eq!(export(&a, &["--since", "HEAD"]), "");
     let out = capsule(&a.path)
