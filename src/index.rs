@@ -50,7 +50,7 @@ pub use export::{document_id, export_ndjson, index_name, ExportError, ExportRepo
 use extract::schema_experiment;
 use fields::{document_key, make_document, Fields, VersionInfo, FORMAT};
 pub use mapping::{templates, MappingError};
-pub use query::QueryError;
+pub use query::{QueryError, STOP_WORDS};
 pub use search::{
     identities, search, FacetCount, Facets, FieldMatch, Hit, SearchRequest, SearchResults, Sort,
     Status, VersionHit,

@@ -714,9 +714,20 @@ fn the_last_word_of_a_plain_query_is_a_prefix_as_on_the_site() {
     assert_eq!(ids(&["lept "]), [draft("lepton-id")]);
     assert_eq!(ids(&["title:lept"]), [draft("lepton-id")]);
     assert!(ids(&["\"four lept\""]).is_empty());
-    // The site's search.js applies the same rule (the last word is a prefix unless the
-    // query ends with a space); this guards the two from drifting apart.
+    // Words the site's search ignores are ignored here too ("lepton-id" has no "the").
+    assert_eq!(ids(&["the", "lept"]), ids(&["lept"]));
+    assert_eq!(ids(&["a", "four", "lept"]), [draft("higgs-4l")]);
+    // The site's search.js applies the same rules (the last word is a prefix unless the
+    // query ends with a space; the same stop words); this guards them from drifting apart.
     let js = include_str!("../site/search.js");
+    let start = js.find("var STOP = [").expect("search.js has a STOP list");
+    let list = &js[start..start + js[start..].find("];").unwrap()];
+    let js_stop: Vec<&str> = list.split('"').skip(1).step_by(2).collect();
+    assert_eq!(
+        js_stop,
+        capsule::index::STOP_WORDS,
+        "site/search.js's STOP list"
+    );
     assert!(
         js.contains("var lastIsPrefix = !/\\s$/.test(query);"),
         "search.js changed its prefix rule"

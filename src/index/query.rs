@@ -54,8 +54,14 @@ pub struct Compiler<'a> {
 
 impl Compiler<'_> {
     pub fn compile(&self, text: &str) -> Result<Compiled, QueryError> {
-        let mut ast = parse(text)?;
-        if is_plain(text) {
+        let plain = is_plain(text);
+        let words = if plain {
+            plain_words(text)
+        } else {
+            text.to_string()
+        };
+        let mut ast = parse(&words)?;
+        if plain {
             mark_last_word(&mut ast);
         }
         let mut needles = Vec::new();
@@ -307,6 +313,32 @@ pub fn is_plain(text: &str) -> bool {
             .all(|w| !matches!(w, "AND" | "OR" | "NOT" | "IN" | "TO") && !w.starts_with('-'))
 }
 
+/// Words the site's search leaves out of its index (src/site/search.rs, site/search.js),
+/// and so out of a plain query here too: `the higgs` finds the same analyses in both.
+pub const STOP_WORDS: &[&str] = &[
+    "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "in", "into", "is", "it", "of",
+    "on", "or", "that", "the", "this", "to", "with",
+];
+
+/// A plain query without the words the site's search ignores (stop words and single
+/// letters), unless that would leave nothing.
+fn plain_words(text: &str) -> String {
+    let ignored = |word: &str| {
+        let lower = word.to_lowercase();
+        let single_letter = {
+            let mut chars = lower.chars();
+            matches!((chars.next(), chars.next()), (Some(c), None) if !c.is_ascii_digit())
+        };
+        single_letter || STOP_WORDS.contains(&lower.as_str())
+    };
+    let kept: Vec<&str> = text.split_whitespace().filter(|w| !ignored(w)).collect();
+    if kept.is_empty() {
+        text.to_string()
+    } else {
+        kept.join(" ")
+    }
+}
+
 /// Marks the last word of a parsed plain query as a prefix, when it has at least two
 /// letters or digits (a one-letter prefix stands for too many words to mean anything).
 fn mark_last_word(ast: &mut UserInputAst) {
@@ -534,6 +566,8 @@ mod tests {
         ] {
             assert!(!is_plain(not), "{not}");
         }
+        assert_eq!(plain_words("The Higgs to 4 l"), "Higgs 4");
+        assert_eq!(plain_words("the of"), "the of");
         let mut ast = parse("higgs lept").unwrap();
         mark_last_word(&mut ast);
         let UserInputAst::Clause(children) = &ast else {
