@@ -5,10 +5,16 @@
 //! ```toml
 //! [people]
 //! alice = "alice@example.org"
+//! # or, for archives of CAP deposits, with the person's CAP user id and e-groups:
+//! bob = { email = "bob@cern.ch", cap_id = 1234, groups = ["cms-members"] }
 //!
 //! [groups]
 //! cms-members = ["alice", "bob"]
 //! ```
+//!
+//! Wherever a deposit names people (`_deposit.owners`, `_access.*.users`), an entry
+//! may be a user name, an e-mail or a CAP user id (a JSON number, or a string of
+//! digits): CAP's own schemas type them as integers, so CAP's records carry ids.
 //!
 //! It also says what a person may do with one deposit, from CAP's `_access`
 //! (`deposit-read`, `deposit-update`, `deposit-admin`, each `{users, roles}`) and
@@ -26,9 +32,61 @@ use crate::settings::{IdentitySettings, SettingsError};
 #[serde(deny_unknown_fields)]
 pub struct Access {
     #[serde(default)]
-    pub people: BTreeMap<String, String>,
+    pub people: BTreeMap<String, Person>,
     #[serde(default)]
     pub groups: BTreeMap<String, Vec<String>>,
+}
+
+/// One person of `[people]`: an e-mail, or a table with more.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum Person {
+    Email(String),
+    Details(PersonDetails),
+}
+
+/// `{ email = "...", cap_id = 1234, groups = ["..."] }`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PersonDetails {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// The person's numeric user id in CAP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cap_id: Option<u64>,
+    /// Groups (e-groups) the person belongs to, besides those that list them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+}
+
+impl Person {
+    pub fn email(&self) -> Option<&str> {
+        match self {
+            Person::Email(e) => Some(e),
+            Person::Details(d) => d.email.as_deref(),
+        }
+    }
+
+    pub fn cap_id(&self) -> Option<u64> {
+        match self {
+            Person::Email(_) => None,
+            Person::Details(d) => d.cap_id,
+        }
+    }
+
+    fn groups(&self) -> &[String] {
+        match self {
+            Person::Email(_) => &[],
+            Person::Details(d) => &d.groups,
+        }
+    }
+}
+
+/// A CAP user id written in an access list: a JSON number, or a string of digits.
+fn as_cap_id(entry: &str) -> Option<u64> {
+    (!entry.is_empty() && entry.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| entry.parse().ok())
+        .flatten()
 }
 
 impl Access {
@@ -37,7 +95,38 @@ impl Access {
     }
 
     pub fn email(&self, user: &str) -> Option<&str> {
-        self.people.get(user).map(String::as_str)
+        self.people.get(user).and_then(Person::email)
+    }
+
+    /// The person's CAP user id, when access.toml gives one.
+    pub fn cap_id(&self, user: &str) -> Option<u64> {
+        self.people.get(user).and_then(Person::cap_id)
+    }
+
+    /// The user name whose CAP id is `id`.
+    pub fn user_by_cap_id(&self, id: u64) -> Option<&str> {
+        self.people
+            .iter()
+            .find(|(_, p)| p.cap_id() == Some(id))
+            .map(|(user, _)| user.as_str())
+    }
+
+    /// Whether `entry` of an access list names `user` by name, e-mail or CAP id.
+    fn names(&self, user: &str, entry: &str) -> bool {
+        entry == user
+            || self
+                .email(user)
+                .is_some_and(|email| email.eq_ignore_ascii_case(entry))
+            || as_cap_id(entry).is_some_and(|id| self.cap_id(user) == Some(id))
+    }
+
+    /// An entry of an access list as people read it: a CAP id becomes its user name.
+    pub fn display(&self, entry: &str) -> String {
+        match as_cap_id(entry).and_then(|id| self.user_by_cap_id(id)) {
+            Some(user) => format!("{user} (CAP id {entry})"),
+            None if as_cap_id(entry).is_some() => format!("CAP user {entry}"),
+            None => entry.to_string(),
+        }
     }
 
     /// Whether `user` belongs to `group` (directly, or through a member that is itself a group).
@@ -48,12 +137,15 @@ impl Access {
             if !seen.insert(g) {
                 continue;
             }
+            if self
+                .people
+                .get(user)
+                .is_some_and(|p| p.groups().iter().any(|own| own == g))
+            {
+                return true;
+            }
             for member in self.groups.get(g).into_iter().flatten() {
-                if member == user
-                    || self
-                        .email(user)
-                        .is_some_and(|e| e.eq_ignore_ascii_case(member))
-                {
+                if self.names(user, member) {
                     return true;
                 }
                 if self.groups.contains_key(member) {
@@ -69,11 +161,7 @@ impl Access {
     /// Whether `user` matches an entry of a `users` or `admins` list: the user name,
     /// the user's e-mail (case-insensitively), or a group the user belongs to.
     pub fn matches(&self, user: &str, entry: &str) -> bool {
-        entry == user
-            || self
-                .email(user)
-                .is_some_and(|email| email.eq_ignore_ascii_case(entry))
-            || self.is_member(user, entry)
+        self.names(user, entry) || self.is_member(user, entry)
     }
 
     /// Whether `user` matches any entry of `list`.
@@ -85,7 +173,7 @@ impl Access {
     pub fn user_by_email(&self, email: &str) -> Option<&str> {
         self.people
             .iter()
-            .find(|(_, e)| e.eq_ignore_ascii_case(email))
+            .find(|(_, p)| p.email().is_some_and(|e| e.eq_ignore_ascii_case(email)))
             .map(|(user, _)| user.as_str())
     }
 
@@ -208,6 +296,18 @@ impl DepositAccess {
         self.read.is_public()
     }
 
+    /// [`DepositAccess::holders`], with CAP ids shown as the people access.toml names.
+    pub fn holders_in(&self, access: &Access, level: Level) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .holders(level)
+            .iter()
+            .map(|h| access.display(h))
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        names.retain(|n| seen.insert(n.clone()));
+        names
+    }
+
     /// Who holds `level` or more, for messages that say whom to ask.
     pub fn holders(&self, level: Level) -> Vec<String> {
         let mut names: Vec<String> = self.owners.clone();
@@ -292,5 +392,25 @@ mod tests {
         assert!(!a.is_member("carol", "cms"));
         assert!(!a.is_member("alice", "loop"));
         assert!(!a.is_member("alice", "nonexistent"));
+    }
+
+    #[test]
+    fn cap_ids_name_people_in_both_forms_of_people() {
+        let a = Access::parse(
+            "[people]\nalice = { email = \"alice@cern.ch\", cap_id = 1234, groups = [\"cms\"] }\nbob = \"bob@x.org\"\n",
+        )
+        .unwrap();
+        assert_eq!(a.email("alice"), Some("alice@cern.ch"));
+        assert_eq!(a.email("bob"), Some("bob@x.org"));
+        assert_eq!(a.user_by_cap_id(1234), Some("alice"));
+        assert!(a.is_member("alice", "cms"), "groups given with the person");
+        let d = DepositAccess::of(&serde_json::json!({
+            "_deposit": {"owners": [1234]},
+            "_access": {"deposit-update": {"users": ["77", "bob@x.org"], "roles": []}}
+        }));
+        assert_eq!(d.level(&a, "alice"), Level::Admin);
+        assert_eq!(d.level(&a, "bob"), Level::Update);
+        assert_eq!(d.holders_in(&a, Level::Admin), ["alice (CAP id 1234)"]);
+        assert!(Access::parse("[people]\nx = { mail = \"x@y\" }\n").is_err());
     }
 }

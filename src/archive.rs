@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 
 use git2::{ObjectType, Odb, Oid, Repository, Tree};
 
-use crate::rawtree::{differing_entries, read_tree, RawEntry};
+use crate::problem::Problem;
+use crate::rawtree::{
+    check_canonical_tree, differing_entries, display_name, join_path, read_tree, RawEntry,
+};
 
 /// Read access to the files of an archive at one point in time.
 pub trait Source {
@@ -123,6 +126,20 @@ impl<'r> GitTree<'r> {
         match DepositsTree::of_root(self.repo, &self.tree)? {
             Some(deposits) => deposits.folder(id),
             None => Ok(None),
+        }
+    }
+
+    /// The blob id of file `rest` of deposit `id` in this commit (see
+    /// [`GitTree::read_deposit_file`]).
+    pub fn deposit_file_id(&self, id: &str, rest: &str) -> Result<Option<Oid>, git2::Error> {
+        let Some(folder) = self.deposit_folder(id)? else {
+            return Ok(None);
+        };
+        match self.repo.find_tree(folder)?.get_path(Path::new(rest)) {
+            Ok(entry) if entry.kind() == Some(ObjectType::Blob) => Ok(Some(entry.id())),
+            Ok(_) => Ok(None),
+            Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(e),
         }
     }
 
@@ -352,6 +369,38 @@ pub fn diff_folders(
 
 fn bytes<'b>(tree: &'b Option<git2::OdbObject<'_>>) -> &'b [u8] {
     tree.as_ref().map_or(&[], git2::OdbObject::data)
+}
+
+/// The trees of `commit` that are not canonical (see `rawtree`: what the hook refuses),
+/// one problem each, naming the entry and the reason; nothing below such a tree is
+/// read. Reads every tree of the commit once, so it is for whole-archive checks
+/// (`capsule validate --rev`), not for the push path.
+pub fn non_canonical_trees(repo: &Repository, commit: Oid) -> Result<Vec<Problem>, git2::Error> {
+    let odb = repo.odb()?;
+    let mut seen = std::collections::HashSet::new();
+    let mut pending = vec![(Vec::new(), repo.find_commit(commit)?.tree_id())];
+    let mut problems = Vec::new();
+    while let Some((folder, id)) = pending.pop() {
+        if !seen.insert(id) {
+            continue;
+        }
+        let tree = read_tree(&odb, id)?;
+        if let Err(defect) = check_canonical_tree(tree.data()) {
+            problems.push(Problem::file(
+                display_name(&defect.path(&folder)),
+                defect.to_string(),
+            ));
+            continue;
+        }
+        let mut data = tree.data();
+        while let Some(entry) = RawEntry::parse(&mut data)? {
+            if entry.is_tree() {
+                pending.push((join_path(&folder, entry.name), entry.id));
+            }
+        }
+    }
+    problems.sort_by(|a, b| a.file.cmp(&b.file));
+    Ok(problems)
 }
 
 /// The first seven hex digits of an object id, as git shows them.

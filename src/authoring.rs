@@ -8,11 +8,44 @@
 use serde_json::{json, Map, Value};
 
 use crate::deposit::check_id;
-use crate::schema::LoadedSchema;
+use crate::schema::{CompiledSchema, LoadedSchema};
 
-/// A new deposit for `schema`: `$schema` pinned to its exact version, the author as
-/// owner with every right, and the schema's defaults filled in.
-pub fn new_deposit(schema: &LoadedSchema, user: &str) -> Value {
+/// Whether a schema wants people in `_deposit.owners` and `_access.*.users` as CAP user
+/// ids (integers, as CAP's `deposit` and `access` schemas type them) rather than names.
+pub fn wants_cap_ids(schema: &CompiledSchema) -> bool {
+    let numeric = |node: Option<crate::schema::SchemaNode<'_>>| {
+        node.and_then(|n| n.child("0")).is_some_and(|item| {
+            let ty = item.value().get("type");
+            let is_number = |t: &Value| matches!(t.as_str(), Some("integer" | "number"));
+            match ty {
+                Some(Value::Array(list)) => {
+                    list.iter().any(is_number) && !list.iter().any(|t| t == "string")
+                }
+                Some(t) => is_number(t),
+                None => false,
+            }
+        })
+    };
+    let root = schema.node();
+    let owners = root.child("_deposit").and_then(|d| d.child("owners"));
+    let users = ["deposit-admin", "deposit-update", "deposit-read"]
+        .iter()
+        .any(|level| {
+            numeric(
+                root.child("_access")
+                    .and_then(|a| a.child(level))
+                    .and_then(|l| l.child("users")),
+            )
+        });
+    numeric(owners) || users
+}
+
+/// A new deposit for `schema`: `$schema` pinned to its exact version, the author
+/// (`person`: a user name, or a CAP id where the schema wants ids) as owner with every
+/// right, `readers` (the archive's `default_readers`: groups, or `public`) allowed to
+/// read it, and the schema's defaults filled in.
+pub fn new_deposit(schema: &LoadedSchema, person: &Value, readers: &[String]) -> Value {
+    let user = person;
     let mut deposit = Map::new();
     deposit.insert(
         "$schema".into(),
@@ -29,7 +62,7 @@ pub fn new_deposit(schema: &LoadedSchema, user: &str) -> Value {
     deposit.insert(
         "_access".into(),
         json!({
-            "deposit-read": { "users": [user], "roles": [] },
+            "deposit-read": { "users": [user], "roles": readers },
             "deposit-update": { "users": [user], "roles": [] },
             "deposit-admin": { "users": [user], "roles": [] },
         }),
@@ -142,6 +175,19 @@ pub fn now() -> String {
 /// Sets the value at a JSON pointer, creating missing objects on the way. An array
 /// index must exist, or be the array's length or `-` (append).
 pub fn set_pointer(root: &mut Value, pointer: &str, new: Value) -> Result<(), String> {
+    set_pointer_with(root, pointer, new, &|_| None)
+}
+
+/// [`set_pointer`], asking `is_array` (given the tokens of a missing field) whether the
+/// schema says it is a list. A missing field the schema does not describe becomes a
+/// list when the next token is `-` (append), an object otherwise: `/keywords/-` makes
+/// `"keywords": [..]`, never `{"-": ..}`.
+pub fn set_pointer_with(
+    root: &mut Value,
+    pointer: &str,
+    new: Value,
+    is_array: &dyn Fn(&[String]) -> Option<bool>,
+) -> Result<(), String> {
     if pointer.is_empty() {
         if !new.is_object() {
             return Err("the whole deposit must be a JSON object".into());
@@ -165,11 +211,21 @@ pub fn set_pointer(root: &mut Value, pointer: &str, new: Value) -> Result<(), St
         node = match node {
             Value::Object(map) => {
                 if last {
+                    if token == "-" && !map.contains_key("-") {
+                        return Err(format!("`-` appends to a list, but the value at {here} is an object: give a field name"));
+                    }
                     map.insert(token.clone(), new);
                     return Ok(());
                 }
-                map.entry(token.clone())
-                    .or_insert_with(|| Value::Object(Map::new()))
+                let next = &tokens[i + 1];
+                map.entry(token.clone()).or_insert_with(|| {
+                    let list = is_array(&tokens[..=i]).unwrap_or(next == "-");
+                    if list {
+                        Value::Array(Vec::new())
+                    } else {
+                        Value::Object(Map::new())
+                    }
+                })
             }
             Value::Array(items) => {
                 let len = items.len();
@@ -186,6 +242,8 @@ pub fn set_pointer(root: &mut Value, pointer: &str, new: Value) -> Result<(), St
                 if index == len {
                     items.push(if last {
                         new.clone()
+                    } else if is_array(&tokens[..=i]).unwrap_or(tokens[i + 1] == "-") {
+                        Value::Array(Vec::new())
                     } else {
                         Value::Object(Map::new())
                     });
@@ -257,6 +315,21 @@ mod tests {
     }
 
     #[test]
+    fn appending_to_a_missing_field_makes_a_list() {
+        let mut d = json!({"basic_info": {}});
+        set_pointer(&mut d, "/basic_info/keywords/-", json!("Higgs")).unwrap();
+        set_pointer(&mut d, "/basic_info/keywords/-", json!("ZZ")).unwrap();
+        assert_eq!(d, json!({"basic_info": {"keywords": ["Higgs", "ZZ"]}}));
+        // The schema decides when it knows: here `/people/0/...` is a list of objects.
+        let schema_says = |tokens: &[String]| Some(tokens.last().unwrap() == "people");
+        set_pointer_with(&mut d, "/people/0/name", json!("Ann"), &schema_says).unwrap();
+        assert_eq!(d["people"], json!([{"name": "Ann"}]));
+        assert!(set_pointer(&mut d, "/basic_info/-", json!(1))
+            .unwrap_err()
+            .contains("is an object"));
+    }
+
+    #[test]
     fn pid_format_numbers_ids() {
         let config = json!({"pid": {"format": "CMS-{$year}-"}});
         let taken = |id: &str| id == "CMS-2026-001";
@@ -291,7 +364,7 @@ mod tests {
                 "other": {"type": "string"}}}"#,
         )
         .unwrap();
-        let deposit = new_deposit(&schema, "alice");
+        let deposit = new_deposit(&schema, &json!("alice"), &[]);
         assert_eq!(deposit["$schema"], "a/1.0.0");
         assert_eq!(deposit["basic_info"], json!({"status": "0 - planned"}));
         assert!(deposit.get("other").is_none());

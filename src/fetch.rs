@@ -283,6 +283,25 @@ pub fn apply(
         let fetched = record.pointer(from).cloned().unwrap_or(Value::Null);
         let current = deposit.pointer(to);
         let last = previous.get(to);
+        // A list is merged, never replaced: every item already there stays (a fetch
+        // cannot tell an item a person wrote from one an earlier fetch brought, so it
+        // removes none), and the fetched items that are missing are added after them.
+        if let (Some(Value::Array(mine)), Value::Array(theirs)) = (current, &fetched) {
+            let mut merged: Vec<Value> = mine.clone();
+            for item in theirs {
+                if !merged.contains(item) {
+                    merged.push(item.clone());
+                }
+            }
+            let merged = Value::Array(merged);
+            if current != Some(&merged) {
+                set_pointer(&mut out, to, merged)
+                    .map_err(|e| FetchError::Mapping(format!("fetchers.{name}.map: {e}")))?;
+                updated.push(to.clone());
+            }
+            values.insert(to.clone(), fetched);
+            continue;
+        }
         // Only a value that differs from what the last fetch wrote is the user's edit;
         // the first fetch fills every mapped field (that is what was asked for).
         let edited = matches!((current, last), (Some(now), Some(was)) if now != was);
@@ -398,6 +417,46 @@ mod tests {
         )
         .unwrap();
         assert_eq!(forced.deposit["basic_info"]["analysis_name"], "Analysis");
+    }
+
+    #[test]
+    fn a_fetched_list_is_merged_with_what_a_person_wrote() {
+        let mut fetcher = fetcher();
+        fetcher.map = [("/keywords".to_string(), "/keywords".to_string())]
+            .into_iter()
+            .collect();
+        let mine = json!({"keywords": ["ttbar", "top quark"]});
+        let first = apply(
+            "cadi",
+            &fetcher,
+            &mine,
+            &json!({"keywords": ["top quark", "Run 3"]}),
+            "k",
+            "f",
+            "t1",
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            first.deposit["keywords"],
+            json!(["ttbar", "top quark", "Run 3"])
+        );
+        // The source drops `Run 3` and adds `13.6 TeV`: nothing already there goes.
+        let second = apply(
+            "cadi",
+            &fetcher,
+            &first.deposit,
+            &json!({"keywords": ["13.6 TeV"]}),
+            "k",
+            "f",
+            "t2",
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            second.deposit["keywords"],
+            json!(["ttbar", "top quark", "Run 3", "13.6 TeV"])
+        );
     }
 
     #[test]

@@ -22,10 +22,13 @@ use crate::access::Access;
 use crate::archive::{short, GitTree};
 use crate::deposit::{classify, PathKind, SchemaRef};
 use crate::problem::Problem;
-use crate::rawtree::{differing_entries, read_tree, RawEntry};
+use crate::rawtree::{
+    check_canonical_tree, check_tree_structure, differing_entries, display_name, join_path,
+    read_tree, RawEntry,
+};
 use crate::schema::{LoadError, Mode, SchemaRegistry};
 use crate::settings::Settings;
-use crate::validate::{check_all, parse_deposit, prepare};
+use crate::validate::{check_deposits, parse_deposit, prepare};
 
 /// One line of a hook's standard input: `<old> <new> <ref>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -204,12 +207,13 @@ pub fn check_push(
         pusher: pusher.as_deref(),
         before: before.as_ref(),
         updates,
+        parsed: Default::default(),
     };
     if let Some(problem) = judge.check_identity(&state.settings.identity.env) {
         report.problems.push(problem);
         return Ok(report);
     }
-    let mut registry = SchemaRegistry::new();
+    let mut registry = SchemaRegistry::with_validation(state.settings.validation);
 
     let new_commits = commits_new_to_repository(repo, updates)?;
     report.commits = new_commits.len();
@@ -296,6 +300,9 @@ struct Change {
     id: Oid,
     old_id: Oid,
     mode: FileMode,
+    /// Set when the new tree at `path` is not canonical: what is wrong and how to fix
+    /// it. Nothing below such a tree is read.
+    refused: Option<String>,
 }
 
 /// The files that differ between `old` and `new`.
@@ -314,12 +321,28 @@ fn tree_changes(
     old: Option<&Tree<'_>>,
     new: &Tree<'_>,
 ) -> Result<Vec<Change>, git2::Error> {
+    changes_between_trees(repo, old.map(Tree::id), new.id())
+}
+
+/// [`tree_changes`] by tree ids, for a caller that must not parse a tree first.
+fn changes_between_trees(
+    repo: &Repository,
+    old: Option<Oid>,
+    new: Oid,
+) -> Result<Vec<Change>, git2::Error> {
     let odb = repo.odb()?;
     let mut out = Vec::new();
-    walk_tree_changes(&odb, b"", old.map(Tree::id), Some(new.id()), &mut out)?;
+    walk_tree_changes(&odb, b"", old, Some(new), &mut out)?;
     Ok(out)
 }
 
+/// Every new tree on a changed path is checked with [`check_canonical_tree`] before it
+/// is read (so are all the trees of an added folder, whose old side is absent); a tree
+/// that fails becomes one refused change naming the entry, and nothing below it is
+/// read. An old tree comes from the repository, where the hook already judged it, but
+/// one that predates the check and is not even well-formed and sorted (a name listed
+/// twice) is read as if absent: everything in the new folder is then judged as added,
+/// and deletions from it go unseen.
 fn walk_tree_changes(
     odb: &git2::Odb<'_>,
     prefix: &[u8],
@@ -332,13 +355,24 @@ fn walk_tree_changes(
     fn bytes<'b>(tree: &'b Option<git2::OdbObject<'_>>) -> &'b [u8] {
         tree.as_ref().map_or(&[], git2::OdbObject::data)
     }
-    let differing = differing_entries(bytes(&old), bytes(&new))?;
+    if let Err(defect) = check_canonical_tree(bytes(&new)) {
+        out.push(Change {
+            status: Delta::Added,
+            path: defect.path(prefix),
+            id: new.as_ref().map_or(Oid::zero(), git2::OdbObject::id),
+            old_id: Oid::zero(),
+            mode: FileMode::Tree,
+            refused: Some(defect.to_string()),
+        });
+        return Ok(());
+    }
+    let old_bytes = match check_tree_structure(bytes(&old)) {
+        Ok(()) => bytes(&old),
+        Err(_) => &[],
+    };
+    let differing = differing_entries(old_bytes, bytes(&new))?;
     for (name, was, now) in differing {
-        let mut path = prefix.to_vec();
-        if !path.is_empty() {
-            path.push(b'/');
-        }
-        path.extend_from_slice(name);
+        let path = join_path(prefix, name);
         let subtree = |entry: Option<RawEntry<'_>>| entry.filter(RawEntry::is_tree).map(|e| e.id);
         let (old_sub, new_sub) = (subtree(was), subtree(now));
         if old_sub.is_some() || new_sub.is_some() {
@@ -358,6 +392,7 @@ fn walk_tree_changes(
             id,
             old_id,
             mode,
+            refused: None,
         });
     }
     Ok(())
@@ -533,14 +568,15 @@ const MAX_SETTINGS_BYTES: u64 = 1 << 20;
 /// from the object headers alone (no file content is read).
 fn oversized_files(repo: &Repository, commit: Oid, max: u64) -> Result<Vec<Problem>, HookError> {
     let commit = repo.find_commit(commit)?;
-    let parent_tree = match commit.parent(0) {
-        Ok(parent) => Some(parent.tree()?),
-        Err(_) => None,
-    };
+    let parent_tree = commit.parent(0).ok().map(|parent| parent.tree_id());
     let odb = repo.odb()?;
     let mut problems = Vec::new();
-    for change in tree_changes(repo, parent_tree.as_ref(), &commit.tree()?)? {
-        if change.status == Delta::Deleted || change.mode == FileMode::Commit {
+    for change in changes_between_trees(repo, parent_tree, commit.tree_id())? {
+        // A tree that is not canonical is reported by check_commit, on its own.
+        if change.refused.is_some()
+            || change.status == Delta::Deleted
+            || change.mode == FileMode::Commit
+        {
             continue;
         }
         let (size, _) = odb.read_header(change.id)?;
@@ -612,14 +648,25 @@ fn check_commit(
     let schema_is_published = published.is_published;
     let schema_existed = published.existed_otherwise;
     let commit = repo.find_commit(commit_id)?;
-    let tree = commit.tree()?;
-    let parent_tree = match commit.parent(0) {
-        Ok(parent) => Some(parent.tree()?),
-        Err(_) => None,
-    };
-    let changes = tree_changes(repo, parent_tree.as_ref(), &tree)?;
-    let source = GitTree::at_commit(repo, commit_id)?;
+    // Tree ids only: no tree is parsed (by libgit2 or anything else) before
+    // `tree_changes` has found it canonical.
+    let parent_tree = commit.parent(0).ok().map(|parent| parent.tree_id());
+    let changes = changes_between_trees(repo, parent_tree, commit.tree_id())?;
     let label = short(commit_id);
+    // A commit with a tree that is not canonical is judged on that alone: what the
+    // rest of the checks would read there is not what git checks out.
+    let refused: Vec<Problem> = changes
+        .iter()
+        .filter_map(|change| {
+            let why = change.refused.as_ref()?;
+            Some(Problem::file(display_name(&change.path), why).in_commit(label.clone()))
+        })
+        .collect();
+    if !refused.is_empty() {
+        report.problems.extend(refused);
+        return Ok(());
+    }
+    let source = GitTree::at_commit(repo, commit_id)?;
 
     let mut deposits = Vec::new();
     let mut problems = Vec::new();
@@ -633,24 +680,19 @@ fn check_commit(
         let status = change.status;
         let Ok(path) = String::from_utf8(change.path.clone()) else {
             problems.push(Problem::file(
-                String::from_utf8_lossy(&change.path).into_owned(),
+                display_name(&change.path),
                 "the file name is not valid UTF-8; rename it",
             ));
             continue;
         };
         let blob = change.id;
         if status != Delta::Deleted {
-            if change.mode == FileMode::Link {
+            // `tree_changes` already refused every mode but 100644, 100755 and 40000
+            // (symbolic links, submodules); this only guards that promise.
+            if !matches!(change.mode, FileMode::Blob | FileMode::BlobExecutable) {
                 problems.push(Problem::file(
                     &path,
-                    "symbolic links are not allowed in an archive; commit the file itself",
-                ));
-                continue;
-            }
-            if change.mode == FileMode::Commit {
-                problems.push(Problem::file(
-                    &path,
-                    "submodules are not allowed in an archive; capture the repository instead",
+                    "only files and folders can be in an archive (no symbolic links or submodules); commit the file itself",
                 ));
                 continue;
             }
@@ -837,9 +879,13 @@ fn check_commit(
             Err(mut p) => problems.append(&mut p),
         }
     }
-    for mut found in check_all(&prepared, Mode::Draft) {
-        problems.append(&mut found);
-    }
+    // Schema problems, CAP's uniqueness rule against this commit's whole tree, and
+    // the warnings of CAP's engine (formats), all from validate.
+    let checked = check_deposits(&prepared, Mode::Draft, &source)?;
+    problems.extend(checked.problems);
+    report
+        .warnings
+        .extend(checked.warnings.iter().map(|w| format!("{label} {w}")));
 
     report
         .problems

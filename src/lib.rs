@@ -30,6 +30,8 @@
 //! fetch     (experiment databases -> deposit fields, with provenance)
 //! history   (versions of a deposit, the deposit at a version, semantic diffs)
 //! migrate   (a flat archive's deposits moved into shard folders, in one commit)
+//! preserve  (record versions leaving for the long term: BagIt + RO-Crate packages,
+//!            DataCite, citations, DOIs, SWHIDs, tombstones; `capsule audit`'s fixity)
 //! scaffold  (what `capsule init` and `capsule hook install` write)
 //! ```
 //!
@@ -49,6 +51,7 @@ pub mod json;
 pub mod locate;
 pub mod mail;
 pub mod migrate;
+pub mod preserve;
 pub mod problem;
 mod rawtree;
 pub mod record;

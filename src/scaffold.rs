@@ -40,6 +40,10 @@ description = "Analyses preserved with capsule."
 # Where the archive's site is published; links in mails and pages start here.
 base_url = "http://localhost:8000"
 default_branch = "main"
+# Who may read a new deposit besides its creator (`capsule new` writes this into its
+# _access.deposit-read): "public" for everyone, or group names from access.toml. Only
+# records readable by "public" appear on the public site; [] keeps new deposits private.
+default_readers = ["public"]
 
 [identity]
 # Environment variables that name the pusher, first match wins (GitLab, Gitea/Forgejo,

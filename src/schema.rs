@@ -23,6 +23,17 @@
 //! Drafts are validated without `required` (incomplete work may be pushed): a second
 //! copy drops `required` everywhere except inside `anyOf`, `oneOf`, `not` and `if`,
 //! where it decides which alternative applies rather than whether work is complete.
+//!
+//! Which rules run is the schema's [`Engine`]: CAP's files get CAP's engine (Draft 7
+//! whatever they declare, no format checks unless the archive opts in), see [`engine`].
+
+mod cap_keywords;
+pub mod engine;
+mod node;
+
+pub use engine::{Draft, Engine};
+pub use node::SchemaNode;
+use node::{child_schema, resolve};
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, OnceLock};
@@ -36,6 +47,7 @@ use crate::archive::Source;
 use crate::deposit::{parse_latest_schema_ref, parse_schema_ref, SchemaRef, LATEST};
 use crate::locate::{escape_token, pointer_tokens};
 use crate::problem::Problem;
+use crate::settings::ValidationSettings;
 
 /// Canonical URIs of archive schemas. `.invalid` is reserved (RFC 2606): it can never
 /// resolve on a network, which makes an accidental fetch impossible by construction.
@@ -76,6 +88,14 @@ pub struct LoadedSchema {
     pub text: String,
     /// Other schemas this one refers to.
     pub refs: BTreeSet<SchemaRef>,
+    /// The rules its deposits are judged by, and why.
+    pub engine: Engine,
+    pub engine_reason: String,
+    /// The draft the file declares (draft-04 for a CAP file that declares none).
+    pub declared: Draft,
+    /// Things that work, but maybe not as the author thinks (keywords the declared
+    /// draft ignores, `x-` keywords checked only in part), for `capsule schema check`.
+    pub notes: Vec<Problem>,
 }
 
 impl LoadedSchema {
@@ -190,18 +210,33 @@ impl LoadedSchema {
         } else {
             DRAFT4
         };
+        // Which engine is chosen by what the author wrote, before `$schema` is filled in.
+        let written = body.as_object().unwrap().clone();
         set_meta_schema(&mut body, default_meta);
+        let declared = body
+            .get("$schema")
+            .and_then(Value::as_str)
+            .and_then(Draft::from_meta)
+            .unwrap_or(Draft::D4);
         let title = title.or_else(|| str_field(body.as_object().unwrap(), "title"));
 
         let mut refs = BTreeSet::new();
+        let mut cap_refs = false;
         let mut ctx = Normalise {
             problems: &mut problems,
             refs: &mut refs,
+            cap_refs: &mut cap_refs,
             path: &path,
             text: &text,
             self_ref: sref,
         };
         ctx.schema(&mut body, &body_pointer);
+        let (engine, engine_reason) = engine::choose(form, &written, cap_refs);
+        drop(written);
+        let notes = engine::notes(engine, declared, &body, &body_pointer)
+            .into_iter()
+            .map(|(pointer, message)| Problem::at(&path, &text, &pointer, message))
+            .collect();
 
         let checked = match meta_validate {
             true => jsonschema::meta::validate(&body),
@@ -229,6 +264,10 @@ impl LoadedSchema {
                 body_pointer,
                 text,
                 refs,
+                engine,
+                engine_reason,
+                declared,
+                notes,
             })
         } else {
             Err(problems)
@@ -272,8 +311,10 @@ fn set_meta_schema(body: &mut Value, default: &str) {
         .and_then(Value::as_str)
         .is_some_and(|s| s.contains("json-schema.org/"));
     if !known {
-        // Missing, or a CAP URL in `$schema` (one fixture does this): CAP validated
-        // with draft-04, plain capsule schemas default to draft-07.
+        // Missing, or a CAP URL in `$schema` (one fixture does this): CAP files are
+        // checked against the draft-04 meta-schema, the draft nearly all of them
+        // declare (their deposits are judged by CAP's engine, Draft 7, whatever this
+        // says: see `engine`); plain capsule schemas default to draft-07.
         map.insert("$schema".into(), Value::String(default.into()));
     }
 }
@@ -302,6 +343,8 @@ fn meta_reason(e: &ValidationError<'_>) -> String {
 struct Normalise<'a> {
     problems: &'a mut Vec<Problem>,
     refs: &'a mut BTreeSet<SchemaRef>,
+    /// Whether a `$ref` was written as a CAP address.
+    cap_refs: &'a mut bool,
     path: &'a str,
     text: &'a str,
     self_ref: &'a SchemaRef,
@@ -459,6 +502,7 @@ impl Normalise<'_> {
         if reference.starts_with('#') {
             return;
         }
+        *self.cap_refs |= engine::is_cap_url(reference);
         let (target, fragment) = match reference.split_once('#') {
             Some((t, f)) => (t.to_string(), format!("#{f}")),
             None => (reference.clone(), String::new()),
@@ -517,6 +561,13 @@ pub struct CompiledSchema {
     pub documents: HashMap<String, Arc<LoadedSchema>>,
     draft: OnceLock<Result<Validator, Vec<Problem>>>,
     publish: OnceLock<Result<Validator, Vec<Problem>>>,
+    /// For CAP's engine without `cap_strict`: a validator that checks formats, whose
+    /// complaints are warnings. `None` when no warning can come from it.
+    formats: OnceLock<Option<Validator>>,
+    /// Whether some part uses `x-validate-unique-cadi`.
+    unique: OnceLock<bool>,
+    /// `[validation]` as the registry had it.
+    validation: ValidationSettings,
 }
 
 /// Answers jsonschema's requests for other schemas from the archive's own documents.
@@ -552,10 +603,95 @@ impl CompiledSchema {
             .map_err(Vec::as_slice)
     }
 
+    /// The rules this schema's deposits are judged by.
+    pub fn engine(&self) -> Engine {
+        self.root.engine
+    }
+
+    /// Whether `format` refuses a deposit (else, under CAP's engine, it warns).
+    pub fn enforces_formats(&self) -> bool {
+        self.root.engine == Engine::Standard || self.validation.cap_strict
+    }
+
+    /// The validator whose format complaints are warnings (see [`CompiledSchema::formats`]).
+    pub fn format_warnings(&self) -> Option<&Validator> {
+        self.formats
+            .get_or_init(|| {
+                let uses_formats = self
+                    .documents
+                    .values()
+                    .any(|doc| engine::uses(&doc.body, "format"));
+                if self.enforces_formats() || !uses_formats {
+                    return None;
+                }
+                self.build(Mode::Draft, true).ok()
+            })
+            .as_ref()
+    }
+
     fn compile(&self, mode: Mode) -> Result<Validator, Vec<Problem>> {
-        let prepare = |body: &Value| match mode {
-            Mode::Draft => without_required(body),
-            Mode::Publish => body.clone(),
+        self.build(mode, self.enforces_formats())
+    }
+
+    /// Whether deposits of this schema hold values that must be unique in the archive
+    /// (CAP's `x-validate-unique-cadi`).
+    pub fn has_unique_values(&self) -> bool {
+        *self.unique.get_or_init(|| {
+            self.documents
+                .values()
+                .any(|doc| engine::uses(&doc.body, crate::validate::UNIQUE_KEYWORD))
+        })
+    }
+
+    /// The values of `deposit` whose schema carries `keyword`, with their pointers.
+    pub fn marked_values<'v>(&self, deposit: &'v Value, keyword: &str) -> Vec<(String, &'v Value)> {
+        fn walk<'v>(
+            node: SchemaNode<'_>,
+            value: &'v Value,
+            pointer: String,
+            keyword: &str,
+            depth: usize,
+            out: &mut Vec<(String, &'v Value)>,
+        ) {
+            if node.value().get(keyword).is_some() {
+                out.push((pointer.clone(), value));
+            }
+            if depth > 64 {
+                return;
+            }
+            let children: Vec<(String, &Value)> = match value {
+                Value::Object(map) => map.iter().map(|(k, v)| (k.clone(), v)).collect(),
+                Value::Array(list) => list
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| (i.to_string(), v))
+                    .collect(),
+                _ => return,
+            };
+            for (token, child) in children {
+                if let Some(sub) = node.child(&token) {
+                    let at = format!("{pointer}/{}", escape_token(&token));
+                    walk(sub, child, at, keyword, depth + 1, out);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(self.node(), deposit, String::new(), keyword, 0, &mut out);
+        out
+    }
+
+    fn build(&self, mode: Mode, formats: bool) -> Result<Validator, Vec<Problem>> {
+        let cap = self.root.engine == Engine::Cap;
+        let prepare = |body: &Value| {
+            let mut body = match mode {
+                Mode::Draft => without_required(body),
+                Mode::Publish => body.clone(),
+            };
+            // CAP's engine is Draft 7 for every document, whatever each declares.
+            if let (true, Value::Object(map)) = (cap, &mut body) {
+                map.insert("$schema".into(), Value::String(DRAFT7.into()));
+            }
+            body
         };
         let documents = self
             .documents
@@ -563,10 +699,10 @@ impl CompiledSchema {
             .map(|(uri, doc)| (uri.clone(), prepare(&doc.body)))
             .collect();
         let root = prepare(&self.root.body);
-        jsonschema::options()
+        cap_keywords::register(jsonschema::options())
             .with_base_uri(canonical_uri(&self.root.sref))
             .with_retriever(ArchiveRetriever { documents })
-            .should_validate_formats(true)
+            .should_validate_formats(formats)
             .build(&root)
             .map_err(|e| {
                 let pointer = format!("{}{}", self.root.body_pointer, e.instance_path());
@@ -616,179 +752,6 @@ impl CompiledSchema {
     }
 }
 
-/// Follows `$ref`s from `schema` (inside `doc`) to the schema they point at.
-fn resolve<'a>(
-    schema: &'a Value,
-    documents: &'a HashMap<String, Arc<LoadedSchema>>,
-    doc: &'a Value,
-) -> (&'a Value, &'a Value) {
-    let mut schema = schema;
-    let mut doc = doc;
-    for _ in 0..32 {
-        let Some(reference) = schema.get("$ref").and_then(Value::as_str) else {
-            break;
-        };
-        let (target, fragment) = reference.split_once('#').unwrap_or((reference, ""));
-        if !target.is_empty() {
-            match documents.get(target) {
-                Some(d) => doc = &d.body,
-                None => break,
-            }
-        }
-        let found = if fragment.is_empty() {
-            Some(doc)
-        } else {
-            doc.pointer(fragment)
-        };
-        match found {
-            Some(s) => schema = s,
-            None => break,
-        }
-    }
-    (schema, doc)
-}
-
-/// The subschema that governs member or element `token` of values of `schema`.
-fn child_schema<'a>(
-    schema: &'a Value,
-    token: &str,
-    doc: &'a Value,
-    documents: &'a HashMap<String, Arc<LoadedSchema>>,
-) -> Option<(&'a Value, &'a Value)> {
-    let (schema, doc) = resolve(schema, documents, doc);
-    if let Some(sub) = schema.get("properties").and_then(|p| p.get(token)) {
-        return Some(resolve(sub, documents, doc));
-    }
-    if let Ok(i) = token.parse::<usize>() {
-        match schema.get("items") {
-            Some(Value::Array(list)) => {
-                if let Some(sub) = list.get(i) {
-                    return Some(resolve(sub, documents, doc));
-                }
-            }
-            Some(sub @ Value::Object(_)) => return Some(resolve(sub, documents, doc)),
-            _ => {}
-        }
-    }
-    // Conditional parts of a form (allOf, oneOf, dependencies) also define fields.
-    for key in ["allOf", "anyOf", "oneOf"] {
-        if let Some(Value::Array(list)) = schema.get(key) {
-            for sub in list {
-                if let Some(found) = child_schema(sub, token, doc, documents) {
-                    return Some(found);
-                }
-            }
-        }
-    }
-    if let Some(Value::Object(deps)) = schema.get("dependencies") {
-        for sub in deps.values().filter(|v| v.is_object()) {
-            if let Some(found) = child_schema(sub, token, doc, documents) {
-                return Some(found);
-            }
-        }
-    }
-    if let Some(sub @ Value::Object(_)) = schema.get("additionalProperties") {
-        return Some(resolve(sub, documents, doc));
-    }
-    None
-}
-
-/// A place in a compiled schema with its `$ref`s followed: what readers (the site, the
-/// field documentation) walk to find titles, descriptions and allowed values.
-#[derive(Clone, Copy)]
-pub struct SchemaNode<'a> {
-    schema: &'a Value,
-    doc: &'a Value,
-    documents: &'a HashMap<String, Arc<LoadedSchema>>,
-}
-
-impl<'a> SchemaNode<'a> {
-    /// The (resolved) subschema itself.
-    pub fn value(&self) -> &'a Value {
-        self.schema
-    }
-
-    /// The subschema that governs member or element `token` of this node's values.
-    pub fn child(&self, token: &str) -> Option<SchemaNode<'a>> {
-        child_schema(self.schema, token, self.doc, self.documents).map(|(schema, doc)| SchemaNode {
-            schema,
-            doc,
-            documents: self.documents,
-        })
-    }
-
-    /// The declared properties in the author's order, including those of `allOf` parts.
-    pub fn properties(&self) -> Vec<(&'a str, SchemaNode<'a>)> {
-        let mut out: Vec<(&'a str, SchemaNode<'a>)> = Vec::new();
-        let mut stack = vec![(self.schema, self.doc)];
-        let mut guard = 0;
-        while let Some((schema, doc)) = stack.pop() {
-            guard += 1;
-            if guard > 64 {
-                break;
-            }
-            let (schema, doc) = resolve(schema, self.documents, doc);
-            if let Some(Value::Object(props)) = schema.get("properties") {
-                for (name, sub) in props {
-                    if !out.iter().any(|(n, _)| *n == name.as_str()) {
-                        let (schema, doc) = resolve(sub, self.documents, doc);
-                        out.push((
-                            name.as_str(),
-                            SchemaNode {
-                                schema,
-                                doc,
-                                documents: self.documents,
-                            },
-                        ));
-                    }
-                }
-            }
-            if let Some(Value::Array(parts)) = schema.get("allOf") {
-                for part in parts.iter().rev() {
-                    stack.push((part, doc));
-                }
-            }
-        }
-        out
-    }
-
-    /// The schema of the elements, for an array with one `items` schema.
-    pub fn items(&self) -> Option<SchemaNode<'a>> {
-        match self.schema.get("items") {
-            Some(sub @ Value::Object(_)) => {
-                let (schema, doc) = resolve(sub, self.documents, self.doc);
-                Some(SchemaNode {
-                    schema,
-                    doc,
-                    documents: self.documents,
-                })
-            }
-            _ => None,
-        }
-    }
-
-    /// The names listed in this node's `required`.
-    pub fn required(&self) -> Vec<&'a str> {
-        self.schema
-            .get("required")
-            .and_then(Value::as_array)
-            .map(|list| list.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default()
-    }
-}
-
-impl CompiledSchema {
-    /// The root of the schema, for walking it.
-    pub fn node(&self) -> SchemaNode<'_> {
-        let (schema, doc) = resolve(&self.root.body, &self.documents, &self.root.body);
-        SchemaNode {
-            schema,
-            doc,
-            documents: &self.documents,
-        }
-    }
-}
-
 /// Loads and compiles schemas from archive sources, caching by content so that a push
 /// of many commits, or a run over many deposits, compiles each schema once.
 #[derive(Default)]
@@ -797,11 +760,21 @@ pub struct SchemaRegistry {
     compiled: HashMap<Vec<Oid>, Arc<CompiledSchema>>,
     /// Skip the meta-schema check (see [`SchemaRegistry::for_display`]).
     display_only: bool,
+    /// `[validation]` of the archive whose deposits are judged.
+    validation: ValidationSettings,
 }
 
 impl SchemaRegistry {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A registry for an archive with these `[validation]` settings (capsule.toml).
+    pub fn with_validation(validation: ValidationSettings) -> Self {
+        SchemaRegistry {
+            validation,
+            ..Self::default()
+        }
     }
 
     /// A registry for showing deposits through their schemas (field titles in search
@@ -922,6 +895,9 @@ impl SchemaRegistry {
             documents,
             draft: OnceLock::new(),
             publish: OnceLock::new(),
+            formats: OnceLock::new(),
+            unique: OnceLock::new(),
+            validation: self.validation,
         });
         self.compiled.insert(key, compiled.clone());
         Ok(Some(compiled))
@@ -982,112 +958,4 @@ pub fn list_schemas(source: &dyn Source) -> std::io::Result<Vec<(String, Vec<Str
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn sref(name: &str) -> SchemaRef {
-        SchemaRef {
-            name: name.into(),
-            version: "1.0.0".into(),
-        }
-    }
-
-    fn load(value: Value) -> Result<LoadedSchema, Vec<Problem>> {
-        LoadedSchema::parse(
-            &sref("t"),
-            serde_json::to_string_pretty(&value).unwrap().as_bytes(),
-        )
-    }
-
-    #[test]
-    fn legacy_required_moves_to_the_parent() {
-        let s = load(json!({
-            "$schema": "http://json-schema.org/draft-04/schema#",
-            "properties": {
-                "a": {"type": "object", "required": true, "properties": {
-                    "b": {"type": "string", "required": "true"},
-                    "c": {"type": "string", "required": false}
-                }},
-                "required": {"type": "string"}
-            }
-        }))
-        .unwrap();
-        assert_eq!(s.body["required"], json!(["a"]));
-        assert_eq!(s.body["properties"]["a"]["required"], json!(["b"]));
-        assert!(s.body["properties"]["a"]["properties"]["c"]
-            .get("required")
-            .is_none());
-        // A property that is *named* `required` is a field, not a keyword.
-        assert_eq!(s.body["properties"]["required"], json!({"type": "string"}));
-    }
-
-    #[test]
-    fn empty_enum_and_property_dependencies_are_repaired() {
-        let s = load(json!({
-            "$schema": "http://json-schema.org/draft-04/schema#",
-            "properties": {
-                "a": {"type": "string", "enum": []},
-                "b": {"type": "string", "dependencies": ["a"]}
-            }
-        }))
-        .unwrap();
-        assert!(s.body["properties"]["a"].get("enum").is_none());
-        assert_eq!(s.body["dependencies"], json!({"b": ["a"]}));
-    }
-
-    #[test]
-    fn refs_to_other_schemas_become_canonical() {
-        let s = load(json!({
-            "properties": {
-                "x": {"$ref": "https://analysispreservation.cern.ch/schemas/deposits/records/deposit-v0.0.1.json"},
-                "y": {"$ref": "other/2.0.0#/definitions/z"},
-                "z": {"$ref": "#/definitions/local"}
-            },
-            "definitions": {"local": {"type": "string"}}
-        }))
-        .unwrap();
-        assert_eq!(
-            s.body["properties"]["x"]["$ref"],
-            json!("https://capsule.invalid/schemas/deposit/0.0.1.json")
-        );
-        assert_eq!(
-            s.body["properties"]["y"]["$ref"],
-            json!("https://capsule.invalid/schemas/other/2.0.0.json#/definitions/z")
-        );
-        assert_eq!(
-            s.body["properties"]["z"]["$ref"],
-            json!("#/definitions/local")
-        );
-        assert_eq!(s.refs.len(), 2);
-    }
-
-    #[test]
-    fn unresolvable_refs_are_problems_with_pointers() {
-        let problems =
-            load(json!({"properties": {"x": {"$ref": "somewhere/else/entirely"}}})).unwrap_err();
-        assert_eq!(problems[0].pointer, "/properties/x/$ref");
-        assert!(problems[0].message.contains("cannot resolve"));
-    }
-
-    #[test]
-    fn drafts_drop_required_except_where_it_chooses() {
-        let body = json!({
-            "required": ["a"],
-            "properties": {"a": {"required": ["b"]}},
-            "oneOf": [{"required": ["x"]}, {"required": ["y"]}]
-        });
-        let stripped = without_required(&body);
-        assert!(stripped.get("required").is_none());
-        assert!(stripped["properties"]["a"].get("required").is_none());
-        assert_eq!(stripped["oneOf"][0]["required"], json!(["x"]));
-    }
-
-    #[test]
-    fn config_is_separated_from_the_body() {
-        let s = load(json!({"type": "object", "config": {"reviewable": true}})).unwrap();
-        assert!(s.reviewable());
-        assert!(s.body.get("config").is_none());
-        assert_eq!(s.body["$schema"], json!(DRAFT7));
-    }
-}
+mod tests;

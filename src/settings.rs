@@ -24,6 +24,26 @@ pub struct Settings {
     /// Experiment databases that `capsule fetch` fills deposits from.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub fetchers: std::collections::BTreeMap<String, crate::fetch::FetcherSettings>,
+    /// The DataCite account `capsule doi` registers DOIs with (see `preserve::doi`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datacite: Option<crate::preserve::doi::DataciteSettings>,
+    /// How strictly deposits of CAP schemas are judged (docs/cap.md).
+    #[serde(default)]
+    pub validation: ValidationSettings,
+}
+
+/// `[validation]`: what capsule checks on top of CAP's own validator.
+///
+/// Schemas validated with CAP's engine (CAP wrappers, schemas under CAP's addresses)
+/// are judged as CAP judged them, so that every deposit CAP accepted is accepted here.
+/// Checks capsule could add (formats, which CAP never checked) are warnings unless the
+/// archive opts in; then they refuse like any other problem.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidationSettings {
+    /// Enforce `format` (dates, e-mails, URLs) in deposits of CAP schemas too.
+    #[serde(default)]
+    pub cap_strict: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -39,6 +59,12 @@ pub struct ArchiveSettings {
     /// The branch that holds the archive's accepted state.
     #[serde(default = "default_branch")]
     pub default_branch: String,
+    /// Who may read a new deposit besides its creator: group names of access.toml, or
+    /// `"public"` for everyone. `capsule new` writes them into
+    /// `_access.deposit-read.roles`; only deposits readable by `public` (or `*`) appear
+    /// on the public site. Empty (the default): the creator alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub default_readers: Vec<String>,
 }
 
 impl Default for ArchiveSettings {
@@ -48,6 +74,7 @@ impl Default for ArchiveSettings {
             description: String::new(),
             base_url: default_base_url(),
             default_branch: default_branch(),
+            default_readers: Vec::new(),
         }
     }
 }

@@ -124,7 +124,11 @@ impl ChosenSchemas {
         let reference = value.get("$schema")?.as_str()?;
         let schema = self.by_reference.get(reference)?;
         let validator = schema.validator(mode).ok()?;
-        validator.is_valid(value).then_some(schema)
+        // A deposit that may earn a warning, or whose values must be unique in the
+        // archive, goes the long way too.
+        let quiet = schema.format_warnings().is_none_or(|f| f.is_valid(value))
+            && !schema.has_unique_values();
+        (quiet && validator.is_valid(value)).then_some(schema)
     }
 
     /// [`prepare`], answered from what was chosen before when it can be.
@@ -194,6 +198,136 @@ pub fn check(prepared: &Prepared, mode: Mode) -> Vec<Problem> {
     }
     problems.sort_by(|a, b| (a.line, a.column, &a.pointer).cmp(&(b.line, b.column, &b.pointer)));
     problems
+}
+
+/// What checking deposits found: problems refuse, warnings only inform.
+#[derive(Debug, Default)]
+pub struct Checked {
+    pub problems: Vec<Problem>,
+    pub warnings: Vec<Problem>,
+}
+
+/// The checks capsule adds on top of CAP's engine, as warnings: `format`, which CAP
+/// never checked (an archive that sets `[validation] cap_strict` gets them as problems
+/// from [`check`] instead).
+pub fn warnings(prepared: &Prepared) -> Vec<Problem> {
+    let deposit = &prepared.deposit;
+    let Some(validator) = prepared.schema.format_warnings() else {
+        return Vec::new();
+    };
+    if validator.is_valid(&deposit.value) {
+        return Vec::new();
+    }
+    let mut warnings = Vec::new();
+    for error in validator.iter_errors(&deposit.value) {
+        let ValidationErrorKind::Format { format } = error.kind() else {
+            continue;
+        };
+        let pointer = error.instance_path().as_str().to_string();
+        warnings.push(
+            Problem::at(
+                &deposit.path,
+                &deposit.text,
+                &pointer,
+                format!(
+                    "{} is not a valid {}; CAP never checked formats, so this is only a warning (`[validation] cap_strict = true` in capsule.toml makes it a problem)",
+                    short_value(error.instance()),
+                    format_words(format)
+                ),
+            )
+            .with_title_path(prepared.schema.title_path(&pointer)),
+        );
+    }
+    warnings
+}
+
+/// The keyword CAP's CMS schemas put on `cadi_id`: no two analyses share a CADI entry.
+pub const UNIQUE_KEYWORD: &str = "x-validate-unique-cadi";
+
+/// `x-validate-unique-cadi`: each value it marks must not be held, at the same place,
+/// by another deposit of the same schema (any version) in `source`.
+///
+/// `source` is the whole tree the deposits belong to (for the hook: the pushed commit),
+/// so two deposits of one push that share a value are both refused. The hook calls this
+/// (through [`check_deposits`]) for every commit; the tree is read only when a checked
+/// deposit has such a value, once for all of them.
+pub fn check_unique(prepared: &[Prepared], source: &dyn Source) -> std::io::Result<Vec<Problem>> {
+    let wanted: Vec<(&Prepared, String, &Value)> = prepared
+        .iter()
+        .filter(|p| p.schema.has_unique_values())
+        .flat_map(|p| {
+            p.schema
+                .marked_values(&p.deposit.value, UNIQUE_KEYWORD)
+                .into_iter()
+                .filter(|(_, v)| !matches!(v, Value::Null) && *v != &Value::String(String::new()))
+                .map(move |(pointer, value)| (p, pointer, value))
+        })
+        .collect();
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut problems = Vec::new();
+    for id in crate::archive::deposit_ids(source)? {
+        let path = crate::deposit::metadata_path(&id);
+        let Some(bytes) = source.read(&path)? else {
+            continue;
+        };
+        let Ok(other) = crate::json::from_bytes(&bytes) else {
+            continue;
+        };
+        let other_schema = other
+            .get("$schema")
+            .and_then(Value::as_str)
+            .and_then(parse_schema_ref);
+        for (p, pointer, value) in &wanted {
+            let same_schema = other_schema
+                .as_ref()
+                .is_some_and(|s| s.name == p.schema.root.sref.name);
+            if path == p.deposit.path || !same_schema || other.pointer(pointer) != Some(*value) {
+                continue;
+            }
+            let title = p.schema.title_path(pointer);
+            problems.push(
+                Problem::at(
+                    &p.deposit.path,
+                    &p.deposit.text,
+                    pointer,
+                    format!(
+                        "{} is already the {} of deposit {id} ({path}); it must be unique (x-validate-unique-cadi): correct it, or work in that deposit",
+                        short_value(value),
+                        if title.is_empty() { "value here".to_string() } else { title.rsplit(" › ").next().unwrap_or_default().to_string() },
+                    ),
+                )
+                .with_title_path(title),
+            );
+        }
+    }
+    Ok(problems)
+}
+
+/// Everything the hook and `capsule validate` check for deposits of one tree: the
+/// schema ([`check_all`]), CAP's uniqueness rule ([`check_unique`]) and the warnings.
+pub fn check_deposits(
+    prepared: &[Prepared],
+    mode: Mode,
+    source: &dyn Source,
+) -> std::io::Result<Checked> {
+    let mut problems: Vec<Problem> = check_all(prepared, mode).into_iter().flatten().collect();
+    problems.extend(check_unique(prepared, source)?);
+    let warnings = prepared.iter().flat_map(warnings).collect();
+    Ok(Checked { problems, warnings })
+}
+
+/// `[validation]` from the archive's capsule.toml in `source` (defaults when there is
+/// none; a capsule.toml that does not parse is reported where it is checked).
+pub fn validation_settings(source: &dyn Source) -> crate::settings::ValidationSettings {
+    source
+        .read("capsule.toml")
+        .ok()
+        .flatten()
+        .and_then(|bytes| crate::settings::Settings::parse(&String::from_utf8_lossy(&bytes)).ok())
+        .map(|s| s.validation)
+        .unwrap_or_default()
 }
 
 /// Validates many deposits with all cores. Results come back in input order.
@@ -316,6 +450,7 @@ fn describe(error: &ValidationError<'_>) -> Vec<(String, String)> {
                 .into(),
         ),
         ValidationErrorKind::FalseSchema => one("this field is not allowed here".into()),
+        ValidationErrorKind::Custom { message, .. } => one(message.clone()),
         ValidationErrorKind::Referencing(e) => {
             one(format!("the schema refers to something missing: {e}"))
         }

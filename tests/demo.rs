@@ -51,4 +51,36 @@ fn the_demo_runs_and_shows_each_step() {
         &dep("ttbar-xsec", "software"),
     ])));
     assert!(listing.trim().ends_with(".bundle"), "{listing}");
+
+    // Exploring as the demo says: who you are, then the README's searches find the
+    // hand-written keyword that the fetch (step 11) kept beside its own.
+    assert!(text.contains("export CAPSULE_USER=alice"), "{text}");
+    let work = dir.join("work");
+    let keywords = capsule(&work)
+        .env("CAPSULE_USER", "alice")
+        .args(["search", "basic_info.keywords:ttbar", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        keywords.status.success(),
+        "{}{}",
+        stdout(&keywords),
+        stderr(&keywords)
+    );
+    assert!(
+        stdout(&keywords).contains("ttbar-xsec"),
+        "{}",
+        stdout(&keywords)
+    );
+    let deposit: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(work.join(dep("ttbar-xsec", "deposit.json"))).unwrap(),
+    )
+    .unwrap();
+    let keywords = deposit["basic_info"]["keywords"].as_array().unwrap();
+    for kept in ["ttbar", "dilepton", "Run 3"] {
+        assert!(
+            keywords.iter().any(|k| k == kept),
+            "{kept} missing: {keywords:?}"
+        );
+    }
 }

@@ -45,6 +45,7 @@ fn full() -> Value {
     json!({
         "$schema": "cms-stats-questionnaire/0.0.1",
         "_deposit": {"owners": ["alice"]},
+        "_access": {"deposit-read": {"users": [], "roles": ["public"]}},
         "general_title": "Search for heavy resonances & friends",
         "analysis_context": {"name": "Alice", "email": "alice@cern.ch", "wg": "EXO", "cadi_id": "EXO-23-001"},
         "multivariate_discriminants": {"read_sc_twiki": "Yes", "mva_use": "Yes"},
@@ -57,6 +58,7 @@ fn bare() -> Value {
     json!({
         "$schema": "cms-stats-questionnaire/0.0.1",
         "_deposit": {"owners": ["alice"]},
+        "_access": {"deposit-read": {"users": [], "roles": ["public"]}},
         "general_title": "A smaller analysis",
         "analysis_context": {"wg": "SMP"},
         "multivariate_discriminants": {"mva_use": "No"}

@@ -478,3 +478,31 @@ fn deposit_files_need_their_metadata() {
         dep_dir("x")
     ));
 }
+
+#[test]
+fn a_refused_schema_points_to_schema_check_and_hook_status_knows_a_clone() {
+    let (_server, work) = server_with_docs_schema();
+    // A schema whose notification config is broken, used by no deposit.
+    let broken = r#"{"$schema": "http://json-schema.org/draft-07/schema#", "type": "object",
+  "config": {"notifications": {"actions": {"publish": [{"recipients": {"recipients": [1]}}]}}}}"#;
+    work.write("schemas/broken/1.0.0.json", broken)
+        .commit("broken config");
+    work.push()
+        .assert_rejected_with("Fix them (`capsule schema check` shows the same) and push again.");
+
+    // `hook status` in a clone explains where the hooks that judge pushes live.
+    let out = capsule(&work.path)
+        .args(["hook", "status", "."])
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&out).contains("is a clone, not a server repository"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !stderr(&out).contains("is not a git repository"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -372,7 +372,9 @@ fn publishing_makes_immutable_numbered_records() {
     work.push().assert_landed();
     work.git(&["tag", "-a", "records/higgs/v2", "-m", "incomplete"]);
     work.push_as("alice", "refs/tags/records/higgs/v2")
-        .assert_rejected_with("/basic_info/analysis_name (Basic Information › Analysis Name): required field `analysis_name` is missing (needed to publish records/higgs/v2)");
+        .assert_rejected_with("/basic_info/analysis_name (Basic Information › Analysis Name): required field `analysis_name` is missing (needed to publish records/higgs/v2)")
+        // The hint names the command that shows the same: publishing rules, not drafts.
+        .assert_rejected_with("Fix them (`capsule validate --publish higgs` shows the same) and push again.");
     assert_eq!(server.rev("refs/tags/records/higgs/v2"), None);
     work.git(&["tag", "-d", "records/higgs/v2"]);
 

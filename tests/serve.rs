@@ -3,19 +3,13 @@
 //! record tag) and tells open pages to reload, and never serves a file outside the site.
 
 mod common;
+#[path = "browser/serving.rs"]
+mod serving;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
-
-/// How long to wait for the server to come up or to rebuild before the test fails.
-/// Only a bound for failure: the test passes as soon as the change shows.
-const PATIENCE: Duration = Duration::from_secs(90);
+use serving::{Serving, EVIL_HTML, EVIL_SVG};
 
 /// A deposit of `schemas/analysis/1.0.0.json` that everyone may read.
 fn public_analysis(title: &str) -> String {
@@ -31,135 +25,6 @@ fn public_analysis(title: &str) -> String {
         "deposit-admin": {"users": ["alice"], "roles": []}
     });
     serde_json::to_string_pretty(&deposit).unwrap() + "\n"
-}
-
-/// A running `capsule serve`, killed (and reaped) on drop, with everything it printed.
-struct Serving {
-    child: Child,
-    port: u16,
-    printed: Arc<Mutex<String>>,
-}
-
-impl Serving {
-    fn start(work: &Work, out: &Path) -> Serving {
-        let mut child = capsule(&work.path)
-            .env("CAPSULE_USER", "alice")
-            .args(["serve", "--port", "0", "--out"])
-            .arg(out)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("cannot start capsule serve");
-        let printed = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let streams: [Box<dyn Read + Send>; 2] = [
-            Box::new(child.stdout.take().unwrap()),
-            Box::new(child.stderr.take().unwrap()),
-        ];
-        for stream in streams {
-            // Drain both pipes for the server's whole life, so it never blocks writing.
-            let (printed, tx) = (printed.clone(), tx.clone());
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines() {
-                    let Ok(line) = line else { break };
-                    if let Some(rest) = line.split("http://127.0.0.1:").nth(1) {
-                        if line.starts_with("Serving") {
-                            let port: String =
-                                rest.chars().take_while(char::is_ascii_digit).collect();
-                            let _ = tx.send(port.parse::<u16>().unwrap());
-                        }
-                    }
-                    let mut all = printed.lock().unwrap();
-                    all.push_str(&line);
-                    all.push('\n');
-                }
-            });
-        }
-        let port = match rx.recv_timeout(PATIENCE) {
-            Ok(port) => port,
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "capsule serve did not say where it serves:\n{}",
-                    printed.lock().unwrap()
-                );
-            }
-        };
-        Serving {
-            child,
-            port,
-            printed,
-        }
-    }
-
-    /// `GET path` with a raw request line (so `..` reaches the server as written):
-    /// the status code and the body.
-    fn get(&self, path: &str) -> (u16, String) {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
-        write!(
-            stream,
-            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).unwrap();
-        let response = String::from_utf8_lossy(&response).into_owned();
-        let (head, body) = response
-            .split_once("\r\n\r\n")
-            .unwrap_or_else(|| panic!("not an HTTP response to {path}: {response:?}"));
-        let status = head
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("no status for {path}: {head}"));
-        (status, body.to_string())
-    }
-
-    fn generation(&self) -> u64 {
-        let (status, body) = self.get("/__capsule/generation");
-        assert_eq!(status, 200, "{body}");
-        body.trim().parse().unwrap()
-    }
-
-    /// Waits until the rebuild counter open pages poll is above `than` (so they
-    /// reload), and returns it.
-    fn generation_above(&self, than: u64) -> u64 {
-        let body = self.wait_for(
-            "open pages to be told to reload",
-            "/__capsule/generation",
-            |status, body| status == 200 && body.trim().parse::<u64>().is_ok_and(|g| g > than),
-        );
-        body.trim().parse().unwrap()
-    }
-
-    /// Polls `path` until `accept` holds for its response, or fails after PATIENCE.
-    fn wait_for(&self, what: &str, path: &str, accept: impl Fn(u16, &str) -> bool) -> String {
-        let started = Instant::now();
-        loop {
-            let (status, body) = self.get(path);
-            if accept(status, &body) {
-                return body;
-            }
-            if started.elapsed() > PATIENCE {
-                panic!(
-                    "{what}: {path} still answers {status} after {PATIENCE:?}:\n{body}\n\nthe server printed:\n{}",
-                    self.printed.lock().unwrap()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]
@@ -258,7 +123,143 @@ fn serve_answers_over_http_rebuilds_on_new_records_and_stays_inside_the_site() {
     assert_eq!(status, 200);
     serving.generation_above(after);
 
-    let printed = serving.printed.lock().unwrap().clone();
+    let printed = serving.log();
     assert!(printed.contains("Rebuilt:"), "{printed}");
     drop(serving);
+}
+
+/// A deposit's `.html` and `.svg` with scripts in them, published.
+fn archive_with_evil_files() -> (Server, Work) {
+    let server = Server::new();
+    let work = server.clone("work");
+    work.write(
+        &dep("evil", "deposit.json"),
+        public_analysis("Files with scripts"),
+    )
+    .write(&dep("evil", "evil.html"), EVIL_HTML)
+    .write(&dep("evil", "evil.svg"), EVIL_SVG)
+    .commit("a deposit with active files");
+    work.push().assert_landed();
+    work.publish("evil", 1).assert_landed();
+    (server, work)
+}
+
+#[test]
+fn deposit_files_are_served_as_sandboxed_downloads_never_as_pages() {
+    let (server, work) = archive_with_evil_files();
+    let out = server.tmp.path().join("www/site");
+    let serving = Serving::start(&work, &out);
+
+    for (file, marker) in [
+        ("evil.html", "setItem('pwned','html')"),
+        ("evil.svg", "setItem('pwned','svg')"),
+    ] {
+        let path = format!("/files/evil/v1/{file}");
+        let r = serving.request(&path);
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+        assert!(
+            r.body.contains(marker),
+            "{path} is the deposit's file as it is"
+        );
+        assert_eq!(
+            r.header("Content-Disposition"),
+            Some("attachment"),
+            "{path}"
+        );
+        assert_eq!(
+            r.header("Content-Security-Policy"),
+            Some("sandbox"),
+            "{path}"
+        );
+        assert_eq!(
+            r.header("X-Content-Type-Options"),
+            Some("nosniff"),
+            "{path}"
+        );
+        let kind = r.header("Content-Type").unwrap_or("");
+        assert!(
+            !kind.contains("html") && !kind.contains("svg"),
+            "{path} is sent as {kind}"
+        );
+        assert!(
+            !r.body.contains("__capsule"),
+            "{path}: no reload script is added to a deposit's file"
+        );
+    }
+    // The site's own pages are pages, not downloads.
+    let page = serving.request("/records/evil/");
+    assert_eq!(page.status, 200);
+    assert_eq!(page.header("Content-Disposition"), None);
+    assert!(page
+        .header("Content-Type")
+        .unwrap()
+        .starts_with("text/html"));
+    // Pages link the files as downloads.
+    let html = page.body.replace("&#x2F;", "/");
+    for file in ["evil.html", "evil.svg"] {
+        let link = format!("href=\"../../files/evil/v1/{file}\" download");
+        assert!(html.contains(&link), "`{link}` missing:\n{html}");
+    }
+    // The API links the same place.
+    let (_, api) = serving.get("/api/records/evil");
+    assert!(api.contains("/files/evil/v1/evil.html\""), "{api}");
+    // Static hosts that read `_headers` get the same recipe for the whole folder.
+    let headers = std::fs::read_to_string(out.join("_headers")).unwrap();
+    assert!(
+        headers.contains(
+            "/files/*\n  Content-Disposition: attachment\n  Content-Security-Policy: sandbox\n  X-Content-Type-Options: nosniff\n"
+        ),
+        "{headers}"
+    );
+    // Nothing else of the site is under files/.
+    for entry in std::fs::read_dir(out.join("files")).unwrap() {
+        assert_eq!(entry.unwrap().file_name(), "evil");
+    }
+}
+
+/// The server watches git, and a build reads HEAD and every ref: it must rebuild for
+/// a change of the refs and never for its own reads.
+#[test]
+fn serve_rebuilds_once_per_commit_and_never_while_nothing_changes() {
+    let server = Server::new();
+    let work = server.clone("work");
+    work.write(
+        &dep("first", "deposit.json"),
+        public_analysis("First analysis"),
+    )
+    .commit("first deposit");
+    work.push().assert_landed();
+    work.publish("first", 1).assert_landed();
+    let out = server.tmp.path().join("www/site");
+    let serving = Serving::start(&work, &out);
+    let rebuilds = |log: &str| log.lines().filter(|l| l.starts_with("Rebuilt:")).count();
+
+    // Idle, with a reader polling like an open page does: no rebuild.
+    for _ in 0..30 {
+        let _ = serving.get("/");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        serving.generation(),
+        1,
+        "rebuilt while idle:\n{}",
+        serving.log()
+    );
+    assert_eq!(rebuilds(&serving.log()), 0, "{}", serving.log());
+
+    // One commit: one rebuild.
+    work.write(
+        &dep("second", "deposit.json"),
+        public_analysis("Second analysis"),
+    )
+    .commit("second deposit");
+    let generation = serving.generation_above(1);
+    assert_eq!(generation, 2, "{}", serving.log());
+    // And none after it, however long nothing changes.
+    for _ in 0..30 {
+        let _ = serving.get("/");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(serving.generation(), 2, "{}", serving.log());
+    assert_eq!(rebuilds(&serving.log()), 1, "{}", serving.log());
 }

@@ -3,6 +3,8 @@
 //! builds that leave the previous site alone, and incremental rebuilds.
 
 mod common;
+#[path = "browser/serving.rs"]
+mod serving;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -303,7 +305,8 @@ fn a_public_site_has_every_page_and_every_link_resolves() {
         "records/higgs/v1/index.html",
         "records/higgs/v2/index.html",
         "records/higgs/v2/diff/index.html",
-        "records/higgs/v2/files/plots/mass fit.txt",
+        "files/higgs/v2/plots/mass fit.txt",
+        "_headers",
         "schemas/index.html",
         "schemas/analysis/1.0.0/index.html",
         "search/index.html",
@@ -326,7 +329,7 @@ fn a_public_site_has_every_page_and_every_link_resolves() {
         "<th scope=\"col\">E-mail</th>",
         "href=\"mailto:marta.kowalczyk@example.org\"",
         "href=\"https://doi.org/10.99999/demo.ggh4l.2018\"",
-        "href=\"../../records/higgs/v2/files/plots/mass%20fit.txt\" download",
+        "href=\"../../files/higgs/v2/plots/mass%20fit.txt\" download",
         "Complete and reproducible.",
         "\"@type\":\"Dataset\"",
         "@misc{higgs",
@@ -612,9 +615,19 @@ fn a_reader_in_chromium_browses_searches_and_no_deposit_script_runs() {
     if !require_tool("node", "nodejs") {
         return;
     }
-    let (_server, work) = archive();
+    let (server, work) = archive();
+    // A record whose files carry scripts.
+    let mut evil = public(serde_json::from_str(HIGGS).unwrap());
+    evil["general_title"] = "Files with scripts".into();
+    work.write(&dep("evil", "deposit.json"), pretty(&evil))
+        .write(&dep("evil", "evil.html"), serving::EVIL_HTML)
+        .write(&dep("evil", "evil.svg"), serving::EVIL_SVG)
+        .commit("a deposit with active files");
+    work.push().assert_landed();
+    work.publish("evil", 1).assert_landed();
     let site = work.path.join("out/browse");
     build_ok(&work, &site, &[]);
+    let served = serving::Serving::start(&work, &server.tmp.path().join("www/served"));
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .parent()
         .unwrap()
@@ -626,9 +639,11 @@ fn a_reader_in_chromium_browses_searches_and_no_deposit_script_runs() {
         .arg("drive.js")
         .arg(&site)
         .arg(&shots)
+        .arg(served.url())
         .env("CHROMIUM", &chromium)
         .output()
         .expect("cannot run node");
+    drop(served);
     let report = stdout(&out);
     assert!(
         out.status.success(),
@@ -637,7 +652,51 @@ fn a_reader_in_chromium_browses_searches_and_no_deposit_script_runs() {
     );
     let parsed: serde_json::Value = serde_json::from_str(&report).unwrap();
     let steps = parsed["steps"].as_array().unwrap();
-    assert_eq!(steps.len(), 6, "{report}");
+    assert_eq!(steps.len(), 11, "{report}");
+    // Tables read well on a phone and on a desktop: the page never scrolls sideways
+    // (wide tables scroll in their own box), no cell is a sliver, no word is cut, and
+    // only long tokens may break anywhere.
+    for width in ["390", "1280"] {
+        let layout = &parsed["layout"][width];
+        assert_eq!(layout["bodyOverflow"], 0, "{width} px: {layout}");
+        assert!(layout["cells"].as_u64().unwrap() > 20, "{layout}");
+        assert!(
+            layout["narrowestCell"].as_u64().unwrap() >= 40,
+            "{width} px: a table cell is narrower than 40 px: {layout}"
+        );
+        assert_eq!(layout["brokenWords"], serde_json::json!([]), "{width} px");
+        assert_eq!(layout["anywhereCells"], serde_json::json!([]), "{width} px");
+        // "3 December 2026", and the publish message on its own.
+        assert_eq!(layout["message"], "Status: published", "{layout}");
+    }
+    println!("layout: {}", parsed["layout"]);
+    println!("sandbox: {}", parsed["sandbox"]);
+    for shot in parsed["shots"].as_array().unwrap() {
+        println!("screenshot: {}", shot.as_str().unwrap());
+    }
+    // The not-found page under a sub-path links back into that sub-path.
+    assert!(
+        parsed["notFoundHome"]
+            .as_str()
+            .is_some_and(|h| h.ends_with("/sub/index.html")),
+        "{report}"
+    );
+    // A deposit's script never ran in the site's origin, though the files were fetched.
+    let sandbox = &parsed["sandbox"];
+    assert_eq!(
+        sandbox["localStorage"],
+        serde_json::Value::Null,
+        "{sandbox}"
+    );
+    assert!(
+        !sandbox["cookie"].as_str().unwrap().contains("pwned"),
+        "{sandbox}"
+    );
+    assert!(
+        !sandbox["title"].as_str().unwrap().contains("PWNED"),
+        "{sandbox}"
+    );
+    assert!(sandbox["downloads"].as_u64().unwrap() >= 1, "{sandbox}");
     // One screenshot per step, kept for a person to look at.
     for (i, step) in steps.iter().enumerate() {
         let shot = shots.join(format!("{}-{}.png", i + 1, step["name"].as_str().unwrap()));
@@ -695,4 +754,96 @@ fn post_receive_rebuilds_the_site_named_in_capsule_toml() {
         push.output
     );
     assert!(site.join("records/higgs/v1/index.html").is_file());
+}
+
+/// `capsule new` followed by `capsule publish`, filled in with a valid analysis: the
+/// stdout and stderr of publish.
+fn create_and_publish(work: &Work, id: &str, title: &str) -> (serde_json::Value, String) {
+    let out = work.capsule_as("alice", &["new", "analysis", "--id", id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let created: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(work.path.join(dep(id, "deposit.json"))).unwrap(),
+    )
+    .unwrap();
+    let mut filled: serde_json::Value = serde_json::from_str(&analysis(
+        title,
+        &["open data"],
+        ("Alice Analyst", "alice@example.org"),
+    ))
+    .unwrap();
+    filled["_access"] = created["_access"].clone();
+    filled["_deposit"] = created["_deposit"].clone();
+    work.write(&dep(id, "deposit.json"), pretty(&filled))
+        .commit(&format!("{id}: filled in"));
+    work.push().assert_landed();
+    let out = work.capsule_as("alice", &["publish", id, "--push"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    (created, format!("{}{}", stdout(&out), stderr(&out)))
+}
+
+/// The archive decides who reads new deposits (`[archive] default_readers`, public in
+/// what `capsule init` writes): a record published there is on the public site; in an
+/// archive that keeps new deposits private, `capsule publish` says the record will not
+/// be public and how to change that, and the way it names works.
+#[test]
+fn a_published_record_reaches_the_public_site_or_publish_says_why_not() {
+    let server = Server::new();
+    let work = server.clone("work");
+    let settings = std::fs::read_to_string(work.path.join("capsule.toml")).unwrap();
+    assert!(
+        settings.contains("\ndefault_readers = [\"public\"]\n"),
+        "capsule init makes new deposits public:\n{settings}"
+    );
+    let site = work.path.join("out/site");
+
+    let (created, said) = create_and_publish(&work, "open", "An open analysis");
+    assert_eq!(
+        created["_access"]["deposit-read"],
+        serde_json::json!({"users": ["alice"], "roles": ["public"]}),
+        "capsule new writes the archive's default readers"
+    );
+    assert!(!said.contains("will not be on the public site"), "{said}");
+    build_ok(&work, &site, &[]);
+    assert!(read(&site, "records/open/index.html").contains("An open analysis"));
+
+    // An archive that keeps new deposits to their creators.
+    work.write(
+        "capsule.toml",
+        settings.replace(
+            "\ndefault_readers = [\"public\"]\n",
+            "\ndefault_readers = []\n",
+        ),
+    )
+    .commit("new deposits are private");
+    work.push().assert_landed();
+    let (created, said) = create_and_publish(&work, "closed", "A closed analysis");
+    assert_eq!(
+        created["_access"]["deposit-read"],
+        serde_json::json!({"users": ["alice"], "roles": []})
+    );
+    for needed in [
+        "records/closed/v1 will not be on the public site",
+        "_access.deposit-read",
+        "capsule set closed /_access/deposit-read/roles/- public",
+        "default_readers",
+    ] {
+        assert!(said.contains(needed), "`{needed}` missing:\n{said}");
+    }
+    assert!(!said.contains("make it public: git push"), "{said}");
+    build_ok(&work, &site, &[]);
+    assert!(!site.join("records/closed").exists());
+
+    // What publish told to do.
+    let out = work.capsule_as(
+        "alice",
+        &["set", "closed", "/_access/deposit-read/roles/-", "public"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    work.commit("closed: readable by everyone");
+    work.push().assert_landed();
+    let out = work.capsule_as("alice", &["publish", "closed", "--push"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("will not be on the public site"));
+    build_ok(&work, &site, &[]);
+    assert!(read(&site, "records/closed/index.html").contains("A closed analysis"));
 }

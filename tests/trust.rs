@@ -238,3 +238,39 @@ fn a_refused_push_of_many_commits_leaves_nothing_behind() {
         "the quarantined objects of a refused push are dropped"
     );
 }
+
+#[test]
+fn a_tombstone_is_written_by_admins_only_and_never_moves() {
+    let (server, work) = archive(|s| s);
+    let mut deposit: serde_json::Value =
+        serde_json::from_str(&owned_by("alice", "to withdraw")).unwrap();
+    deposit["_access"]["deposit-update"] = serde_json::json!({"users": ["bob"], "roles": []});
+    work.write(
+        &dep("gone", "deposit.json"),
+        serde_json::to_string_pretty(&deposit).unwrap() + "\n",
+    )
+    .commit("gone");
+    work.push().assert_landed();
+    let out = work.capsule_as("alice", &["publish", "gone", "--push"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let tombstone = r#"{"reason": "retracted", "date": "2026-12-03T00:00:00Z", "by": "bob"}"#;
+
+    // bob may update the deposit, but not withdraw it: the hook says so.
+    work.write(&dep("gone", "TOMBSTONE.json"), tombstone)
+        .commit("bob withdraws");
+    let before = server.rev("refs/heads/main");
+    work.push_as("bob", "HEAD:main")
+        .assert_rejected_with("bob may not withdraw this record: withdrawing needs deposit-admin");
+    assert_eq!(server.rev("refs/heads/main"), before);
+
+    // alice, its owner, may; afterwards nobody removes it or publishes a new version.
+    work.push_as("alice", "HEAD:main").assert_landed();
+    work.remove(&dep("gone", "TOMBSTONE.json")).commit("undo");
+    work.push_as("alice", "HEAD:main")
+        .assert_rejected_with("alice may not remove TOMBSTONE.json: a withdrawal is permanent");
+    work.git(&["reset", "-q", "--hard", "HEAD~1"]);
+    work.git(&["tag", "-a", "records/gone/v2", "-m", "again"]);
+    work.push_as("alice", "refs/tags/records/gone/v2")
+        .assert_rejected_with("gone was withdrawn");
+    assert_eq!(server.rev("refs/tags/records/gone/v2"), None);
+}

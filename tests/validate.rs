@@ -187,3 +187,98 @@ fn a_deposit_folder_without_metadata_is_a_problem_not_a_crash() {
         dep("empty", "deposit.json")
     )));
 }
+
+#[test]
+fn set_and_edit_repair_a_broken_deposit_one_step_at_a_time() {
+    let (_tmp, dir) = archive();
+    let path = dep("w-mass", "deposit.json");
+    write(
+        &dir,
+        &path,
+        r#"{
+  "$schema": "analysis/1.0.0",
+  "general_title": "W mass",
+  "basic_info": {"analysis_name": "W mass", "status": "finished"},
+  "_deposit": {"owners": ["alice"]}
+}
+"#,
+    );
+    let read = || -> Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join(&path)).unwrap()).unwrap()
+    };
+    let set = |args: &[&str]| {
+        capsule(&dir)
+            .env("CAPSULE_USER", "alice")
+            .arg("set")
+            .arg("w-mass")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+
+    // Appending to a field that does not exist yet makes the list the schema describes,
+    // and a change that adds no problem is written although one remains from before.
+    let out = set(&["/basic_info/keywords/-", "W boson"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        read()["basic_info"]["keywords"],
+        serde_json::json!(["W boson"])
+    );
+    assert!(
+        stderr(&out).contains("/basic_info/status") && stderr(&out).contains("1 problem remains"),
+        "{}",
+        stderr(&out)
+    );
+    let out = set(&["/basic_info/keywords/-", "mass"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        read()["basic_info"]["keywords"],
+        serde_json::json!(["W boson", "mass"])
+    );
+
+    // A change that adds a problem is refused, naming only the new one.
+    let before = std::fs::read(dir.join(&path)).unwrap();
+    let out = set(&[
+        "/basic_info/people_info/-",
+        "{\"name\": \"Ann\", \"email\": \"ann(at)cern.ch\"}",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("/basic_info/people_info/0/email"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !stderr(&out).contains("/basic_info/status"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read(dir.join(&path)).unwrap(), before);
+
+    // An edit that changes something else is saved too, and says what remains.
+    let script = dir.parent().unwrap().join("editor.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\nsed -i 's/\"W mass\",/\"The W mass\",/' \"$1\"\n",
+    )
+    .unwrap();
+    let out = capsule(&dir)
+        .env("EDITOR", format!("sh {}", script.display()))
+        .args(["edit", "w-mass"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(read()["general_title"], "The W mass");
+    assert!(
+        stderr(&out).contains("1 problem remains"),
+        "{}",
+        stderr(&out)
+    );
+
+    // The last repair leaves nothing to report.
+    let out = set(&["/basic_info/status", "in progress"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("remain"), "{}", stderr(&out));
+    let out = capsule(&dir).args(["validate", "w-mass"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}

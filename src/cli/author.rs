@@ -7,7 +7,7 @@ use clap::Args;
 use serde::Serialize;
 
 use capsule::archive::WorkTree;
-use capsule::authoring::{mint_id, new_deposit, today};
+use capsule::authoring::{mint_id, new_deposit, today, wants_cap_ids};
 use capsule::deposit::{check_id, parse_latest_schema_ref, parse_schema_ref};
 use capsule::schema::{list_schemas, SchemaRegistry};
 
@@ -46,6 +46,8 @@ struct Created {
     path: String,
     schema: String,
     owner: String,
+    /// How the owner is written in the deposit (a name, or a CAP id).
+    owner_entry: serde_json::Value,
 }
 
 pub fn run(args: NewArgs) -> anyhow::Result<Outcome> {
@@ -117,7 +119,36 @@ pub fn run(args: NewArgs) -> anyhow::Result<Outcome> {
             .map_err(|e| anyhow::anyhow!("{e}"))?
         }
     };
-    let deposit = new_deposit(&schema, &user);
+    // CAP's schemas type owners and users as CAP user ids: write what the schema wants.
+    let wants_ids = registry
+        .compile(&tree, &schema.sref)
+        .ok()
+        .flatten()
+        .is_some_and(|compiled| wants_cap_ids(&compiled));
+    let person = match (wants_ids, clone.access.cap_id(&user)) {
+        (false, _) => serde_json::Value::String(user.clone()),
+        (true, Some(id)) => serde_json::Value::from(id),
+        (true, None) => bail!(
+            "schema {} wants CAP user ids (numbers) in _deposit.owners and _access, and access.toml gives {user} none: write their line in [people] as `{user} = {{ email = \"{}\", cap_id = <CAP user id> }}`, then run this again",
+            schema.sref,
+            clone.access.email(&user).unwrap_or("...")
+        ),
+    };
+    // CAP's own access schema types roles as CAP ids too: names such as `public` would
+    // make the new deposit invalid there, so such deposits start with no default readers.
+    let readers: &[String] = if wants_ids {
+        if !clone.settings.archive.default_readers.is_empty() {
+            output::warning(&format!(
+                "schema {} types _access roles as CAP ids, so archive.default_readers ({}) is not written into the new deposit; grant readers in its _access",
+                schema.sref,
+                clone.settings.archive.default_readers.join(", ")
+            ));
+        }
+        &[]
+    } else {
+        &clone.settings.archive.default_readers
+    };
+    let deposit = new_deposit(&schema, &person, readers);
     let folder = clone.root.join(capsule::deposit::folder(&id));
     std::fs::create_dir_all(&folder)?;
     let path = folder.join("deposit.json");
@@ -137,6 +168,7 @@ pub fn run(args: NewArgs) -> anyhow::Result<Outcome> {
         schema: deposit["$schema"].as_str().unwrap_or_default().to_string(),
         id,
         owner: user,
+        owner_entry: person,
     };
     if args.json {
         output::json(&created)?;

@@ -99,7 +99,8 @@ impl Clone {
         let mut text = serde_json::to_string_pretty(value)?;
         text.push('\n');
         let tree = capsule::archive::WorkTree::new(&self.root);
-        let mut registry = capsule::schema::SchemaRegistry::new();
+        let mut registry =
+            capsule::schema::SchemaRegistry::with_validation(self.settings.validation);
         Ok(
             match parse_deposit(&path, text.as_bytes())
                 .and_then(|d| prepare(&mut registry, &tree, d))

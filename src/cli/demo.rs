@@ -142,7 +142,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     step(&mut out, "Explore it yourself")?;
     writeln!(
         out,
-        "   cd {}\n   capsule log higgs-4l\n   capsule show higgs-4l@v1\n   capsule validate --json\n   git log --stat",
+        "   cd {}\n   export CAPSULE_USER=alice      # who you are to the demo server (alice is its admin)\n   capsule log higgs-4l\n   capsule show higgs-4l@v1\n   capsule search ttbar\n   capsule validate --json\n   git log --stat",
         work.display()
     )?;
     Ok(Outcome::Ok)

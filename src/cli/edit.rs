@@ -8,7 +8,7 @@ use clap::Args;
 use serde::Serialize;
 use serde_json::Value;
 
-use capsule::authoring::{set_pointer, write_json_atomically};
+use capsule::authoring::{set_pointer_with, write_json_atomically};
 use capsule::deposit::{lfs_pointer, LfsPointer};
 use capsule::history::{diff_values, FieldChange};
 use capsule::problem::Problem;
@@ -28,6 +28,68 @@ fn report_problems(problems: &[Problem], what: &str) -> anyhow::Result<Outcome> 
         ),
     )?;
     Ok(Outcome::Problems)
+}
+
+/// The problems of `after` that `before` did not have: a change that adds none leaves
+/// the deposit no worse, and is accepted (a deposit that is already broken can be
+/// repaired one step at a time).
+fn new_problems(before: &[Problem], after: &[Problem]) -> Vec<Problem> {
+    after
+        .iter()
+        .filter(|p| {
+            !before
+                .iter()
+                .any(|b| b.pointer == p.pointer && b.message == p.message && b.file == p.file)
+        })
+        .cloned()
+        .collect()
+}
+
+/// Says which problems are still there after a change that was written.
+fn report_remaining(problems: &[Problem]) -> anyhow::Result<()> {
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let mut err = anstream::stderr();
+    for problem in problems {
+        writeln!(err, "{}", output::problem_line(problem))?;
+    }
+    writeln!(
+        err,
+        "{} {} remain{} from before this change; fix them before you push",
+        output::bad("note:"),
+        count(problems.len(), "problem"),
+        if problems.len() == 1 { "s" } else { "" }
+    )?;
+    Ok(())
+}
+
+/// Whether the schema of `deposit` says the field at `tokens` is a list.
+fn schema_says_list(clone: &Clone, deposit: &Value) -> impl Fn(&[String]) -> Option<bool> {
+    let schema = deposit
+        .get("$schema")
+        .and_then(Value::as_str)
+        .and_then(capsule::deposit::parse_schema_ref)
+        .and_then(|sref| {
+            capsule::schema::SchemaRegistry::new()
+                .compile(&capsule::archive::WorkTree::new(&clone.root), &sref)
+                .ok()
+                .flatten()
+        });
+    move |tokens: &[String]| {
+        let schema = schema.as_ref()?;
+        let mut node = schema.node();
+        for token in tokens {
+            node = node.child(if token == "-" { "0" } else { token })?;
+        }
+        let ty = node.value().get("type")?;
+        Some(
+            ty == "array"
+                || ty
+                    .as_array()
+                    .is_some_and(|l| l.iter().any(|t| t == "array")),
+        )
+    }
 }
 
 fn print_changes(changes: &[FieldChange]) -> anyhow::Result<()> {
@@ -61,7 +123,9 @@ fn print_changes(changes: &[FieldChange]) -> anyhow::Result<()> {
 #[command(
     after_help = "VALUE is read as JSON when it is JSON (numbers, true, [..], {..}, \"quoted\"),
 otherwise as a string. Missing objects on the way are created; `-` as the last array
-index appends. The result is validated as a draft before anything is written.
+index appends (a missing field becomes a list). The result is validated as a draft:
+a change that adds a problem is refused; one that leaves the deposit no worse is
+written, and the problems that remain are listed.
 
 Examples:
   capsule set zee /basic_info/status \"in progress\"
@@ -93,13 +157,22 @@ pub fn set(args: SetArgs) -> anyhow::Result<Outcome> {
         serde_json::from_str(&args.value).unwrap_or_else(|_| Value::String(args.value.clone()))
     };
     let mut new = old.clone();
-    set_pointer(&mut new, &args.pointer, value).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let problems = clone.problems_of(&args.id, &new)?;
-    if !problems.is_empty() {
-        return report_problems(&problems, &format!("{} {}", args.id, args.pointer));
+    set_pointer_with(
+        &mut new,
+        &args.pointer,
+        value,
+        &schema_says_list(&clone, &old),
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let before = clone.problems_of(&args.id, &old)?;
+    let after = clone.problems_of(&args.id, &new)?;
+    let added = new_problems(&before, &after);
+    if !added.is_empty() {
+        return report_problems(&added, &format!("{} {}", args.id, args.pointer));
     }
     let changes = diff_values(&old, &new);
     write_json_atomically(&path, &new)?;
+    report_remaining(&after)?;
     if args.json {
         output::json(&changes)?;
     } else {
@@ -116,7 +189,8 @@ pub fn set(args: SetArgs) -> anyhow::Result<Outcome> {
 #[derive(Debug, Args)]
 #[command(
     after_help = "Opens the deposit in $VISUAL or $EDITOR (else vi). When you close the editor,
-the result is checked as a draft. With problems, on a terminal you are asked whether
+the result is checked as a draft. An edit that adds no problem is saved (problems it
+leaves from before are listed). With new problems, on a terminal you are asked whether
 to reopen it; otherwise your edit is kept in .git/capsule/edits/ and the deposit is
 left as it was. An edit is never lost."
 )]
@@ -161,10 +235,15 @@ pub fn edit(args: EditArgs) -> anyhow::Result<Outcome> {
             return Ok(Outcome::Ok);
         }
         let file = capsule::deposit::metadata_path(&args.id);
-        let problems = match capsule::validate::parse_deposit(&file, &text) {
+        let after = match capsule::validate::parse_deposit(&file, &text) {
             Ok(parsed) => clone.problems_of(&args.id, &parsed.value)?,
             Err(problems) => problems,
         };
+        let before = match capsule::json::from_bytes(original.as_bytes()) {
+            Ok(value) => clone.problems_of(&args.id, &value)?,
+            Err(_) => Vec::new(),
+        };
+        let problems = new_problems(&before, &after);
         if problems.is_empty() {
             let value: Value = capsule::json::from_bytes(&text).map_err(anyhow::Error::msg)?;
             let changes = diff_values(
@@ -178,6 +257,7 @@ pub fn edit(args: EditArgs) -> anyhow::Result<Outcome> {
             out.persist(&path).map_err(|e| e.error)?;
             writeln!(anstream::stdout(), "Updated {file}")?;
             print_changes(&changes)?;
+            report_remaining(&after)?;
             return Ok(Outcome::Ok);
         }
         let mut err = anstream::stderr();

@@ -133,9 +133,26 @@ pub fn run(cmd: HookCommand) -> anyhow::Result<Outcome> {
             })
         }
         HookCommand::Status { git_dir, json } => {
-            if !git_dir.join("objects").is_dir() {
-                anyhow::bail!("{} is not a git repository", git_dir.display());
-            }
+            let git_dir = if git_dir.join("objects").is_dir() {
+                git_dir
+            } else {
+                // A clone: its hooks are in its .git folder, but the ones that judge
+                // pushes run on the server.
+                match git2::Repository::discover(&git_dir) {
+                    Ok(repo) if !repo.is_bare() => {
+                        output::warning(&format!(
+                            "{} is a clone, not a server repository: pushes are judged by the hooks of the repository you push to. Showing this clone's own hooks in {}; to check the server, run `capsule hook status /path/to/archive.git` there",
+                            git_dir.display(),
+                            repo.path().display()
+                        ));
+                        repo.path().to_path_buf()
+                    }
+                    _ => anyhow::bail!(
+                        "{} is not a git repository: give the server's bare repository (the folder with objects/ and refs/)",
+                        git_dir.display()
+                    ),
+                }
+            };
             let states = hook_status(&git_dir);
             if json {
                 output::json(&states)?;
@@ -297,13 +314,42 @@ fn pre_receive_inner(git_dir: &Path) -> anyhow::Result<Outcome> {
             err,
             "capsule: {} {problems}{place}; nothing was changed. {}",
             output::bad("push rejected:"),
-            if report.problems.iter().any(|p| p.commit.is_some()) {
-                "Fix them (`capsule validate` shows the same) and push again."
-            } else {
-                "Fix them and push again."
-            },
+            fix_hint(&report.problems),
         )?;
         Ok(Outcome::Problems)
+    }
+}
+
+/// What to run locally to see the same problems again: the command depends on what was
+/// refused (a record needs `validate --publish`, a schema `schema check`).
+fn fix_hint(problems: &[capsule::problem::Problem]) -> String {
+    let mut commands: Vec<String> = Vec::new();
+    let mut add = |command: String| {
+        if !commands.contains(&command) {
+            commands.push(command);
+        }
+    };
+    for problem in problems {
+        if let Some(tag) = problem
+            .message
+            .rsplit_once("(needed to publish records/")
+            .map(|(_, rest)| rest)
+        {
+            let id = tag.split('/').next().unwrap_or("ID");
+            add(format!("`capsule validate --publish {id}`"));
+        } else if problem.file.starts_with("schemas/") || problem.file.starts_with("templates/") {
+            add("`capsule schema check`".to_string());
+        } else if problem.commit.is_some() {
+            add("`capsule validate`".to_string());
+        }
+    }
+    match commands.len() {
+        0 => "Fix them and push again.".to_string(),
+        1 => format!("Fix them ({} shows the same) and push again.", commands[0]),
+        _ => format!(
+            "Fix them ({} show the same) and push again.",
+            commands.join(" and ")
+        ),
     }
 }
 

@@ -15,6 +15,7 @@ mod migrate;
 mod notify;
 mod outbox;
 mod output;
+mod preserve;
 mod record;
 mod schema;
 mod search;
@@ -98,6 +99,16 @@ enum Command {
     Index(search::IndexArgs),
     /// Search drafts and published records: words, phrases, field:value, prefix*.
     Search(search::SearchArgs),
+    /// Package a record version as a BagIt bag with RO-Crate and DataCite metadata.
+    Export(preserve::ExportArgs),
+    /// Cite a record version (BibTeX, CSL-JSON or text).
+    Cite(preserve::CiteArgs),
+    /// Register a record's DOIs with DataCite (concept and versions).
+    Doi(preserve::DoiArgs),
+    /// Withdraw a record: commit its tombstone; its id stays reserved.
+    Withdraw(preserve::WithdrawArgs),
+    /// Check fixity: git objects, record versions, bundles and written bags.
+    Audit(preserve::AuditArgs),
 }
 
 /// The outcome of a command, mapped to an exit code.
@@ -137,6 +148,11 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Index(args) => search::run_index(args),
         Command::Search(args) => search::run_search(args),
+        Command::Export(args) => preserve::export(args),
+        Command::Cite(args) => preserve::cite_record(args),
+        Command::Doi(args) => preserve::register_dois(args),
+        Command::Withdraw(args) => preserve::withdraw(args),
+        Command::Audit(args) => preserve::audit(args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

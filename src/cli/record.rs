@@ -51,6 +51,8 @@ struct Published {
     tag: String,
     commit: String,
     pushed: bool,
+    /// Whether everyone may read this version, so that it appears on the public site.
+    public: bool,
 }
 
 pub fn publish(args: PublishArgs) -> anyhow::Result<Outcome> {
@@ -132,6 +134,10 @@ pub fn publish(args: PublishArgs) -> anyhow::Result<Outcome> {
         return Ok(Outcome::Problems);
     }
 
+    // The public site shows a record only while `_access.deposit-read` grants
+    // `public` (or `*`); say so now rather than let the author wait for a page.
+    let public = capsule::json::from_bytes(&bytes)
+        .is_ok_and(|deposit| capsule::access::DepositAccess::of(&deposit).is_public());
     let versions = versions_of(&clone.repo, id)?;
     if let Some(last) = versions.last() {
         if last.commit == head.id() {
@@ -147,6 +153,15 @@ pub fn publish(args: PublishArgs) -> anyhow::Result<Outcome> {
         .message
         .clone()
         .unwrap_or_else(|| format!("Publish {id} v{version}"));
+    // A SHA-256 of the version's files, which `capsule audit` checks (fixity beyond SHA-1).
+    let folder = tree
+        .deposit_folder(id)?
+        .with_context(|| format!("{path} is not committed yet"))?;
+    let digest = capsule::preserve::audit::payload_digest(&clone.repo, folder)?;
+    let message = format!(
+        "{message}\n\n{} {digest}\n",
+        capsule::preserve::audit::PAYLOAD_TRAILER
+    );
     let tagger = signature(&clone.repo)?;
     create_record_tag(&clone.repo, id, version, head.id(), &tagger, &message)?;
     let tag = format!("records/{id}/v{version}");
@@ -179,6 +194,7 @@ pub fn publish(args: PublishArgs) -> anyhow::Result<Outcome> {
         tag: tag.clone(),
         commit: head.id().to_string(),
         pushed,
+        public,
     };
     if args.json {
         output::json(&result)?;
@@ -191,11 +207,12 @@ pub fn publish(args: PublishArgs) -> anyhow::Result<Outcome> {
             short(head.id())
         )?;
         if !pushed {
-            writeln!(
-                out,
-                "Push it to make it public: git push {} {tag}",
-                args.remote
-            )?;
+            writeln!(out, "Push it to publish it: git push {} {tag}", args.remote)?;
+        }
+        if !public {
+            output::warning(&format!(
+                "{tag} will not be on the public site: {id}'s _access.deposit-read grants neither \"public\" nor \"*\", so only its readers see it (on an internal site, `capsule build --drafts`), and mails link its draft page. To make it public: `capsule set {id} /_access/deposit-read/roles/- public`, commit, push and publish again. New deposits get their readers from [archive] default_readers in capsule.toml."
+            ));
         }
     }
     Ok(Outcome::Ok)

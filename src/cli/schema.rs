@@ -58,6 +58,11 @@ struct CheckResult {
     schema: String,
     title: Option<String>,
     form: Option<capsule::schema::SchemaForm>,
+    /// The rules its deposits are judged by (`standard` or `cap`), and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    engine: Option<capsule::schema::Engine>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    engine_reason: Option<String>,
     ok: bool,
     problems: Vec<Problem>,
     /// Things that work but probably not as meant (notification rules naming
@@ -112,10 +117,12 @@ pub fn run(cmd: SchemaCommand) -> anyhow::Result<Outcome> {
                     })
                     .collect::<anyhow::Result<_>>()?
             };
-            let mut registry = SchemaRegistry::new();
+            let validation = capsule::validate::validation_settings(&tree);
+            let mut registry = SchemaRegistry::with_validation(validation);
             let mut results = Vec::new();
             for sref in wanted {
                 let mut warnings = Vec::new();
+                let mut engine = None;
                 let (title, form, problems) = match registry.compile(&tree, &sref) {
                     Ok(Some(compiled)) => {
                         let mut problems = [Mode::Draft, Mode::Publish]
@@ -126,6 +133,20 @@ pub fn run(cmd: SchemaCommand) -> anyhow::Result<Outcome> {
                         let mail = capsule::mail::check_schema(&compiled.root, &tree)?;
                         problems.extend(mail.problems);
                         warnings = mail.warnings;
+                        warnings.extend(compiled.root.notes.iter().cloned());
+                        let root = &compiled.root;
+                        engine = Some((
+                            root.engine,
+                            format!(
+                                "{}, because {}",
+                                capsule::schema::engine::describe(
+                                    root.engine,
+                                    root.declared,
+                                    validation.cap_strict
+                                ),
+                                root.engine_reason
+                            ),
+                        ));
                         (
                             compiled.root.title.clone(),
                             Some(compiled.root.form),
@@ -144,6 +165,8 @@ pub fn run(cmd: SchemaCommand) -> anyhow::Result<Outcome> {
                     schema: sref.to_string(),
                     title,
                     form,
+                    engine: engine.as_ref().map(|e| e.0),
+                    engine_reason: engine.map(|e| e.1),
                     ok: problems.is_empty(),
                     problems,
                     warnings,
@@ -163,6 +186,9 @@ pub fn run(cmd: SchemaCommand) -> anyhow::Result<Outcome> {
             } else {
                 let mut out = anstream::stdout();
                 for r in &results {
+                    if let Some(reason) = &r.engine_reason {
+                        writeln!(out, "{}: {reason}", r.schema)?;
+                    }
                     for p in &r.problems {
                         writeln!(out, "{}", output::problem_line(p))?;
                     }
@@ -207,37 +233,170 @@ pub fn run(cmd: SchemaCommand) -> anyhow::Result<Outcome> {
             if files.len() > 1 && (name.is_some() || version.is_some()) {
                 bail!("--name and --schema-version apply to one file at a time");
             }
-            let mut out = anstream::stdout();
-            for file in &files {
-                let sref = target_of(file, name.as_deref(), version.as_deref())?;
-                let target = root.join(sref.path());
-                if target.exists() && !force {
-                    bail!("{} already exists: a schema version never changes; add a new version instead", sref.path());
-                }
-                std::fs::create_dir_all(target.parent().unwrap())?;
-                std::fs::copy(file, &target)
-                    .with_context(|| format!("copying {}", file.display()))?;
-                writeln!(out, "added {} as {}", file.display(), sref.path())?;
-            }
-            Ok(Outcome::Ok)
+            add_schemas(&root, &files, name.as_deref(), version.as_deref(), force)
         }
     }
 }
 
+/// A schema file given to `schema add`, and where it goes.
+struct Candidate<'a> {
+    file: &'a Path,
+    sref: SchemaRef,
+    bytes: Vec<u8>,
+    /// What `--force` replaced, put back if the new file cannot be used.
+    previous: Option<Vec<u8>>,
+}
+
+/// `schema add`: every good file is added, every bad one reported with its file,
+/// pointer and reason. Files are written first and compiled after, so a schema that
+/// refers to another one of the same run is added whatever the order; a file whose
+/// references cannot be resolved (or that does not compile) is taken out again, and so
+/// are, in turn, the files that needed it.
+fn add_schemas(
+    root: &Path,
+    files: &[PathBuf],
+    name: Option<&str>,
+    version: Option<&str>,
+    force: bool,
+) -> anyhow::Result<Outcome> {
+    let mut bad: Vec<Problem> = Vec::new();
+    let mut bad_files = 0;
+    let mut candidates: Vec<Candidate<'_>> = Vec::new();
+    for file in files {
+        let shown = file.display().to_string();
+        let bytes = match std::fs::read(file) {
+            Ok(b) => b,
+            Err(e) => {
+                bad.push(Problem::file(&shown, format!("cannot read it: {e}")));
+                bad_files += 1;
+                continue;
+            }
+        };
+        let checked = target_of(file, &bytes, name, version).and_then(|sref| {
+            if root.join(sref.path()).exists() && !force {
+                return Err(vec![Problem::file(&shown, format!("{} already exists: a schema version never changes; add a new version instead", sref.path()))]);
+            }
+            if let Some(other) = candidates.iter().find(|c| c.sref == sref) {
+                return Err(vec![Problem::file(&shown, format!("{} is also given as {}: give each schema version once", sref.path(), other.file.display()))]);
+            }
+            capsule::schema::LoadedSchema::parse(&sref, &bytes).map(|_| sref)
+        });
+        match checked {
+            Ok(sref) => {
+                let previous = std::fs::read(root.join(sref.path())).ok();
+                candidates.push(Candidate {
+                    file,
+                    sref,
+                    bytes,
+                    previous,
+                })
+            }
+            Err(problems) => {
+                bad_files += 1;
+                bad.extend(problems.into_iter().map(|mut p| {
+                    p.file = shown.clone();
+                    p
+                }));
+            }
+        }
+    }
+    // Write, then compile with everything of this run in place.
+    for c in &candidates {
+        let target = root.join(c.sref.path());
+        std::fs::create_dir_all(target.parent().unwrap())?;
+        std::fs::write(&target, &c.bytes).with_context(|| format!("writing {}", c.sref.path()))?;
+    }
+    let shown_as = |path: &str, candidates: &[Candidate<'_>]| {
+        candidates
+            .iter()
+            .find(|c| c.sref.path() == path)
+            .map_or(path.to_string(), |c| c.file.display().to_string())
+    };
+    loop {
+        let tree = WorkTree::new(root);
+        let mut registry = SchemaRegistry::new();
+        // A file whose own text is at fault goes first: the files that need it are then
+        // told about their `$ref` to it, not about its problems once more.
+        let mut failed: Option<(usize, Vec<Problem>)> = None;
+        for (i, c) in candidates.iter().enumerate() {
+            let problems = match registry.compile(&tree, &c.sref) {
+                Ok(Some(compiled)) => [Mode::Draft, Mode::Publish]
+                    .into_iter()
+                    .find_map(|m| compiled.validator(m).err().map(<[Problem]>::to_vec))
+                    .unwrap_or_default(),
+                Ok(None) => vec![Problem::file(
+                    c.sref.path(),
+                    "the file vanished while it was added",
+                )],
+                Err(LoadError::Invalid(p)) => p,
+                Err(e) => return Err(e.into()),
+            };
+            if problems.is_empty() {
+                continue;
+            }
+            let own = problems.iter().any(|p| p.file == c.sref.path());
+            if own {
+                failed = Some((i, problems));
+                break;
+            }
+            failed.get_or_insert((i, problems));
+        }
+        let Some((i, problems)) = failed else { break };
+        let c = candidates.remove(i);
+        match &c.previous {
+            Some(previous) => std::fs::write(root.join(c.sref.path()), previous)?,
+            None => std::fs::remove_file(root.join(c.sref.path()))?,
+        }
+        bad_files += 1;
+        let mine = c.sref.path();
+        bad.extend(problems.into_iter().map(|mut p| {
+            if p.file == mine {
+                p.file = c.file.display().to_string();
+            } else {
+                let other = shown_as(&p.file, &candidates);
+                p.message = format!(
+                    "{} needs {}, which cannot be used: {}",
+                    c.file.display(),
+                    other,
+                    p.message
+                );
+                p.file = other;
+            }
+            p
+        }));
+    }
+    let mut out = anstream::stdout();
+    for c in &candidates {
+        writeln!(out, "added {} as {}", c.file.display(), c.sref.path())?;
+    }
+    if bad.is_empty() {
+        return Ok(Outcome::Ok);
+    }
+    let mut err = anstream::stderr();
+    for p in &bad {
+        writeln!(err, "{}", output::problem_line(p))?;
+    }
+    writeln!(
+        err,
+        "{} {} of {} not added; {} added",
+        output::bad("failed:"),
+        bad_files,
+        count(files.len(), "file"),
+        candidates.len()
+    )?;
+    Ok(Outcome::Problems)
+}
+
 /// Where a schema file goes: from the flags, else from a CAP wrapper's own fields.
-fn target_of(file: &Path, name: Option<&str>, version: Option<&str>) -> anyhow::Result<SchemaRef> {
-    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let (_, value) =
-        capsule::json::parse(&file.display().to_string(), &bytes).map_err(|problems| {
-            anyhow::anyhow!(
-                "{}",
-                problems
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            )
-        })?;
+fn target_of(
+    file: &Path,
+    bytes: &[u8],
+    name: Option<&str>,
+    version: Option<&str>,
+) -> Result<SchemaRef, Vec<Problem>> {
+    let shown = file.display().to_string();
+    let (_, value) = capsule::json::parse(&shown, bytes)?;
+    let fail = |message: String| vec![Problem::file(&shown, message)];
     let name = name
         .map(str::to_string)
         .or_else(|| {
@@ -246,7 +405,9 @@ fn target_of(file: &Path, name: Option<&str>, version: Option<&str>) -> anyhow::
                 .and_then(Value::as_str)
                 .map(str::to_string)
         })
-        .with_context(|| format!("{}: give the schema's name with --name", file.display()))?;
+        .ok_or_else(|| {
+            fail("the file carries no `name`: give the schema's name with --name".into())
+        })?;
     let version = version
         .map(str::to_string)
         .or_else(|| {
@@ -255,14 +416,15 @@ fn target_of(file: &Path, name: Option<&str>, version: Option<&str>) -> anyhow::
                 .and_then(Value::as_str)
                 .map(str::to_string)
         })
-        .with_context(|| {
-            format!(
-                "{}: give the schema's version with --schema-version",
-                file.display()
+        .ok_or_else(|| {
+            fail(
+                "the file carries no `version`: give the schema's version with --schema-version"
+                    .into(),
             )
         })?;
-    version.parse::<Version>()?;
-    let sref = parse_schema_ref(&format!("{name}/{version}"))
-        .with_context(|| format!("`{name}` is not a valid schema name"))?;
-    Ok(sref)
+    version
+        .parse::<Version>()
+        .map_err(|e| fail(format!("`{version}` is not a version: {e}")))?;
+    parse_schema_ref(&format!("{name}/{version}"))
+        .ok_or_else(|| fail(format!("`{name}` is not a valid schema name")))
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 
-use capsule::site::{build, BuildOptions, BuildReport, Progress, Quiet};
+use capsule::site::{build, downloads, BuildOptions, BuildReport, Progress, Quiet};
 
 use super::output::{self, count};
 use super::Outcome;
@@ -297,6 +297,8 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<Outcome> {
         base_url: Some(format!("http://127.0.0.1:{port}")),
         incremental: true,
     };
+    // Read before the build, so that a change during it still leads to a rebuild.
+    let state = refs_state(&repo);
     let report = build(&repo, &options, &Quiet)?;
     print_report(&report)?;
     let mut stdout = anstream::stdout();
@@ -310,7 +312,7 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<Outcome> {
     {
         let generation = generation.clone();
         let repo = repo.clone();
-        std::thread::spawn(move || watch_and_rebuild(&repo, &options, &generation));
+        std::thread::spawn(move || watch_and_rebuild(&repo, &options, state, &generation));
     }
     for request in server.incoming_requests() {
         let _ = respond(request, &out, &generation);
@@ -318,8 +320,17 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
-/// Rebuilds whenever git's refs or HEAD change, a quarter second after the last change.
-fn watch_and_rebuild(repo: &Path, options: &BuildOptions, generation: &AtomicU64) {
+/// Rebuilds whenever what a build reads from git changes: a commit, a pull, a new
+/// record tag. Notify wakes us for any write under `refs/`, `packed-refs` or `HEAD`
+/// (and on some systems for reads too: a build reads HEAD and every ref, so reacting
+/// to the events alone rebuilt in a loop). Events are only a hint: a rebuild happens
+/// when the refs' state differs from the one the last build started from.
+fn watch_and_rebuild(
+    repo: &Path,
+    options: &BuildOptions,
+    mut built: Option<RefsState>,
+    generation: &AtomicU64,
+) {
     use notify::{RecursiveMode, Watcher};
     let (tx, rx) = std::sync::mpsc::channel();
     let mut watcher = match notify::recommended_watcher(tx) {
@@ -337,17 +348,15 @@ fn watch_and_rebuild(repo: &Path, options: &BuildOptions, generation: &AtomicU64
         return;
     }
     let relevant = |event: &notify::Event| {
-        event.paths.iter().any(|p| {
-            let rel = p.strip_prefix(repo).unwrap_or(p);
-            let first = rel
-                .components()
-                .next()
-                .map(|c| c.as_os_str().to_string_lossy().into_owned());
-            matches!(
-                first.as_deref(),
-                Some("refs" | "packed-refs" | "HEAD" | "FETCH_HEAD" | "ORIG_HEAD")
-            ) && !rel.to_string_lossy().ends_with(".lock")
-        })
+        !matches!(event.kind, notify::EventKind::Access(_))
+            && event.paths.iter().any(|p| {
+                let rel = p.strip_prefix(repo).unwrap_or(p);
+                let first = rel
+                    .components()
+                    .next()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned());
+                matches!(first.as_deref(), Some("refs" | "packed-refs" | "HEAD"))
+            })
     };
     loop {
         let Ok(event) = rx.recv() else { return };
@@ -356,21 +365,54 @@ fn watch_and_rebuild(repo: &Path, options: &BuildOptions, generation: &AtomicU64
         }
         // Let a burst of ref updates (a fetch, a push of tags) settle.
         while rx.recv_timeout(Duration::from_millis(250)).is_ok() {}
+        let now = refs_state(repo);
+        if now.is_some() && now == built {
+            continue;
+        }
         match build(repo, options, &Quiet) {
             Ok(report) => {
+                built = now;
                 generation.fetch_add(1, Ordering::SeqCst);
+                let mut stdout = anstream::stdout();
                 let _ = writeln!(
-                    anstream::stdout(),
+                    stdout,
                     "Rebuilt: {} re-rendered in {:.2} s",
                     count(report.rendered_records, "record"),
                     report.elapsed.as_secs_f64()
                 );
+                let _ = stdout.flush();
             }
             Err(e) => output::error(&format!(
                 "rebuild failed, still serving the previous site: {e}"
             )),
         }
     }
+}
+
+/// Where HEAD points and what every ref names, sorted: all of git's state a build reads
+/// that can move (objects never change).
+type RefsState = Vec<(String, String)>;
+
+/// The repository's [`RefsState`]; `None` when it cannot be read.
+fn refs_state(repo: &Path) -> Option<RefsState> {
+    let repo = git2::Repository::open(repo).ok()?;
+    let target = |r: &git2::Reference<'_>| {
+        r.target()
+            .map(|o| o.to_string())
+            .or_else(|| r.symbolic_target().map(str::to_string))
+            .unwrap_or_default()
+    };
+    let mut state = Vec::new();
+    if let Ok(head) = repo.find_reference("HEAD") {
+        state.push(("HEAD".to_string(), target(&head)));
+    }
+    for reference in repo.references().ok()? {
+        let reference = reference.ok()?;
+        let name = String::from_utf8_lossy(reference.name_bytes()).into_owned();
+        state.push((name, target(&reference)));
+    }
+    state.sort();
+    Some(state)
 }
 
 /// The script that reloads an open page after a rebuild; only added to served pages,
@@ -395,26 +437,45 @@ fn respond(request: tiny_http::Request, out: &Path, generation: &AtomicU64) -> s
         Ok(b) => b,
         Err(_) => return not_found(request, out),
     };
-    let kind = content_type(&path);
+    // A deposit's file is a download in a sandbox, whatever it holds (see
+    // `capsule::site::downloads`); everything else is a page or an asset of the site.
+    let in_site = path.strip_prefix(out).unwrap_or(&path);
+    let download = in_site
+        .components()
+        .next()
+        .is_some_and(|c| c.as_os_str() == downloads::FOLDER);
+    let kind = if download {
+        "application/octet-stream"
+    } else {
+        content_type(&path)
+    };
     let body = if kind.starts_with("text/html") {
         inject_reload(bytes)
     } else {
         bytes
     };
-    let header =
-        tiny_http::Header::from_bytes(&b"Content-Type"[..], kind.as_bytes()).expect("valid header");
-    request.respond(tiny_http::Response::from_data(body).with_header(header))
+    let mut response =
+        tiny_http::Response::from_data(body).with_header(header("Content-Type", kind));
+    if download {
+        for (name, value) in downloads::HEADERS {
+            response.add_header(header(name, value));
+        }
+    } else {
+        response.add_header(header("X-Content-Type-Options", "nosniff"));
+    }
+    request.respond(response)
+}
+
+fn header(name: &str, value: &str) -> tiny_http::Header {
+    tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("valid header")
 }
 
 fn not_found(request: tiny_http::Request, out: &Path) -> std::io::Result<()> {
     let body = std::fs::read(out.join("404.html")).unwrap_or_else(|_| b"Not found".to_vec());
-    let header =
-        tiny_http::Header::from_bytes(&b"Content-Type"[..], &b"text/html; charset=utf-8"[..])
-            .expect("valid header");
     request.respond(
         tiny_http::Response::from_data(inject_reload(body))
             .with_status_code(404)
-            .with_header(header),
+            .with_header(header("Content-Type", "text/html; charset=utf-8")),
     )
 }
 

@@ -15,7 +15,8 @@ use capsule::json::decode_text;
 use capsule::problem::Problem;
 use capsule::schema::{Mode, SchemaRegistry};
 use capsule::validate::{
-    check, check_all, parallel_map, parse_deposit, ChosenSchemas, ParsedDeposit, Prepared,
+    check, check_all, check_unique, parallel_map, parse_deposit, validation_settings, warnings,
+    ChosenSchemas, ParsedDeposit, Prepared,
 };
 
 use super::output::{self, count};
@@ -24,8 +25,9 @@ use super::Outcome;
 #[derive(Debug, Args)]
 #[command(
     after_help = "Drafts may be incomplete: without --publish, `required` is not enforced, but
-types, allowed values, patterns and formats are. Exit status: 0 valid, 1 problems
-found, 2 could not run.
+types, allowed values, patterns and formats are. Schemas from CAP are judged by CAP's
+engine (docs/cap.md): formats are warnings there unless capsule.toml sets
+[validation] cap_strict = true. Exit status: 0 valid, 1 problems found, 2 could not run.
 
 Examples:
   capsule validate                          every deposit in the working tree
@@ -54,6 +56,9 @@ struct DepositResult {
     schema: Option<String>,
     valid: bool,
     problems: Vec<Problem>,
+    /// What capsule notes on top of CAP's engine (formats); never makes it invalid.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<Problem>,
 }
 
 #[derive(Serialize)]
@@ -84,6 +89,29 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<Outcome> {
                 .and_then(|o| o.peel_to_commit())
                 .with_context(|| format!("`{rev}` is not a revision of this repository"))?;
             let tree = GitTree::at_commit(&repo, commit.id())?;
+            // As the hook: a commit whose trees git would check out differently from
+            // how capsule reads them is judged on that alone.
+            let defects = capsule::archive::non_canonical_trees(&repo, commit.id())?;
+            if !defects.is_empty() {
+                let report = Report {
+                    valid: false,
+                    mode: if args.publish { "publish" } else { "draft" },
+                    source: tree.describe(),
+                    problems: defects.len(),
+                    deposits: defects
+                        .into_iter()
+                        .map(|problem| DepositResult {
+                            file: problem.file.clone(),
+                            schema: None,
+                            valid: false,
+                            problems: vec![problem],
+                            warnings: Vec::new(),
+                        })
+                        .collect(),
+                };
+                print(&report, args.json)?;
+                return Ok(Outcome::Problems);
+            }
             let files = deposit_files(&tree, &root, &cwd, &args.paths)?;
             validate_files(&tree, &files, Files::ThroughSource, mode)?
         }
@@ -243,6 +271,7 @@ enum Stage {
     Checked {
         schema: String,
         problems: Vec<Problem>,
+        warnings: Vec<Problem>,
     },
     /// Parsed (or not) but its schema still needs the registry.
     Parsed(Result<ParsedDeposit, Vec<Problem>>),
@@ -281,6 +310,7 @@ fn stage_deposit(
                 Stage::Checked {
                     schema: prepared.schema.root.sref.to_string(),
                     problems: check(&prepared, mode),
+                    warnings: warnings(&prepared),
                 }
             }
             None => Stage::Parsed(Ok(deposit)),
@@ -312,6 +342,7 @@ fn read_and_check(
                     return Ok(Stage::Checked {
                         schema: schema.root.sref.to_string(),
                         problems: Vec::new(),
+                        warnings: Vec::new(),
                     });
                 }
                 // What parse_deposit would make of it, without parsing it again.
@@ -334,7 +365,7 @@ fn validate_files(
     from: Files<'_>,
     mode: Mode,
 ) -> anyhow::Result<Report> {
-    let mut registry = SchemaRegistry::new();
+    let mut registry = SchemaRegistry::with_validation(validation_settings(source));
     let mut chosen = ChosenSchemas::default();
     let mut results: Vec<DepositResult> = Vec::with_capacity(files.len());
     let mut start = 0;
@@ -359,12 +390,17 @@ fn validate_files(
         let mut slots = Vec::new();
         for (path, stage) in chunk.iter().zip(staged) {
             let outcome = match stage? {
-                Stage::Checked { schema, problems } => {
+                Stage::Checked {
+                    schema,
+                    problems,
+                    warnings,
+                } => {
                     results.push(DepositResult {
                         file: path.clone(),
                         schema: Some(schema),
                         valid: problems.is_empty(),
                         problems,
+                        warnings,
                     });
                     continue;
                 }
@@ -380,6 +416,7 @@ fn validate_files(
                         schema: Some(p.schema.root.sref.to_string()),
                         valid: true,
                         problems: Vec::new(),
+                        warnings: Vec::new(),
                     });
                     slots.push(results.len() - 1);
                     prepared.push(p);
@@ -389,12 +426,23 @@ fn validate_files(
                     schema: None,
                     valid: false,
                     problems,
+                    warnings: Vec::new(),
                 }),
             }
         }
-        for (slot, problems) in slots.into_iter().zip(check_all(&prepared, mode)) {
-            results[slot].valid = problems.is_empty();
-            results[slot].problems = problems;
+        for (slot, problems) in slots.iter().zip(check_all(&prepared, mode)) {
+            results[*slot].valid = problems.is_empty();
+            results[*slot].problems = problems;
+        }
+        for (slot, p) in slots.iter().zip(&prepared) {
+            results[*slot].warnings = warnings(p);
+        }
+        // CAP's uniqueness rule, against every deposit of the same tree.
+        for problem in check_unique(&prepared, source)? {
+            if let Some(r) = results.iter_mut().find(|r| r.file == problem.file) {
+                r.valid = false;
+                r.problems.push(problem);
+            }
         }
     }
     let problems = results.iter().map(|r| r.problems.len()).sum();
@@ -424,6 +472,9 @@ fn print(report: &Report, json: bool) -> anyhow::Result<()> {
     for result in &report.deposits {
         for problem in &result.problems {
             writeln!(out, "{}", output::problem_line(problem))?;
+        }
+        for warning in &result.warnings {
+            output::warning(&warning.to_string());
         }
     }
     let invalid = report.deposits.iter().filter(|d| !d.valid).count();

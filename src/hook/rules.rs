@@ -1,13 +1,20 @@
 //! Who may change what: the push rules, judged from the state before the push.
 //!
-//! Every rule looks at the *net* change a ref update makes (its old tip, or for a new
-//! branch the point where it left the default branch, against its new tip), so the cost
-//! follows what changed. Rights always come from the state before the push: the
+//! On the default branch every commit the push adds to the first-parent chain is judged
+//! on its own change against its first parent (the chain's states are the archive's
+//! versions); on other branches a rule looks at the *net* change a ref update makes
+//! (its old tip, or for a new branch the point where it left the default branch,
+//! against its new tip). Either way the cost follows what changed. Rights always come
+//! from the state before the push: the
 //! deposit as the updated branch (or the default branch) had it, and capsule.toml and
 //! access.toml of the default branch. Nobody can grant themselves a right in the push
 //! that uses it.
 //!
-//! Every refusal says who, what, which rule, and how to get the right.
+//! Every refusal says who, what, which rule, and how to get the right. Reviews are
+//! judged in `reviews`, record tags and other tags in `tags`.
+
+mod reviews;
+mod tags;
 
 use std::collections::{BTreeSet, HashMap};
 use std::rc::Rc;
@@ -20,10 +27,8 @@ use crate::access::{DepositAccess, Level};
 use crate::archive::{short, GitTree};
 use crate::deposit::{classify, parse_schema_ref, PathKind};
 use crate::problem::Problem;
-use crate::record::{parse_record_ref, versions_of, RecordVersion, Review, ReviewKind};
-use crate::schema::{Mode, SchemaRegistry};
-use crate::settings::TagPolicy;
-use crate::validate::{check, parse_deposit, prepare};
+use crate::record::{parse_record_ref, versions_of};
+use crate::schema::SchemaRegistry;
 
 /// A deposit.json before and after a push (`None`: absent on that side).
 type BeforeAfter = (Option<Value>, Option<Value>);
@@ -38,6 +43,9 @@ pub struct Judge<'a> {
     pub before: Option<&'a Repository>,
     /// The whole push.
     pub updates: &'a [RefUpdate],
+    /// Deposits parsed so far, by blob: a deposit is parsed once per push, however
+    /// many commits of the chain read it (commit k's "after" is commit k+1's "before").
+    pub parsed: std::cell::RefCell<HashMap<Oid, Rc<Value>>>,
 }
 
 /// The refusal text every rule uses: who, what, which rule, how to get the right.
@@ -198,6 +206,9 @@ impl Judge<'_> {
         updates: &[RefUpdate],
         registry: &mut SchemaRegistry,
     ) -> Result<Vec<Problem>, HookError> {
+        if let Some(problem) = self.check_names_a_commit(update)? {
+            return Ok(vec![problem]);
+        }
         if let Some(branch) = update.name.strip_prefix("refs/heads/") {
             return self.check_branch(update, branch, registry);
         }
@@ -225,6 +236,37 @@ impl Judge<'_> {
                 ),
             ),
         )])
+    }
+
+    /// Every ref names a commit, directly or through tag objects: the hook judges
+    /// commits, and a tag of a blob or of a tree would carry content nobody judged.
+    fn check_names_a_commit(&self, update: &RefUpdate) -> Result<Option<Problem>, HookError> {
+        if update.is_delete() {
+            return Ok(None);
+        }
+        let mut object = self.repo.find_object(update.new, None)?;
+        let mut tags = Vec::new();
+        while let Some(tag) = object.as_tag() {
+            tags.push(short(tag.id()));
+            object = tag.target()?;
+        }
+        if object.kind() == Some(git2::ObjectType::Commit) {
+            return Ok(None);
+        }
+        let kind = object.kind().map_or("object of unknown type", |k| k.str());
+        let through = match tags.as_slice() {
+            [] => String::new(),
+            [tag] => format!(" (through tag object {tag})"),
+            tags => format!(" (through tag objects {})", tags.join(", ")),
+        };
+        Ok(Some(Problem::file(
+            &update.name,
+            format!(
+                "{} points at a {kind} {}{through}, not a commit: every ref in an archive names a commit, whose content the hook judges. Point it at a commit instead (`git tag -f <name> <commit>` for a tag) and push again",
+                update.name,
+                short(object.id()),
+            ),
+        )))
     }
 
     fn check_branch(
@@ -488,18 +530,14 @@ impl Judge<'_> {
             // Through the deposit's folder of that commit's layout: a flat archive's
             // deposits keep their rights across `capsule migrate`.
             for source in rights_source.iter().chain(base_source.iter()) {
-                if let Some(bytes) = source.read_deposit_file(id, "deposit.json")? {
-                    // An unreadable deposit grants nothing; validation reports it.
-                    return Ok(Some(crate::json::from_bytes(&bytes).unwrap_or(Value::Null)));
+                if let Some(value) = self.deposit_at(source, id)? {
+                    return Ok(Some(value));
                 }
             }
             Ok(None)
         };
-        let after = |id: &str| -> Result<Option<Value>, HookError> {
-            Ok(new_source
-                .read(&crate::deposit::metadata_path(id))?
-                .map(|bytes| crate::json::from_bytes(&bytes).unwrap_or(Value::Null)))
-        };
+        let after =
+            |id: &str| -> Result<Option<Value>, HookError> { self.deposit_at(&new_source, id) };
 
         // A deposit brought to exactly its state on the default branch (merging the
         // default branch into a work branch) takes nothing that was not accepted there.
@@ -573,6 +611,26 @@ impl Judge<'_> {
                 &new_source,
             )? {
                 problems.push(problem);
+            }
+        }
+
+        // A withdrawal (TOMBSTONE.json) is written by the deposit's admins and never
+        // changed or removed afterwards: the id stays reserved.
+        use crate::preserve::tombstone::{self, TOMBSTONE};
+        for id in &deposits {
+            let old = match &base_source {
+                Some(source) => source.read_deposit_file(id, TOMBSTONE)?,
+                None => None,
+            };
+            let new = new_source.read_deposit_file(id, TOMBSTONE)?;
+            if old.is_none() && new.is_none() {
+                continue;
+            }
+            let level = self.level_on(before(id)?.as_ref());
+            if let Err(why) =
+                tombstone::judge_change(old.as_deref(), new.as_deref(), level, self.who())
+            {
+                problems.push(Problem::file(crate::deposit::file_path(id, TOMBSTONE), why));
             }
         }
 
@@ -650,7 +708,7 @@ impl Judge<'_> {
                 .as_ref()
                 .filter(|d| self.level_on(Some(d)) < Level::Admin)
             {
-                let holders = DepositAccess::of(deposit).holders(Level::Admin);
+                let holders = DepositAccess::of(deposit).holders_in(self.access(), Level::Admin);
                 problems.push(Problem::file(
                     &update.name,
                     denied(
@@ -713,6 +771,23 @@ impl Judge<'_> {
         }
     }
 
+    /// Deposit `id` as `source` holds it, parsed once per push (by blob). An unreadable
+    /// deposit grants nothing (it reads as null); validation reports why.
+    fn deposit_at(&self, source: &GitTree<'_>, id: &str) -> Result<Option<Value>, HookError> {
+        let Some(blob) = source.deposit_file_id(id, "deposit.json")? else {
+            return Ok(None);
+        };
+        if let Some(found) = self.parsed.borrow().get(&blob) {
+            return Ok(Some(Value::clone(found)));
+        }
+        let value =
+            crate::json::from_bytes(self.repo.find_blob(blob)?.content()).unwrap_or(Value::Null);
+        self.parsed
+            .borrow_mut()
+            .insert(blob, Rc::new(value.clone()));
+        Ok(Some(value))
+    }
+
     /// Every deposit id of `source` and every id that has a record, keyed by lower
     /// case. Ids that differ only in case land in different shards, so this reads every
     /// shard's tree: a cost paid only by pushes that create a deposit.
@@ -755,7 +830,7 @@ impl Judge<'_> {
         }
         let holders = published
             .as_ref()
-            .map(|d| DepositAccess::of(d).holders(Level::Admin))
+            .map(|d| DepositAccess::of(d).holders_in(self.access(), Level::Admin))
             .unwrap_or_default();
         Ok(Some(Problem::file(
             crate::deposit::metadata_path(id),
@@ -803,7 +878,7 @@ impl Judge<'_> {
         };
         let level = self.level_on(Some(old));
         let holders = || {
-            let h = DepositAccess::of(old).holders(Level::Admin);
+            let h = DepositAccess::of(old).holders_in(self.access(), Level::Admin);
             if h.is_empty() {
                 format!("an archive admin ({})", self.admins_text())
             } else {
@@ -887,320 +962,6 @@ impl Judge<'_> {
                 format!("branch {branch} would become the archive's default branch (archive.default_branch in capsule.toml) but has no capsule.toml: it would leave the archive without rules. Create it from {head} (`git push origin {head}:{branch}`)"),
             )
         })
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn judge_review(
-        &self,
-        id: &str,
-        file: &str,
-        status: Delta,
-        blob: Oid,
-        rights_deposit: Option<&Value>,
-        deposit: Option<&Value>,
-        registry: &mut SchemaRegistry,
-        new_source: &GitTree<'_>,
-    ) -> Result<Vec<Problem>, HookError> {
-        let path = crate::deposit::file_path(id, &format!("reviews/{file}"));
-        let who = self.who();
-        if status != Delta::Added {
-            let what = if status == Delta::Deleted {
-                "delete"
-            } else {
-                "edit"
-            };
-            return Ok(vec![Problem::file(
-                &path,
-                denied(
-                    who,
-                    &format!("{what} the review file {file}"),
-                    "reviews are append-only: a review, comment or resolution is never edited or deleted once it landed",
-                    "Add a comment (`capsule review ID --comment REVIEW -m TEXT`) or resolve it (`capsule review ID --resolve REVIEW`) instead",
-                ),
-            )]);
-        }
-        let Some(deposit) = deposit else {
-            return Ok(vec![Problem::file(
-                &path,
-                format!("a review of deposit {id}, which has no deposit.json: reviews belong to an existing deposit"),
-            )]);
-        };
-        let bytes = self.repo.find_blob(blob)?.content().to_vec();
-        let Ok(review) = Review::parse(&path, &bytes) else {
-            // The commit that added it reports what is wrong with it.
-            return Ok(Vec::new());
-        };
-        let config = self.schema_config(deposit, registry, new_source);
-        if config.get("reviewable").and_then(Value::as_bool) != Some(true) {
-            let schema = deposit
-                .get("$schema")
-                .and_then(Value::as_str)
-                .unwrap_or("?");
-            return Ok(vec![Problem::file(
-                &path,
-                format!("deposit {id} cannot be reviewed: its schema {schema} does not set config.reviewable = true"),
-            )]);
-        }
-        let mut problems = Vec::new();
-        if self.pusher != Some(review.author.as_str()) {
-            problems.push(Problem::file(
-                &path,
-                format!(
-                    "the review names `{}` as its author, but {who} is pushing it: a review is signed by the person who pushes it (capsule review fills this in)",
-                    review.author
-                ),
-            ));
-        }
-        let level = self.level_on(rights_deposit);
-        let may_review = level >= Level::Admin
-            || self.in_list(&self.state.settings.policy.reviewers)
-            || self.config_grants(&config, "review");
-        let target = match review.kind {
-            ReviewKind::Review => None,
-            _ => {
-                let name = review.review.clone().unwrap_or_default();
-                let target_path = crate::deposit::file_path(id, &format!("reviews/{name}.json"));
-                match new_source.read(&target_path)? {
-                    Some(bytes) => Review::parse(&target_path, &bytes).ok(),
-                    None => None,
-                }
-                .filter(|r| r.kind == ReviewKind::Review)
-                .or_else(|| {
-                    problems.push(Problem::file(
-                        &path,
-                        format!("`review` names `{name}`, which is not a review of deposit {id}: use the file name of a review without .json"),
-                    ));
-                    None
-                })
-            }
-        };
-        let allowed = match review.kind {
-            ReviewKind::Review => may_review,
-            ReviewKind::Comment => may_review || level >= Level::Update,
-            ReviewKind::Resolution => {
-                level >= Level::Update
-                    || target
-                        .as_ref()
-                        .is_some_and(|t| Some(t.author.as_str()) == self.pusher)
-            }
-        };
-        if !allowed {
-            let (what, rule) = match review.kind {
-                ReviewKind::Review => ("review", "reviewing needs deposit-admin on the deposit, or membership of a group named in policy.reviewers (capsule.toml) or the schema's config.permissions.review"),
-                ReviewKind::Comment => ("comment on a review of", "commenting needs the review right or deposit-update on the deposit"),
-                ReviewKind::Resolution => ("resolve a review of", "a review is resolved by its author or by someone with deposit-update on the deposit"),
-            };
-            problems.push(Problem::file(
-                &path,
-                denied(
-                    who,
-                    &format!("{what} deposit {id}"),
-                    rule,
-                    &format!("Ask an archive admin ({}) to add you to policy.reviewers, or the deposit's admins to grant you access", self.admins_text()),
-                ),
-            ));
-        }
-        Ok(problems)
-    }
-
-    fn check_record(
-        &self,
-        update: &RefUpdate,
-        record: RecordVersion<'_>,
-        updates: &[RefUpdate],
-        registry: &mut SchemaRegistry,
-    ) -> Result<Vec<Problem>, HookError> {
-        let name = &update.name;
-        let tag = format!("records/{}/v{}", record.id, record.version);
-        let who = self.who();
-        if !update.is_create() {
-            let what = if update.is_delete() { "delete" } else { "move" };
-            return Ok(vec![Problem::file(
-                name,
-                denied(
-                    who,
-                    &format!("{what} the record tag {tag}"),
-                    "published versions are immutable: a record tag is never moved, re-pointed or deleted, by anyone",
-                    &format!("Publish a new version instead (`capsule publish {}`)", record.id),
-                ),
-            )]);
-        }
-        let mut problems = Vec::new();
-        let repo = self.repo;
-        if repo.find_tag(update.new).is_err() {
-            problems.push(Problem::file(
-                name,
-                format!("{tag} is a lightweight tag: record tags must be annotated, so that they say who published and why. Use `capsule publish {}` (or `git tag -a`)", record.id),
-            ));
-        }
-        let Ok(commit) = repo.find_object(update.new, None)?.peel_to_commit() else {
-            problems.push(Problem::file(name, format!("{tag} must point at a commit")));
-            return Ok(problems);
-        };
-
-        // Versions count 1, 2, 3, ... without gaps, also when several are pushed at once.
-        let existing = versions_of(repo, record.id)?;
-        let latest = existing.last().map_or(0, |r| r.version);
-        let mut in_push: Vec<u32> = updates
-            .iter()
-            .filter(|u| u.is_create())
-            .filter_map(|u| match parse_record_ref(&u.name) {
-                Some(Ok(r)) if r.id == record.id => Some(r.version),
-                _ => None,
-            })
-            .collect();
-        in_push.sort_unstable();
-        let position = in_push
-            .iter()
-            .position(|&v| v == record.version)
-            .unwrap_or(0);
-        let expected = latest + 1 + position as u32;
-        if record.version != expected {
-            let published = if latest == 0 {
-                format!("{} has never been published", record.id)
-            } else {
-                format!("the latest version of {} is v{latest}", record.id)
-            };
-            problems.push(Problem::file(
-                name,
-                format!("{tag} is out of order: {published}, so the next record tag is records/{}/v{expected}. `capsule publish {}` picks the number", record.id, record.id),
-            ));
-        }
-
-        // The deposit as published must be complete: validated with `required`.
-        let source = GitTree::at_commit(repo, commit.id())?;
-        let path = crate::deposit::metadata_path(record.id);
-        let label = short(commit.id());
-        let Some(bytes) = source.read_deposit_file(record.id, "deposit.json")? else {
-            problems.push(Problem::file(
-                name,
-                format!("{tag} points at commit {label}, which has no {path}: tag a commit that contains the deposit"),
-            ));
-            return Ok(problems);
-        };
-        let published =
-            match parse_deposit(&path, &bytes).and_then(|d| prepare(registry, &source, d)) {
-                Ok(prepared) => {
-                    let found = check(&prepared, Mode::Publish);
-                    let value = prepared.deposit.value.clone();
-                    problems.extend(found.into_iter().map(|p| {
-                        Problem {
-                            message: format!("{} (needed to publish {tag})", p.message),
-                            ..p
-                        }
-                        .in_commit(label.clone())
-                    }));
-                    value
-                }
-                Err(found) => {
-                    problems.extend(found.into_iter().map(|p| p.in_commit(label.clone())));
-                    return Ok(problems);
-                }
-            };
-
-        // Records are published from the default branch's first-parent chain as it
-        // stood before this push: every state there was judged as its pusher's own
-        // change. A commit that arrives in the same push (even one the push puts on the
-        // chain) has not landed yet: the branch update may still lose a race or be
-        // refused while git creates the tag. So publishing is always its own push.
-        let on_chain = match self.state.base {
-            Some(tip) => on_first_parent_chain(repo, tip, commit.id())?,
-            None => false,
-        };
-        if !on_chain {
-            let branch = self.state.default_ref.trim_start_matches("refs/heads/");
-            let why = if self
-                .state
-                .base
-                .is_some_and(|tip| repo.graph_descendant_of(tip, commit.id()).unwrap_or(false))
-            {
-                format!("it is in the history of {branch} only through a merge's other parent, so it is not a version of the deposit on {branch}")
-            } else {
-                format!("it is not on the default branch ({branch}) as the server holds it")
-            };
-            problems.push(Problem::file(
-                name,
-                format!(
-                    "{tag} points at commit {label}: {why}. Records are published from commits already on {branch}: push the commit to {branch} first, then publish it in a push of its own (`capsule publish {} --push` does both)",
-                    record.id
-                ),
-            ));
-            return Ok(problems);
-        }
-        let default_tip = self.default_tip_after();
-
-        // Rights: the deposit as the default branch had it before the push; for a
-        // deposit that arrives on the default branch in this very push (it passed the
-        // creation rule there), as it arrives; else as last published.
-        let read_at = |commit: Oid| -> Result<Option<Value>, HookError> {
-            Ok(GitTree::at_commit(repo, commit)?
-                .read_deposit_file(record.id, "deposit.json")?
-                .and_then(|b| crate::json::from_bytes(&b).ok()))
-        };
-        let mut rights_deposit = match self.state.base {
-            Some(tip) => read_at(tip)?,
-            None => None,
-        };
-        if rights_deposit.is_none() {
-            if let Some(tip) = default_tip.filter(|t| Some(*t) != self.state.base) {
-                rights_deposit = read_at(tip)?;
-            }
-        }
-        if rights_deposit.is_none() {
-            if let Some(last) = existing.last() {
-                rights_deposit = read_at(last.commit)?;
-            }
-        }
-        let rights_deposit = rights_deposit.unwrap_or(Value::Null);
-        let config = self.schema_config(&published, registry, &source);
-        let allowed = self.level_on(Some(&rights_deposit)) >= Level::Admin
-            || self.in_list(&self.state.settings.policy.publishers)
-            || self.config_grants(&config, "publish");
-        if !allowed {
-            let holders = DepositAccess::of(&rights_deposit).holders(Level::Admin);
-            problems.push(Problem::file(
-                name,
-                denied(
-                    who,
-                    &format!("publish {}", record.id),
-                    "publishing needs deposit-admin on the deposit (owners hold it), or membership of policy.publishers (capsule.toml) or the schema's config.permissions.publish",
-                    &format!(
-                        "Ask one of its admins ({}) to publish it, or to add you to _access.deposit-admin",
-                        if holders.is_empty() { self.admins_text() } else { holders.join(", ") }
-                    ),
-                ),
-            ));
-        }
-        Ok(problems)
-    }
-
-    fn check_other_tag(&self, update: &RefUpdate) -> Option<Problem> {
-        let tag = update.name.trim_start_matches("refs/tags/");
-        let policy = self.state.settings.policy.tags;
-        let allowed = self.is_archive_admin()
-            || (update.is_create() && policy == TagPolicy::Members && self.pusher.is_some());
-        if allowed {
-            return None;
-        }
-        let what = if update.is_delete() {
-            "delete"
-        } else if update.is_create() {
-            "create"
-        } else {
-            "move"
-        };
-        Some(Problem::file(
-            &update.name,
-            denied(
-                self.who(),
-                &format!("{what} the tag {tag}"),
-                match policy {
-                    TagPolicy::Admins => "tags other than record tags are reserved for archive admins (policy.tags = \"admins\")",
-                    TagPolicy::Members => "members may create tags, but only archive admins move or delete them (policy.tags = \"members\")",
-                },
-                &format!("Publish records with `capsule publish`, or ask an archive admin ({})", self.admins_text()),
-            ),
-        ))
     }
 }
 

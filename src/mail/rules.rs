@@ -222,9 +222,11 @@ impl Engine<'_> {
         user.contains('@').then(|| user.to_string())
     }
 
+    /// The record's page on the public site, which only has records everyone may read.
     fn published_url(&self) -> Option<String> {
         self.event
             .record_version
+            .filter(|_| DepositAccess::of(&self.event.deposit).is_public())
             .map(|_| format!("{}/records/{}/", self.base_url(), self.event.deposit_id))
     }
 

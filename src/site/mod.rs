@@ -6,6 +6,7 @@
 //!          each with a fingerprint (its tags and its folder's tree id)
 //! records  (parallel) read the versions, drop what a public build may not show,
 //!          render landing, version and diff pages, per-version API files, file copies
+//!          (under `files/`, served as downloads: see [`downloads`])
 //! pages    home, listings, facets, schemas, search, 404, API index, sitemap, feed
 //! search   a chunked index the browser loads on demand (`search`)
 //! write    stage beside the target, then swap in (full) or move changed files (incremental)
@@ -21,6 +22,7 @@
 //! [`BuildReport`].
 
 mod api;
+pub mod downloads;
 mod fields;
 pub mod model;
 mod pages;
@@ -581,7 +583,13 @@ pub fn build(
     let mut removals = Vec::new();
     if incremental {
         for id in changed.iter().map(|i| &i.id).chain(removed.iter()) {
-            for folder in ["records", "api/records", "drafts", "api/deposits"] {
+            for folder in [
+                "records",
+                "api/records",
+                "drafts",
+                "api/deposits",
+                downloads::FOLDER,
+            ] {
                 removals.push(format!("{folder}/{id}"));
             }
         }

@@ -1,5 +1,5 @@
 //! The pages made from all records together: home, listings and facets, schema pages,
-//! search, 404, the API index, the sitemap and the Atom feed.
+//! search, 404, the API index, the sitemap, the Atom feed and `_headers`.
 //!
 //! Each page comes with a fingerprint of what it shows, so that an incremental build
 //! renders only the pages whose fingerprint changed.
@@ -420,6 +420,11 @@ pub fn plan<'p>(
         "404.html".into(),
         (),
         key_of(&[&"404"]),
+    ))?;
+    // For static hosts that read it: deposit files are downloads (see `downloads`).
+    emit(raw(
+        "_headers",
+        super::downloads::headers_file().into_bytes(),
     ))?;
 
     // API index.

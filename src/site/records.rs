@@ -21,7 +21,7 @@ use super::fields::{self, one_line};
 use super::model::*;
 use super::render::Renderer;
 use super::search::SearchDoc;
-use super::util::{encode_path, human_size, script_json, sha256_hex, slugify};
+use super::util::{human_size, script_json, sha256_hex, slugify};
 use super::write::{is_safe_relative, Output};
 use super::SiteError;
 
@@ -289,7 +289,7 @@ impl<'r> Worker<'r> {
                 if !file.lfs && is_safe_relative(&file.path) {
                     let blob = self.repo.find_blob(file.blob)?;
                     shared.output.write(
-                        &format!("records/{id}/v{}/files/{}", v.number, file.path),
+                        &super::downloads::file_path(id, v.number, &file.path),
                         blob.content(),
                     )?;
                 }
@@ -466,9 +466,8 @@ impl<'r> Worker<'r> {
                     size: f.size,
                     size_text: human_size(f.size),
                     sha256: f.sha256.clone(),
-                    path: (!f.lfs && !draft && is_safe_relative(&f.path)).then(|| {
-                        format!("records/{id}/v{}/files/{}", v.number, encode_path(&f.path))
-                    }),
+                    path: (!f.lfs && !draft && is_safe_relative(&f.path))
+                        .then(|| super::downloads::file_link(id, v.number, &f.path)),
                     lfs: f.lfs,
                 })
                 .collect(),
@@ -503,7 +502,7 @@ impl Version {
                 });
                 if !f.lfs && is_safe_relative(&f.path) {
                     file["links"] = serde_json::json!({
-                        "self": format!("{base}records/{id}/v{}/files/{}", self.number, encode_path(&f.path)),
+                        "self": format!("{base}{}", super::downloads::file_link(id, self.number, &f.path)),
                     });
                 } else if f.lfs {
                     file["lfs"] = Value::Bool(true);
@@ -547,7 +546,9 @@ fn tag_info(repo: &Repository, tag: Oid, commit: Oid) -> (String, String) {
                 .unwrap_or_else(|| commit_seconds(repo, commit));
             (
                 rfc3339(seconds),
-                t.message().unwrap_or("").trim().to_string(),
+                crate::preserve::audit::message_without_trailer(t.message().unwrap_or(""))
+                    .trim()
+                    .to_string(),
             )
         }
         Err(_) => (commit_date(repo, commit), String::new()),

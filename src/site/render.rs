@@ -8,7 +8,7 @@ use tera::{Context, Tera};
 
 use super::model::{PageView, SiteView};
 use super::theme::Theme;
-use super::util::{base_with_slash, root_of};
+use super::util::{base_with_slash, human_date, root_of};
 use super::SiteError;
 
 pub struct Renderer {
@@ -69,6 +69,14 @@ impl Renderer {
             .any(|path| path.starts_with("templates/"));
         let mut tera = Tera::default();
         tera.autoescape_on(vec![".html", ".xml"]);
+        tera.register_filter(
+            "human_date",
+            |value: &tera::Value, _: &std::collections::HashMap<String, tera::Value>| {
+                Ok(tera::Value::String(human_date(
+                    value.as_str().unwrap_or(""),
+                )))
+            },
+        );
         let templates: Vec<(String, String)> = theme
             .templates
             .iter()
@@ -86,22 +94,13 @@ impl Renderer {
     /// A page's own context: its path, the way back to the root and its address.
     pub fn page(&self, title: &str, path: &str) -> PageView {
         let canonical = path.strip_suffix("index.html").unwrap_or(path);
-        // The 404 page is served in place of any missing page, at any depth: its links
-        // start from the base URL's path instead.
-        let root = if path == "404.html" {
-            let base = &self.site.base_url;
-            let after_scheme = base.split_once("://").map_or(base.as_str(), |(_, r)| r);
-            match after_scheme.split_once('/') {
-                Some((_, p)) => format!("/{}/", p.trim_matches('/')).replace("//", "/"),
-                None => "/".to_string(),
-            }
-        } else {
-            root_of(path)
-        };
+        // The 404 page too has relative links, right where it lies (and from file://);
+        // served in place of a missing page at any depth, a script in base.html finds
+        // the site's root from the address and sets <base>.
         PageView {
             title: title.to_string(),
             path: path.to_string(),
-            root,
+            root: root_of(path),
             url: format!("{}{canonical}", base_with_slash(&self.site.base_url)),
         }
     }

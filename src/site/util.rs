@@ -167,9 +167,47 @@ pub fn base_with_slash(base: &str) -> String {
     format!("{}/", base.trim_end_matches('/'))
 }
 
+/// A date as people read it: `2026-12-03T10:00:00Z` is "3 December 2026" (the day in
+/// UTC, as git times are written). Text that does not start with a date stays as it is.
+pub fn human_date(text: &str) -> String {
+    const MONTHS: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    let date = || {
+        let (year, rest) = text.get(..10)?.split_once('-')?;
+        let (month, day) = rest.split_once('-')?;
+        let month: usize = month.parse().ok()?;
+        let day: u32 = day.parse().ok()?;
+        let name = MONTHS.get(month.checked_sub(1)?)?;
+        (year.len() == 4 && year.bytes().all(|b| b.is_ascii_digit()) && (1..=31).contains(&day))
+            .then(|| format!("{day} {name} {year}"))
+    };
+    date().unwrap_or_else(|| text.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_read_as_people_write_them() {
+        assert_eq!(human_date("2026-12-03T10:00:00Z"), "3 December 2026");
+        assert_eq!(human_date("2018-01-31"), "31 January 2018");
+        assert_eq!(human_date("not a date"), "not a date");
+        assert_eq!(human_date("2018-13-01"), "2018-13-01");
+        assert_eq!(human_date(""), "");
+    }
 
     #[test]
     fn slugs() {

@@ -27,7 +27,8 @@ fn deposit() -> Value {
         "basic_info": {"status": "published", "analysis_name": "Zee", "count": 3, "zero": 0,
                        "keywords": ["ee", "Z"], "empty": "", "none": null, "list": [], "obj": {},
                        "flag": true, "off": false},
-        "analysis_context": {"cadi_id": "EXO-23-001"}
+        "analysis_context": {"cadi_id": "EXO-23-001"},
+        "_access": {"deposit-read": {"users": ["alice"], "roles": ["public"]}}
     })
 }
 
@@ -390,6 +391,20 @@ fn builtins_and_methods() {
         subject_of(revision, &event(Action::Publish, Some(3))),
         "2",
         "v3 is revision 2"
+    );
+}
+
+#[test]
+fn a_record_not_everyone_may_read_links_its_draft_page() {
+    // The public site leaves such a record out: its records/ page would not exist.
+    let mut e = event(Action::Publish, Some(1));
+    e.deposit["_access"]["deposit-read"]["roles"] = json!([]);
+    let rule = json!({"actions": {"publish": [{"ctx": [{"method": "published_url"}],
+        "subject": {"template": "{{ working_url }}|{{ published_url }}"},
+        "recipients": {"recipients": ["xy@example.org"]}}]}});
+    assert_eq!(
+        subject_of(rule, &e),
+        "https://analyses.example.org/drafts/zee/|"
     );
 }
 
