@@ -16,6 +16,12 @@
 //! **Bad data** never stops indexing: a deposit that cannot be read or parsed is
 //! skipped, and reported in [`UpdateReport::skipped`].
 //!
+//! **Parts.** `changes` reads what moved in git; `fields` and `extract` turn a deposit
+//! version into a document; `store` is the index on disk; `query` compiles what a
+//! person typed; `search` folds matching versions into one hit per analysis and
+//! `snippets` says why each matched; `export` and `mapping` feed OpenSearch (bulk
+//! NDJSON and index templates) when search moves past one machine.
+//!
 //! This module returns data and never prints; `cli/search.rs` renders it.
 
 mod changes;

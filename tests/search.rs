@@ -797,7 +797,7 @@ fn mine_finds_what_the_current_user_owns_or_may_access() {
     let a = Archive::new();
     a.write(
         "access.toml",
-        "[people]\nalice = \"alice@example.org\"\nbob = \"bob@example.org\"\ncarol = \"carol@example.org\"\n\n[groups]\ncms-members = [\"carol\"]\nphysics = [\"cms-members\"]\n",
+        "[people]\nalice = \"alice@example.org\"\nbob = \"bob@example.org\"\ncarol = \"carol@example.org\"\ndave = { email = \"dave@example.org\", cap_id = 1234, groups = [\"atlas-members\"] }\n\n[groups]\ncms-members = [\"carol\"]\nphysics = [\"cms-members\"]\n",
     );
     let with_access = |owners: &str, grants: &str| {
         format!(
@@ -826,7 +826,16 @@ fn mine_finds_what_the_current_user_owns_or_may_access() {
         &dep("bobs", "deposit.json"),
         with_access("\"bob@example.org\"", "{}"),
     )
-    .commit_at(T0, "four deposits");
+    // CAP's records name owners by numeric CAP id; groups may be listed with a person.
+    .write(&dep("by-cap-id", "deposit.json"), with_access("1234", "{}"))
+    .write(
+        &dep("by-own-group", "deposit.json"),
+        with_access(
+            "\"bob\"",
+            r#"{"deposit-admin": {"users": [], "roles": ["atlas-members"]}}"#,
+        ),
+    )
+    .commit_at(T0, "six deposits");
     let mine = |user: Option<&str>, email: Option<&str>| -> Vec<String> {
         let mut cmd = capsule(&a.path);
         cmd.args(["search", "study", "--mine", "--json"]);
@@ -848,9 +857,10 @@ fn mine_finds_what_the_current_user_owns_or_may_access() {
     // Without CAPSULE_USER: the user whose e-mail git gives, mapped through access.toml.
     assert_eq!(
         mine(None, Some("bob@example.org")),
-        ["bobs", "by-group", "by-mail"]
+        ["bobs", "by-group", "by-mail", "by-own-group"]
     );
-    assert_eq!(search_json(&a.path, &["study"])["total"], 4);
+    assert_eq!(mine(Some("dave"), None), ["by-cap-id", "by-own-group"]);
+    assert_eq!(search_json(&a.path, &["study"])["total"], 6);
 }
 
 // The OpenSearch bridge: `capsule index --export ndjson` and `--mapping`.

@@ -176,13 +176,22 @@ const EXACT_TITLE_BOOST: f32 = 10.0;
 const FACET_DIMENSIONS: [&str; 5] = ["schema", "experiment", "status", "year", "keyword"];
 
 /// The names under which `user` may appear in owners and `_access` lists: the user
-/// name, their e-mail, and every group they belong to (directly or through another
-/// group), lower-cased as the index stores them.
+/// name, their e-mail, their CAP id, and every group they belong to (listed with them
+/// in `[people]`, or in `[groups]`, directly or through another group), lower-cased as
+/// the index stores them.
 pub fn identities(access: &crate::access::Access, user: &str) -> Vec<String> {
+    use crate::access::Person;
     let mut names = BTreeSet::new();
     names.insert(user.to_lowercase());
     if let Some(email) = access.email(user) {
         names.insert(email.to_lowercase());
+    }
+    // CAP's records name people by their numeric CAP id.
+    if let Some(id) = access.cap_id(user) {
+        names.insert(id.to_string());
+    }
+    if let Some(Person::Details(details)) = access.people.get(user) {
+        names.extend(details.groups.iter().map(|g| g.to_lowercase()));
     }
     for group in access.groups.keys() {
         if access.is_member(user, group) {
