@@ -330,3 +330,34 @@ fn the_export_goes_through_the_opensearch_python_client() {
         );
     }
 }
+
+#[test]
+fn cap_schemas_keep_their_own_mapping() {
+    let Some(cms) = cap_fixture("schemas/cms.json") else {
+        return;
+    };
+    let a = Archive::new();
+    a.write("schemas/cms-analysis/0.0.1.json", &cms)
+        .commit_at(T0, "CAP's CMS schema");
+    let template: Value = serde_json::from_slice(
+        &run_ok(capsule(&a.path).args(["index", "--mapping", "cms-analysis/0.0.1"])).stdout,
+    )
+    .unwrap();
+    let given: Value = serde_json::from_str(&cms).unwrap();
+    assert_eq!(template["_meta"]["mapping_from"], "cap-deposit-mapping");
+    assert_eq!(
+        template["index_patterns"],
+        serde_json::json!(["capsule-cms-analysis-v0-0-1"])
+    );
+    // CAP's analyzers and field mappings, as CAP wrote them.
+    assert_eq!(
+        template["template"]["settings"],
+        given["deposit_mapping"]["settings"]
+    );
+    let props = &template["template"]["mappings"]["properties"];
+    assert_eq!(
+        props["basic_info"],
+        given["deposit_mapping"]["mappings"]["properties"]["basic_info"]
+    );
+    assert!(props["_capsule"].is_object());
+}
