@@ -7,8 +7,11 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use git2::Repository;
 
+use capsule::access::{local_user, Access};
+use capsule::archive::GitTree;
 use capsule::index::{
-    search, update, Facets, Hit, SearchRequest, SearchResults, Status, UpdateMode, UpdateReport,
+    export_ndjson, identities, search, templates, update, Facets, Hit, SearchRequest,
+    SearchResults, Sort, Status, UpdateMode, UpdateReport,
 };
 
 use super::output::{self, count};
@@ -26,6 +29,27 @@ pub struct IndexArgs {
     /// Print what the update did as JSON.
     #[arg(long)]
     json: bool,
+    /// Write the drafts and record versions as OpenSearch `_bulk` NDJSON (all of them,
+    /// or what changed since --since), instead of reporting the update.
+    #[arg(long, value_enum, value_name = "FORMAT", conflicts_with = "mapping")]
+    export: Option<ExportFormat>,
+    /// With --export: only what changed since the default branch was at REV (a commit
+    /// or any git revision), with deletions for deposits removed since.
+    #[arg(long, value_name = "REV", requires = "export")]
+    since: Option<String>,
+    /// Write the OpenSearch index template of SCHEMA (name/version, or a name for its
+    /// newest version), or of every schema, built from the schema.
+    #[arg(long, value_name = "SCHEMA", num_args = 0..=1, default_missing_value = "")]
+    mapping: Option<String>,
+    /// Where --export or --mapping writes (default: standard output).
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ExportFormat {
+    /// OpenSearch / Elasticsearch `_bulk` NDJSON.
+    Ndjson,
 }
 
 #[derive(Debug, Args)]
@@ -48,15 +72,32 @@ pub struct SearchArgs {
     /// (`basic_info.keywords`, or a JSON pointer such as `/basic_info`).
     #[arg(long, value_name = "PATH")]
     field: Option<String>,
-    /// How many hits to show.
-    #[arg(long, default_value_t = 10, value_name = "N")]
-    limit: usize,
+    /// The order of hits.
+    #[arg(long, value_enum, default_value_t = SortArg::Relevance)]
+    sort: SortArg,
+    /// Which page of hits to show (from 1).
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    page: u64,
+    /// How many hits (analyses) a page holds.
+    #[arg(long, visible_alias = "limit", default_value_t = 10, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
+    per_page: u64,
+    /// Only deposits you own or hold access to (you: CAPSULE_USER, else the user
+    /// whose e-mail is git's user.email in access.toml).
+    #[arg(long)]
+    mine: bool,
     /// Also count the matches per schema, experiment, status, year and keyword.
     #[arg(long)]
     facets: bool,
     /// Print the results as JSON.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SortArg {
+    Relevance,
+    Newest,
+    Title,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -82,6 +123,9 @@ pub fn skip_hash_verification() {
 
 pub fn run_index(args: IndexArgs) -> anyhow::Result<Outcome> {
     let repo = open_repository()?;
+    if args.export.is_some() || args.mapping.is_some() {
+        return run_export(&repo, &args);
+    }
     let report = update(&repo, args.rebuild)?;
     warn_skipped(&report);
     if args.json {
@@ -90,6 +134,41 @@ pub fn run_index(args: IndexArgs) -> anyhow::Result<Outcome> {
         let mut out = anstream::stdout();
         writeln!(out, "{}", describe_update(&report))?;
         writeln!(out, "{DIM}{}{DIM:#}", report.path.display())?;
+    }
+    Ok(Outcome::Ok)
+}
+
+/// `--export` and `--mapping`: data on standard output (or --output), a summary on
+/// standard error.
+fn run_export(repo: &Repository, args: &IndexArgs) -> anyhow::Result<Outcome> {
+    let mut sink: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot write {}", path.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    if let Some(schema) = &args.mapping {
+        let schema = Some(schema.as_str()).filter(|s| !s.is_empty());
+        let template = templates(repo, schema)?;
+        serde_json::to_writer_pretty(&mut sink, &template)?;
+        writeln!(sink)?;
+        sink.flush()?;
+        return Ok(Outcome::Ok);
+    }
+    let report = export_ndjson(repo, args.since.as_deref(), &mut sink)?;
+    drop(sink);
+    if args.json {
+        let mut err = std::io::stderr().lock();
+        serde_json::to_writer(&mut err, &report)?;
+        writeln!(err)?;
+    } else {
+        eprintln!(
+            "exported {}, {} and {}",
+            count(report.drafts, "draft"),
+            count(report.records, "record version"),
+            count(report.deletions, "deletion")
+        );
     }
     Ok(Outcome::Ok)
 }
@@ -105,7 +184,18 @@ pub fn run_search(args: SearchArgs) -> anyhow::Result<Outcome> {
             StatusArg::Published => Status::Published,
         }),
         field: args.field,
-        limit: args.limit,
+        sort: match args.sort {
+            SortArg::Relevance => Sort::Relevance,
+            SortArg::Newest => Sort::Newest,
+            SortArg::Title => Sort::Title,
+        },
+        page: usize::try_from(args.page).unwrap_or(usize::MAX),
+        per_page: usize::try_from(args.per_page).unwrap_or(usize::MAX),
+        mine: if args.mine {
+            Some(my_names(&repo)?)
+        } else {
+            None
+        },
         facets: args.facets,
     };
     let results = search(&repo, &request)?;
@@ -123,6 +213,33 @@ pub fn run_search(args: SearchArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Ok
     })
+}
+
+/// The names `--mine` looks for: the current user (as `capsule edit` and the other
+/// authoring commands find them), their e-mail and their groups, from the access.toml
+/// of the checked-out commit (HEAD's tree in a bare repository).
+fn my_names(repo: &Repository) -> anyhow::Result<Vec<String>> {
+    let text = match repo.workdir() {
+        Some(root) => std::fs::read_to_string(root.join("access.toml")).unwrap_or_default(),
+        None => repo
+            .head()
+            .ok()
+            .and_then(|h| h.peel_to_commit().ok())
+            .and_then(|c| GitTree::at_commit(repo, c.id()).ok())
+            .and_then(|tree| tree.read("access.toml").ok().flatten())
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .unwrap_or_default(),
+    };
+    let access = Access::parse(&text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let email = repo
+        .config()
+        .ok()
+        .and_then(|c| c.get_string("user.email").ok())
+        .or_else(|| std::env::var("GIT_AUTHOR_EMAIL").ok());
+    let user = local_user(&access, email.as_deref()).context(
+        "--mine: cannot tell who you are: set CAPSULE_USER to your user name in access.toml, or git's user.email to your e-mail there",
+    )?;
+    Ok(identities(&access, &user))
 }
 
 fn warn_skipped(report: &UpdateReport) {
@@ -184,15 +301,26 @@ fn render(results: &SearchResults) -> anyhow::Result<()> {
     if let Some(facets) = &results.facets {
         render_facets(&mut out, facets)?;
     }
-    let shown = results.hits.len();
-    let matches = match results.total {
-        1 => "1 match".to_string(),
-        n => format!("{n} matches"),
+    let analyses = match results.total {
+        1 => "1 analysis".to_string(),
+        n => format!("{n} analyses"),
     };
+    let matches = format!(
+        "{analyses} ({} matching)",
+        count(results.versions, "version")
+    );
     let summary = if results.total == 0 {
         format!("no matches for `{}`", results.query)
-    } else if shown < results.total {
-        format!("{matches} (showing the best {shown}; --limit shows more)")
+    } else if results.pages > 1 {
+        let next = if results.page < results.pages {
+            format!("; --page {} shows more", results.page + 1)
+        } else {
+            String::new()
+        };
+        format!(
+            "{matches}; page {} of {}{next}",
+            results.page, results.pages
+        )
     } else {
         matches
     };
@@ -202,11 +330,23 @@ fn render(results: &SearchResults) -> anyhow::Result<()> {
 }
 
 fn render_hit(out: &mut impl Write, hit: &Hit) -> anyhow::Result<()> {
-    let version = match hit.version {
-        Some(v) => format!("v{v} published"),
-        None => "draft".to_string(),
-    };
-    let mut details = vec![version];
+    // The versions, newest first; those that did not match in parentheses.
+    let versions: Vec<String> = hit
+        .versions
+        .iter()
+        .map(|v| {
+            let name = match v.version {
+                Some(n) => format!("v{n}"),
+                None => "draft".to_string(),
+            };
+            if v.matched {
+                name
+            } else {
+                format!("({name})")
+            }
+        })
+        .collect();
+    let mut details = vec![versions.join(" ")];
     if let Some(schema) = &hit.schema {
         details.push(schema.clone());
     }

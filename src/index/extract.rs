@@ -179,13 +179,26 @@ fn keywords(value: &Value, out: &mut DepositFields) {
     }
 }
 
-/// Every string of a deposit, in document order (what the full-text field holds).
+/// Bookkeeping members, not content: `$schema`, `_access`, `_deposit`, `_files`, and
+/// anything else whose name starts with `_` or `$` (the site uses the same rule).
+/// Full-text search and snippets leave them out: a hit should be explained by what
+/// its authors wrote, not by `_access › deposit-read › roles`. They stay queryable by
+/// path (`_deposit.status:draft`), and owners are people.
+pub fn is_system_key(key: &str) -> bool {
+    key.starts_with('_') || key.starts_with('$')
+}
+
+/// Every string of a deposit outside its system members, in document order (what the
+/// full-text field holds).
 pub fn strings(deposit: &Value) -> Vec<&str> {
     fn go<'v>(value: &'v Value, out: &mut Vec<&'v str>) {
         match value {
             Value::String(s) => out.push(s),
             Value::Array(items) => items.iter().for_each(|v| go(v, out)),
-            Value::Object(map) => map.values().for_each(|v| go(v, out)),
+            Value::Object(map) => map
+                .iter()
+                .filter(|(k, _)| !is_system_key(k))
+                .for_each(|(_, v)| go(v, out)),
             _ => {}
         }
     }
@@ -205,7 +218,8 @@ pub struct Located<'v> {
     pub text: &'v str,
 }
 
-/// Every string of a deposit with its pointer and dotted path.
+/// Every string of a deposit outside its system members, with its pointer and dotted
+/// path.
 pub fn located_strings(deposit: &Value) -> Vec<Located<'_>> {
     fn go<'v>(
         value: &'v Value,
@@ -229,7 +243,7 @@ pub fn located_strings(deposit: &Value) -> Vec<Located<'_>> {
                 }
             }
             Value::Object(map) => {
-                for (key, item) in map {
+                for (key, item) in map.iter().filter(|(k, _)| !is_system_key(k)) {
                     let (mark, path_mark) = (pointer.len(), path.len());
                     pointer.push('/');
                     pointer.push_str(&escape_token(key));
@@ -350,8 +364,15 @@ mod tests {
     }
 
     #[test]
-    fn strings_carry_pointer_and_path() {
-        let deposit = json!({"a/b": {"k": ["x", {"y": "z"}]}, "n": 1, "t": "top"});
+    fn strings_carry_pointer_and_path_and_leave_system_fields_out() {
+        let deposit = json!({
+            "$schema": "analysis/1.0.0",
+            "a/b": {"k": ["x", {"y": "z", "_hidden": "h"}]},
+            "n": 1,
+            "t": "top",
+            "_access": {"deposit-read": {"roles": ["cms-members"]}},
+            "_deposit": {"owners": ["alice"]}
+        });
         let located = located_strings(&deposit);
         let view: Vec<(&str, &str, &str)> = located
             .iter()

@@ -14,12 +14,13 @@ use tantivy::tokenizer::{
 };
 use tantivy::{DateTime, Index, TantivyDocument};
 
+use crate::access::DepositAccess;
 use crate::deposit::SchemaRef;
 
 use super::extract::{extract, strings};
 
 /// The layout version of the index, kept in its commit payload.
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
 
 /// Words: split on anything that is not a letter or a digit, lower-case, and fold
 /// accents (`Tomás` is found as `tomas`). No stemming: physics vocabulary (`ttbar`,
@@ -86,6 +87,11 @@ pub struct Fields {
     /// The deposit.json blob of this version, read back for snippets.
     pub blob: Field,
     pub facets: Field,
+    /// The normalised title as a fast field, to sort hits by title.
+    pub title_sort: Field,
+    /// Who may work on the deposit: owners and every `_access` user and role,
+    /// lower-cased, for `--mine`.
+    pub access: Field,
 }
 
 /// Field names a query may use as they are; any other `name:` is a path in the deposit.
@@ -146,8 +152,12 @@ pub fn build_schema() -> Schema {
     let number = NumericOptions::default().set_indexed().set_stored();
 
     b.add_text_field("key", raw_key);
-    b.add_text_field("id", keyword(true));
-    b.add_u64_field("version", number.clone());
+    // Fast fields are what a search reads for every match (not only the hits shown),
+    // to fold versions into one hit per analysis and to sort: column reads, no
+    // stored-document decompression. Their values are normalised before indexing, so
+    // tantivy's plain `raw` normaliser is enough.
+    b.add_text_field("id", keyword(true).set_fast(Some("raw")));
+    b.add_u64_field("version", number.clone().set_fast());
     b.add_text_field("status", keyword(true));
     b.add_text_field("schema", keyword(true));
     b.add_text_field("schema_name", keyword(false));
@@ -166,11 +176,13 @@ pub fn build_schema() -> Schema {
         ),
     );
     b.add_date_field("created", date.clone());
-    b.add_date_field("updated", date);
+    b.add_date_field("updated", date.set_fast());
     b.add_u64_field("year", number);
     b.add_text_field("commit", TextOptions::default().set_stored());
     b.add_text_field("blob", TextOptions::default().set_stored());
     b.add_facet_field("facets", FacetOptions::default());
+    b.add_text_field("title_sort", TextOptions::default().set_fast(Some("raw")));
+    b.add_text_field("access", keyword(false));
     b.build()
 }
 
@@ -198,6 +210,8 @@ impl Fields {
             commit: f("commit")?,
             blob: f("blob")?,
             facets: f("facets")?,
+            title_sort: f("title_sort")?,
+            access: f("access")?,
         })
     }
 }
@@ -310,6 +324,21 @@ pub fn make_document(
     if !extracted.title.is_empty() {
         doc.add_text(f.title, &extracted.title);
         doc.add_text(f.title_exact, normalise_title(&extracted.title));
+    }
+    // Untitled deposits sort last.
+    let sort_key = match normalise_title(&extracted.title) {
+        t if t.is_empty() => "\u{10FFFF}".to_string(),
+        t => t,
+    };
+    doc.add_text(f.title_sort, sort_key);
+    let access = DepositAccess::of(deposit);
+    for grant in [&access.read, &access.update, &access.admin] {
+        for entry in grant.users.iter().chain(&grant.roles) {
+            doc.add_text(f.access, entry);
+        }
+    }
+    for owner in &access.owners {
+        doc.add_text(f.access, owner);
     }
     for person in &extracted.people {
         doc.add_text(f.people, person);

@@ -7,7 +7,9 @@
 //! (`basic_info.keywords:higgs`), and `--field`. It also remembers which words it asked
 //! for, so that snippets can mark them.
 
-use tantivy::query::{BooleanQuery, BoostQuery, Occur, PhrasePrefixQuery, Query, QueryParser};
+use tantivy::query::{
+    BooleanQuery, BoostQuery, ConstScoreQuery, Occur, PhrasePrefixQuery, Query, QueryParser,
+};
 use tantivy::query_grammar::{Delimiter, UserInputAst, UserInputLeaf, UserInputLiteral};
 use tantivy::schema::{Field, Term};
 use tantivy::tokenizer::TextAnalyzer;
@@ -52,7 +54,16 @@ pub struct Compiler<'a> {
 
 impl Compiler<'_> {
     pub fn compile(&self, text: &str) -> Result<Compiled, QueryError> {
-        let ast = parse(text)?;
+        let plain = is_plain(text);
+        let words = if plain {
+            plain_words(text)
+        } else {
+            text.to_string()
+        };
+        let mut ast = parse(&words)?;
+        if plain {
+            mark_last_word(&mut ast);
+        }
         let mut needles = Vec::new();
         let query = self.node(ast, false, &mut needles)?;
         Ok(Compiled { query, needles })
@@ -133,6 +144,10 @@ impl Compiler<'_> {
             }
             (None, root) => root.clone(),
         };
+        // The last word of a plain query: itself or any word it begins (see
+        // [`is_plain`]); `mark_last_word` sets `prefix`, which the grammar only sets on
+        // quoted phrases.
+        let as_typed_or_prefix = literal.delimiter == Delimiter::None && literal.prefix;
         let is_prefix = literal.delimiter == Delimiter::None && literal.phrase.ends_with('*');
         if literal.delimiter == Delimiter::None
             && literal.phrase.trim_end_matches('*').contains('*')
@@ -162,6 +177,20 @@ impl Compiler<'_> {
             lit.field_name = path.clone();
             let q = if is_prefix {
                 self.prefix(path.as_deref(), &lit.phrase)?
+            } else if as_typed_or_prefix {
+                // The whole word keeps its BM25 score; the prefix adds the same
+                // constant to every document it matches (the whole word included), so
+                // it widens the match without reordering what the whole word finds.
+                lit.prefix = false;
+                let exact = self.delegate(UserInputLeaf::Literal(lit.clone()))?;
+                let prefix: Box<dyn Query> = Box::new(ConstScoreQuery::new(
+                    self.prefix(path.as_deref(), &lit.phrase)?,
+                    1.0,
+                ));
+                Box::new(BooleanQuery::new(vec![
+                    (Occur::Should, exact),
+                    (Occur::Should, prefix),
+                ]))
             } else {
                 self.delegate(UserInputLeaf::Literal(lit))?
             };
@@ -265,6 +294,76 @@ pub const TITLE_BOOST: f32 = 3.0;
 pub const KEYWORDS_BOOST: f32 = 2.0;
 pub const PEOPLE_BOOST: f32 = 1.5;
 pub const ID_BOOST: f32 = 5.0;
+
+/// Whether a query is plain words, as the site's search box takes them: no quotes,
+/// `field:`, operators (`AND`, `OR`, `NOT`, `+`, `-`), groups, ranges, boosts or `*`,
+/// and no space after the last word. The last word of a plain query is matched as a
+/// prefix too (`lept` finds `leptons`), in the CLI as in the browser (site/search.js),
+/// because a person who stops typing mid-word expects that. A trailing space says the
+/// word is complete.
+pub fn is_plain(text: &str) -> bool {
+    const SYNTAX: &[char] = &[
+        ':', '"', '(', ')', '[', ']', '{', '}', '^', '~', '*', '\\', '+', '!',
+    ];
+    !text.trim().is_empty()
+        && !text.ends_with(char::is_whitespace)
+        && !text.contains(SYNTAX)
+        && text
+            .split_whitespace()
+            .all(|w| !matches!(w, "AND" | "OR" | "NOT" | "IN" | "TO") && !w.starts_with('-'))
+}
+
+/// Words the site's search leaves out of its index (src/site/search.rs, site/search.js),
+/// and so out of a plain query here too: `the higgs` finds the same analyses in both.
+pub const STOP_WORDS: &[&str] = &[
+    "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "in", "into", "is", "it", "of",
+    "on", "or", "that", "the", "this", "to", "with",
+];
+
+/// A plain query without the words the site's search ignores (stop words and single
+/// letters), unless that would leave nothing.
+fn plain_words(text: &str) -> String {
+    let ignored = |word: &str| {
+        let lower = word.to_lowercase();
+        let single_letter = {
+            let mut chars = lower.chars();
+            matches!((chars.next(), chars.next()), (Some(c), None) if !c.is_ascii_digit())
+        };
+        single_letter || STOP_WORDS.contains(&lower.as_str())
+    };
+    let kept: Vec<&str> = text.split_whitespace().filter(|w| !ignored(w)).collect();
+    if kept.is_empty() {
+        text.to_string()
+    } else {
+        kept.join(" ")
+    }
+}
+
+/// Marks the last word of a parsed plain query as a prefix, when it has at least two
+/// letters or digits (a one-letter prefix stands for too many words to mean anything).
+fn mark_last_word(ast: &mut UserInputAst) {
+    match ast {
+        UserInputAst::Clause(children) => {
+            if let Some((None | Some(Occur::Must), last)) = children.last_mut() {
+                mark_last_word(last);
+            }
+        }
+        UserInputAst::Leaf(leaf) => {
+            if let UserInputLeaf::Literal(literal) = leaf.as_mut() {
+                let long_enough = tokens(&literal.phrase)
+                    .last()
+                    .is_some_and(|t| t.chars().count() >= 2);
+                if literal.field_name.is_none()
+                    && literal.delimiter == Delimiter::None
+                    && long_enough
+                {
+                    literal.prefix = true;
+                }
+            }
+        }
+        UserInputAst::Boost(..) => {}
+    }
+}
 
 /// Parses with tantivy's grammar; a syntax error says where and what.
 fn parse(text: &str) -> Result<UserInputAst, QueryError> {
@@ -448,6 +547,37 @@ mod tests {
         assert!(snip.len() <= 100 + 2 * '…'.len_utf8());
         let (short, same) = snippet("Higgs", &[(0, 5)], 100);
         assert_eq!((short.as_str(), same), ("Higgs", vec![(0, 5)]));
+    }
+
+    #[test]
+    fn only_plain_queries_end_in_a_prefix() {
+        for plain in ["lept", "higgs lept", "Tomás", "h->zz"] {
+            assert!(is_plain(plain), "{plain}");
+        }
+        for not in [
+            "lept ",
+            "title:lept",
+            "\"four lept\"",
+            "higgs -draft",
+            "higgs OR lept",
+            "lept*",
+            "(lept)",
+            "",
+        ] {
+            assert!(!is_plain(not), "{not}");
+        }
+        assert_eq!(plain_words("The Higgs to 4 l"), "Higgs 4");
+        assert_eq!(plain_words("the of"), "the of");
+        let mut ast = parse("higgs lept").unwrap();
+        mark_last_word(&mut ast);
+        let UserInputAst::Clause(children) = &ast else {
+            panic!("{ast:?}")
+        };
+        let prefixes: Vec<bool> = children
+            .iter()
+            .map(|(_, c)| matches!(c, UserInputAst::Leaf(l) if matches!(l.as_ref(), UserInputLeaf::Literal(x) if x.prefix)))
+            .collect();
+        assert_eq!(prefixes, [false, true]);
     }
 
     #[test]
