@@ -26,6 +26,7 @@ pub mod downloads;
 mod fields;
 pub mod model;
 mod pages;
+mod paging;
 mod records;
 mod render;
 mod schemas;
@@ -206,6 +207,16 @@ fn hidden_key(id: &str) -> String {
     format!("~{}", &util::sha256_hex(id.as_bytes())[..20])
 }
 
+/// Whether a deposit id is the name of a file the site writes beside the records'
+/// folders (`api/records/index-2.json`, a page of the record list).
+fn is_reserved_id(id: &str) -> bool {
+    matches!(id, "index.html" | "index.json")
+        || id
+            .strip_prefix("index-")
+            .and_then(|rest| rest.strip_suffix(".json"))
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// Builds the site of the repository at `repo_path` (a clone or a bare repository).
 pub fn build(
     repo_path: &Path,
@@ -235,7 +246,7 @@ pub fn build(
         .clone()
         .or_else(|| settings.site.base_url.clone())
         .unwrap_or_else(|| settings.archive.base_url.clone());
-    let per_page = settings.site.per_page.unwrap_or(50).max(1);
+    let limits = paging::Limits::new(settings.site.per_page.unwrap_or(50));
     let mut overrides = Vec::new();
     for folder in ["templates/site", "site"] {
         collect_files(&tree, folder, &mut overrides)?;
@@ -253,7 +264,7 @@ pub fn build(
     let folders = deposit_folders(&repo, &tree)?;
     let mut inputs: BTreeMap<String, RecordInput> = BTreeMap::new();
     for (id, versions) in &tags {
-        if matches!(id.as_str(), "index.html" | "index.json") {
+        if is_reserved_id(id) {
             warnings.push(format!(
                 "record {id} is left out: its id is a file name the site itself uses"
             ));
@@ -274,7 +285,7 @@ pub fn build(
     }
     if internal {
         for (id, folder) in &folders {
-            if matches!(id.as_str(), "index.html" | "index.json") {
+            if is_reserved_id(id) {
                 continue;
             }
             inputs.entry(id.clone()).or_insert_with(|| RecordInput {
@@ -294,7 +305,7 @@ pub fn build(
             .add(&base_url)
             .add(&site_title)
             .add(&settings.archive.description)
-            .add(per_page.to_le_bytes())
+            .add(serde_json::to_vec(&limits).expect("serialises"))
             .add([internal as u8]);
         f.finish()
     };
@@ -549,7 +560,7 @@ pub fn build(
             &summaries,
             &views,
             &schema_titles,
-            per_page,
+            limits,
             &base_url,
             &site_title,
             &feed,
