@@ -426,11 +426,37 @@ mod tests {
             .into_iter()
             .collect();
         let mine = json!({"keywords": ["ttbar", "top quark"]});
-        let first = apply("cadi", &fetcher, &mine, &json!({"keywords": ["top quark", "Run 3"]}), "k", "f", "t1", false).unwrap();
-        assert_eq!(first.deposit["keywords"], json!(["ttbar", "top quark", "Run 3"]));
+        let first = apply(
+            "cadi",
+            &fetcher,
+            &mine,
+            &json!({"keywords": ["top quark", "Run 3"]}),
+            "k",
+            "f",
+            "t1",
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            first.deposit["keywords"],
+            json!(["ttbar", "top quark", "Run 3"])
+        );
         // The source drops `Run 3` and adds `13.6 TeV`: nothing already there goes.
-        let second = apply("cadi", &fetcher, &first.deposit, &json!({"keywords": ["13.6 TeV"]}), "k", "f", "t2", false).unwrap();
-        assert_eq!(second.deposit["keywords"], json!(["ttbar", "top quark", "Run 3", "13.6 TeV"]));
+        let second = apply(
+            "cadi",
+            &fetcher,
+            &first.deposit,
+            &json!({"keywords": ["13.6 TeV"]}),
+            "k",
+            "f",
+            "t2",
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            second.deposit["keywords"],
+            json!(["ttbar", "top quark", "Run 3", "13.6 TeV"])
+        );
     }
 
     #[test]

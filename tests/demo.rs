@@ -61,14 +61,26 @@ fn the_demo_runs_and_shows_each_step() {
         .args(["search", "basic_info.keywords:ttbar", "--json"])
         .output()
         .unwrap();
-    assert!(keywords.status.success(), "{}{}", stdout(&keywords), stderr(&keywords));
-    assert!(stdout(&keywords).contains("ttbar-xsec"), "{}", stdout(&keywords));
+    assert!(
+        keywords.status.success(),
+        "{}{}",
+        stdout(&keywords),
+        stderr(&keywords)
+    );
+    assert!(
+        stdout(&keywords).contains("ttbar-xsec"),
+        "{}",
+        stdout(&keywords)
+    );
     let deposit: serde_json::Value = serde_json::from_slice(
         &std::fs::read(work.join(dep("ttbar-xsec", "deposit.json"))).unwrap(),
     )
     .unwrap();
     let keywords = deposit["basic_info"]["keywords"].as_array().unwrap();
     for kept in ["ttbar", "dilepton", "Run 3"] {
-        assert!(keywords.iter().any(|k| k == kept), "{kept} missing: {keywords:?}");
+        assert!(
+            keywords.iter().any(|k| k == kept),
+            "{kept} missing: {keywords:?}"
+        );
     }
 }

@@ -491,11 +491,18 @@ fn a_refused_schema_points_to_schema_check_and_hook_status_knows_a_clone() {
         .assert_rejected_with("Fix them (`capsule schema check` shows the same) and push again.");
 
     // `hook status` in a clone explains where the hooks that judge pushes live.
-    let out = capsule(&work.path).args(["hook", "status", "."]).output().unwrap();
+    let out = capsule(&work.path)
+        .args(["hook", "status", "."])
+        .output()
+        .unwrap();
     assert!(
         stderr(&out).contains("is a clone, not a server repository"),
         "{}",
         stderr(&out)
     );
-    assert!(!stderr(&out).contains("is not a git repository"), "{}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("is not a git repository"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -494,11 +494,8 @@ fn listing<'p>(
     };
     let facet_groups: Vec<FacetGroup> = facets.iter().map(|f| f.links(8)).collect();
     for page in paging.pages() {
-        let chunk: Vec<&'p RecordSummary> = records[page.items.clone()]
-            .iter()
-            .rev()
-            .copied()
-            .collect();
+        let chunk: Vec<&'p RecordSummary> =
+            records[page.items.clone()].iter().rev().copied().collect();
         let newest = page.id == PageId::Newest;
         // Links to the newest page and to numbered pages near this one; what a
         // numbered page links depends only on the pages beside it.
@@ -563,7 +560,13 @@ fn listing<'p>(
             PageId::Newest => heading.to_string(),
             PageId::Numbered(k) => format!("{heading} (page {k})"),
         };
-        emit(planned("listing.html", title, page_path(page.id), view, key))?;
+        emit(planned(
+            "listing.html",
+            title,
+            page_path(page.id),
+            view,
+            key,
+        ))?;
     }
     Ok(())
 }
@@ -583,11 +586,8 @@ fn api_pages<'p>(
         PageId::Numbered(k) => format!("api/records/index-{k}.json"),
     };
     for page in Paging::new(records.len(), size).pages() {
-        let hits: Vec<&'p RecordSummary> = records[page.items.clone()]
-            .iter()
-            .rev()
-            .copied()
-            .collect();
+        let hits: Vec<&'p RecordSummary> =
+            records[page.items.clone()].iter().rev().copied().collect();
         let links = super::api::PageLinks {
             this: path(page.id),
             next: page.next.map(path),

@@ -3,13 +3,12 @@
 //!
 //! Items are numbered in publication order (oldest first) and cut into full chunks of
 //! `size`: numbered page `k` (1-based) holds items `(k-1)*size .. k*size` and never
-//! changes when an item is added after it. The newest items, fewer than `size`, form
-//! the *newest* page, which is the one readers land on (`index.html`,
-//! `api/records/index.json`); when there are none (the count is a multiple of the
-//! size), the newest page shows the last full chunk, which gets its numbered page
-//! when the next item arrives. So one new item changes the newest page and at most
-//! two numbered pages (a new one, and the links of the one below it), whatever the
-//! number of items; no numbered page ever goes away while items are only added.
+//! changes when an item is added after it. The last full chunk and the items after it
+//! (between `size` and `2*size - 1` of them) form the *newest* page, the one readers
+//! land on (`index.html`, `api/records/index.json`); that chunk gets its numbered page
+//! when the next chunk fills. So one new item changes the newest page and at most two
+//! numbered pages (a new one, and the links of the one below it), whatever the number
+//! of items; no numbered page goes away while items are only added.
 //!
 //! Reading order is newest first: the newest page, then the numbered pages from the
 //! highest down to 1. `next` leads to older items, `prev` to newer ones, and following
@@ -104,14 +103,11 @@ impl Paging {
         self.below_newest()
     }
 
-    /// The highest numbered page whose items are not on the newest page.
+    /// The highest numbered page whose items are not on the newest page: the newest
+    /// page holds the last full chunk and what came after it, so that it is never
+    /// short (between `size` and `2 * size - 1` items, when there are that many).
     fn below_newest(&self) -> usize {
-        let full = self.len / self.size;
-        if self.len % self.size == 0 {
-            full.saturating_sub(1)
-        } else {
-            full
-        }
+        (self.len / self.size).saturating_sub(1)
     }
 
     fn items(&self, id: PageId) -> Range<usize> {
