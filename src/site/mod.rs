@@ -31,6 +31,7 @@ mod records;
 mod render;
 mod schemas;
 pub mod search;
+mod state;
 mod theme;
 mod util;
 mod write;
@@ -42,7 +43,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use git2::{Oid, Repository};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::archive::GitTree;
 use crate::record::list_records;
@@ -52,8 +53,9 @@ use model::{RecordSummary, SiteView};
 use records::{RecordInput, RecordOut, Shared, Worker};
 use render::Renderer;
 use search::{SearchDoc, SearchStats};
+use state::{hidden_key, RecordState, State, Totals};
 use util::Fingerprint;
-use write::{Output, MANIFEST};
+use write::Output;
 
 pub use write::MANIFEST as MANIFEST_FILE;
 
@@ -163,50 +165,6 @@ impl Serialize for Phases {
     }
 }
 
-const FORMAT: u32 = 1;
-
-/// What a build leaves for the next one, in `.capsule-site.json`.
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct Manifest {
-    format: u32,
-    generator: String,
-    global: String,
-    rev: String,
-    records: BTreeMap<String, RecordState>,
-    pages: BTreeMap<String, String>,
-    search_shards: Vec<String>,
-    search_docs: usize,
-    totals: Totals,
-}
-
-#[derive(Debug, Default, Clone, Serialize, Deserialize)]
-struct Totals {
-    pages: usize,
-    files: usize,
-    bytes: u64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct RecordState {
-    key: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    doc: Option<u32>,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    commit: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    summary: Option<RecordSummary>,
-    /// (version, date) of every shown version, for the feed.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    versions: Vec<(u32, String)>,
-}
-
-/// Where the manifest keeps a record: by id, or, for a deposit this build may not
-/// show, by a digest of its id, so that not even the id of a restricted deposit is
-/// written into a public site.
-fn hidden_key(id: &str) -> String {
-    format!("~{}", &util::sha256_hex(id.as_bytes())[..20])
-}
-
 /// Whether a deposit id is the name of a file the site writes beside the records'
 /// folders (`api/records/index-2.json`, a page of the record list).
 fn is_reserved_id(id: &str) -> bool {
@@ -229,7 +187,7 @@ pub fn build(
     // records it is several megabytes of JSON, a good part of a rebuild.
     let pending_manifest = options.incremental.then(|| {
         let out = options.out.clone();
-        std::thread::spawn(move || read_manifest(&out))
+        std::thread::spawn(move || State::read(&out))
     });
     let repo = Repository::open(repo_path)?;
     let repo_path = repo.path().to_path_buf();
@@ -323,7 +281,7 @@ pub fn build(
     phases.end("read archive");
     let previous = pending_manifest
         .and_then(|pending| pending.join().ok().flatten())
-        .filter(|m| m.global == global && m.format == FORMAT);
+        .filter(|m| m.global == global);
     let incremental = previous.is_some();
     let previous = previous.unwrap_or_default();
     let keys: BTreeMap<String, String> =
@@ -641,9 +599,8 @@ pub fn build(
             None => (hidden_key(&id), state),
         })
         .collect();
-    let manifest = Manifest {
-        format: FORMAT,
-        generator: format!("capsule {}", env!("CARGO_PKG_VERSION")),
+    let previous_parts = previous.take_parts();
+    let manifest = State {
         global,
         rev: rev.to_string(),
         records: states,
@@ -651,10 +608,9 @@ pub fn build(
         search_shards: shards,
         search_docs: doc_count,
         totals: totals.clone(),
+        ..State::default()
     };
-    output.write_streamed(MANIFEST, |w| {
-        serde_json::to_writer(w, &manifest).map_err(std::io::Error::other)
-    })?;
+    removals.extend(manifest.write(&output, &previous_parts)?);
     // Freeing every record's state takes a while; nothing waits for it.
     std::thread::spawn(move || drop((manifest, previous)));
     phases.end("manifest");
@@ -749,11 +705,6 @@ fn deposit_folders(
         return Ok(BTreeMap::new());
     };
     Ok(deposits.folders()?.into_iter().collect())
-}
-
-fn read_manifest(out: &Path) -> Option<Manifest> {
-    let bytes = std::fs::read(out.join(MANIFEST)).ok()?;
-    serde_json::from_slice(&bytes).ok()
 }
 
 /// The search document a record had in the previous build, from its old commit.
