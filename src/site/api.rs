@@ -22,7 +22,6 @@ use crate::deposit::SchemaRef;
 use crate::schema::CompiledSchema;
 
 use super::model::{RecordSummary, RecordView};
-use super::records::Shared;
 use super::util::base_with_slash;
 
 /// Pretty JSON with a final newline (stable bytes for stable input).
@@ -45,7 +44,8 @@ pub fn metadata(deposit: &Value, internal: bool) -> Value {
 
 #[allow(clippy::too_many_arguments)]
 pub fn record(
-    shared: &Shared<'_>,
+    base_url: &str,
+    internal: bool,
     id: &str,
     version: u32,
     deposit: &Value,
@@ -54,7 +54,7 @@ pub fn record(
     schema: Option<&CompiledSchema>,
     files: &[Value],
 ) -> Value {
-    let base = base_with_slash(&shared.base_url);
+    let base = base_with_slash(base_url);
     let draft = view.draft;
     let self_link = if draft {
         format!("{base}api/deposits/{id}/index.json")
@@ -113,7 +113,7 @@ pub fn record(
         "revision": version,
         "created": view.created,
         "updated": view.updated,
-        "metadata": metadata(deposit, shared.internal),
+        "metadata": metadata(deposit, internal),
         "links": links,
         "schema": schema_value,
         "experiment": if view.experiment.is_empty() { Value::Null } else { json!(view.experiment) },

@@ -23,12 +23,17 @@
 
 mod api;
 pub mod downloads;
+mod error;
 mod fields;
 pub mod model;
+mod options;
 mod pages;
 mod paging;
+mod parallel;
+mod plan;
 mod records;
 mod render;
+mod report;
 mod schemas;
 pub mod search;
 mod state;
@@ -37,143 +42,27 @@ mod util;
 mod write;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Instant;
 
 use git2::{Oid, Repository};
-use serde::Serialize;
 
 use crate::archive::GitTree;
-use crate::record::list_records;
-use crate::settings::Settings;
 
 use model::{RecordSummary, SiteView};
-use records::{RecordInput, RecordOut, Shared, Worker};
+use parallel::{render_pages, render_records};
+use plan::{Config, Plan};
+use records::Shared;
 use render::Renderer;
-use search::{SearchDoc, SearchStats};
+use search::SearchDoc;
 use state::{hidden_key, RecordState, State, Totals};
 use util::Fingerprint;
 use write::Output;
 
+pub use error::SiteError;
+pub use options::BuildOptions;
+pub use report::{BuildReport, Phases, Progress, Quiet};
 pub use write::MANIFEST as MANIFEST_FILE;
-
-/// Why a build failed. Nothing of the previous site was changed.
-#[derive(Debug, thiserror::Error)]
-pub enum SiteError {
-    #[error("git: {0}")]
-    Git(#[from] git2::Error),
-    #[error("{0}: {1}")]
-    Io(String, std::io::Error),
-    #[error("template error in {0}")]
-    Template(String),
-    #[error("{0}")]
-    Output(String),
-    #[error("{0}")]
-    Input(String),
-}
-
-/// What to build.
-#[derive(Debug, Clone)]
-pub struct BuildOptions {
-    /// The revision whose reviews, schemas, theme and settings the site uses (and
-    /// whose drafts an internal build shows). Default: the archive's default branch.
-    pub rev: Option<String>,
-    pub out: PathBuf,
-    /// An internal site: drafts, restricted deposits and internal reviews included.
-    pub drafts: bool,
-    /// Overrides `site.base_url` and `archive.base_url`.
-    pub base_url: Option<String>,
-    /// Reuse the previous build in `out` where its inputs did not change.
-    pub incremental: bool,
-}
-
-/// Where a long build reports how far it got (the CLI draws a bar; tests ignore it).
-pub trait Progress: Sync {
-    fn begin(&self, _total: u64) {}
-    fn advance(&self, _n: u64) {}
-    fn end(&self) {}
-}
-
-/// Progress that goes nowhere.
-pub struct Quiet;
-impl Progress for Quiet {}
-
-/// What a build did.
-#[derive(Debug, Clone, Serialize)]
-pub struct BuildReport {
-    pub out: PathBuf,
-    pub rev: String,
-    pub internal: bool,
-    pub incremental: bool,
-    /// Records (and drafts) on the site.
-    pub records: usize,
-    pub drafts: usize,
-    /// Records rendered in this build (the rest were unchanged).
-    pub rendered_records: usize,
-    /// Deposits with record tags that this build may not show.
-    pub excluded_records: usize,
-    /// Files written by this build, and their size.
-    pub files_written: usize,
-    pub bytes_written: u64,
-    /// Pages (HTML) and files in the whole site, and its size.
-    pub pages: usize,
-    pub files: usize,
-    pub bytes: u64,
-    pub search: Option<SearchStats>,
-    pub theme_overrides: Vec<String>,
-    pub warnings: Vec<String>,
-    #[serde(skip)]
-    pub elapsed: Duration,
-    /// The whole build and each of its steps, for `--json` and the benchmarks.
-    pub seconds: f64,
-    pub phases: Phases,
-}
-
-/// How long each step of a build took, in order; serialised as a map from the step's
-/// name to milliseconds.
-#[derive(Debug, Clone)]
-pub struct Phases {
-    last: Instant,
-    steps: Vec<(&'static str, Duration)>,
-}
-
-impl Phases {
-    fn start() -> Phases {
-        Phases {
-            last: Instant::now(),
-            steps: Vec::new(),
-        }
-    }
-
-    /// Ends the step called `name`, which began where the previous one ended.
-    fn end(&mut self, name: &'static str) {
-        let now = Instant::now();
-        self.steps.push((name, now - self.last));
-        self.last = now;
-    }
-}
-
-impl Serialize for Phases {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_map(
-            self.steps
-                .iter()
-                .map(|(name, d)| (name, (d.as_secs_f64() * 10_000.0).round() / 10.0)),
-        )
-    }
-}
-
-/// Whether a deposit id is the name of a file the site writes beside the records'
-/// folders (`api/records/index-2.json`, a page of the record list).
-fn is_reserved_id(id: &str) -> bool {
-    matches!(id, "index.html" | "index.json")
-        || id
-            .strip_prefix("index-")
-            .and_then(|rest| rest.strip_suffix(".json"))
-            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-}
 
 /// Builds the site of the repository at `repo_path` (a clone or a bare repository).
 pub fn build(
@@ -191,124 +80,29 @@ pub fn build(
     });
     let repo = Repository::open(repo_path)?;
     let repo_path = repo.path().to_path_buf();
-    let (rev, rev_name) = resolve_rev(&repo, options.rev.as_deref())?;
-    let tree = GitTree::at_commit(&repo, rev)?;
-    let settings = match tree.read("capsule.toml")? {
-        Some(bytes) => Settings::parse(&String::from_utf8_lossy(&bytes))
-            .map_err(|e| SiteError::Input(format!("capsule.toml at {rev_name}: {e}")))?,
-        None => Settings::default(),
-    };
-    let internal = options.drafts;
-    let base_url = options
-        .base_url
-        .clone()
-        .or_else(|| settings.site.base_url.clone())
-        .unwrap_or_else(|| settings.archive.base_url.clone());
-    let limits = paging::Limits::new(settings.site.per_page.unwrap_or(50));
-    let mut overrides = Vec::new();
-    for folder in ["templates/site", "site"] {
-        collect_files(&tree, folder, &mut overrides)?;
-    }
-    let theme = theme::Theme::with_overrides(overrides).map_err(SiteError::Input)?;
-    let site_title = settings
-        .site
-        .title
-        .clone()
-        .unwrap_or_else(|| settings.archive.name.clone());
-
-    // Plan: one input per record (and, internally, per deposit on the branch).
-    let mut warnings = Vec::new();
-    let tags = list_records(&repo)?;
-    let folders = deposit_folders(&repo, &tree)?;
-    let mut inputs: BTreeMap<String, RecordInput> = BTreeMap::new();
-    for (id, versions) in &tags {
-        if is_reserved_id(id) {
-            warnings.push(format!(
-                "record {id} is left out: its id is a file name the site itself uses"
-            ));
-            continue;
-        }
-        inputs.insert(
-            id.clone(),
-            RecordInput {
-                id: id.clone(),
-                tags: versions
-                    .iter()
-                    .map(|t| (t.version, t.tag.unwrap_or(t.commit), t.commit))
-                    .collect(),
-                folder: folders.get(id).copied(),
-                draft: internal,
-            },
-        );
-    }
-    if internal {
-        for (id, folder) in &folders {
-            if is_reserved_id(id) {
-                continue;
-            }
-            inputs.entry(id.clone()).or_insert_with(|| RecordInput {
-                id: id.clone(),
-                tags: Vec::new(),
-                folder: Some(*folder),
-                draft: true,
-            });
-        }
-    }
-    // Every record's state is held until the end: what only planning needed goes now.
-    drop((tags, folders));
-    let global = {
-        let mut f = Fingerprint::new();
-        f.add(env!("CARGO_PKG_VERSION"))
-            .add(theme.fingerprint())
-            .add(&base_url)
-            .add(&site_title)
-            .add(&settings.archive.description)
-            .add(serde_json::to_vec(&limits).expect("serialises"))
-            .add([internal as u8]);
-        f.finish()
-    };
-    let key_of = |input: &RecordInput| {
-        let mut f = Fingerprint::new();
-        f.add(&global).add(&input.id);
-        for (v, tag, commit) in &input.tags {
-            f.add(v.to_le_bytes())
-                .add(tag.as_bytes())
-                .add(commit.as_bytes());
-        }
-        f.add(input.folder.map(|o| o.to_string()).unwrap_or_default());
-        f.finish()
-    };
+    let config = Config::read(&repo, options)?;
+    let plan = Plan::make(&repo, &config)?;
     phases.end("read archive");
     let previous = pending_manifest
         .and_then(|pending| pending.join().ok().flatten())
-        .filter(|m| m.global == global);
+        .filter(|m| m.global == config.global);
     let incremental = previous.is_some();
     let previous = previous.unwrap_or_default();
-    let keys: BTreeMap<String, String> =
-        inputs.values().map(|i| (i.id.clone(), key_of(i))).collect();
-    let previous_state = |id: &str| {
-        previous
-            .records
-            .get(id)
-            .or_else(|| previous.records.get(&hidden_key(id)))
-    };
-    let changed: Vec<&RecordInput> = inputs
-        .values()
-        .filter(|i| !incremental || previous_state(&i.id).is_none_or(|s| s.key != keys[&i.id]))
-        .collect();
-    let removed: Vec<String> = {
-        let known: BTreeSet<String> = inputs
-            .keys()
-            .flat_map(|id| [id.clone(), hidden_key(id)])
-            .collect();
-        previous
-            .records
-            .keys()
-            .filter(|id| !known.contains(*id) && !id.starts_with('~'))
-            .cloned()
-            .collect()
-    };
-
+    let (changed, removed) = plan.against(&previous, incremental);
+    let Config {
+        rev,
+        rev_name,
+        tree,
+        settings,
+        internal,
+        base_url,
+        limits,
+        theme,
+        title: site_title,
+        global,
+    } = config;
+    let (inputs, keys) = (&plan.inputs, &plan.keys);
+    let warnings = plan.warnings.clone();
     phases.end("previous build");
     let output = Output::prepare(&options.out, incremental)?;
     let mut renderer = Renderer::new(
@@ -396,7 +190,7 @@ pub fn build(
     // appended, in an incremental one.
     let search_version = {
         let mut f = Fingerprint::new();
-        for (id, key) in &keys {
+        for (id, key) in keys {
             f.add(id).add(key);
         }
         f.finish()
@@ -639,74 +433,6 @@ pub fn build(
     })
 }
 
-/// The revision to build: `--rev`, else the default branch named in capsule.toml at
-/// HEAD, else HEAD.
-fn resolve_rev(repo: &Repository, rev: Option<&str>) -> Result<(Oid, String), SiteError> {
-    if let Some(spec) = rev {
-        let commit = repo
-            .revparse_single(spec)
-            .and_then(|o| o.peel_to_commit())
-            .map_err(|e| {
-                SiteError::Input(format!(
-                    "`{spec}` is not a revision of this repository ({})",
-                    e.message()
-                ))
-            })?;
-        return Ok((commit.id(), spec.to_string()));
-    }
-    let head = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
-    let default = head
-        .as_ref()
-        .and_then(|c| GitTree::at_commit(repo, c.id()).ok())
-        .and_then(|t| t.read("capsule.toml").ok().flatten())
-        .and_then(|b| Settings::parse(&String::from_utf8_lossy(&b)).ok())
-        .map(|s| s.archive.default_branch)
-        .unwrap_or_else(|| "main".into());
-    for name in [
-        format!("refs/heads/{default}"),
-        format!("refs/remotes/origin/{default}"),
-    ] {
-        if let Ok(reference) = repo.find_reference(&name) {
-            if let Ok(commit) = reference.peel_to_commit() {
-                return Ok((commit.id(), default));
-            }
-        }
-    }
-    match head {
-        Some(c) => Ok((c.id(), "HEAD".into())),
-        None => Err(SiteError::Input(
-            "the repository has no commits to build a site from".into(),
-        )),
-    }
-}
-
-/// Every file under `folder` at the build revision (recursively), by path.
-fn collect_files(
-    tree: &GitTree<'_>,
-    folder: &str,
-    out: &mut Vec<(String, Vec<u8>)>,
-) -> Result<(), SiteError> {
-    for name in tree.list(folder)? {
-        let path = format!("{folder}/{name}");
-        match tree.read(&path)? {
-            Some(bytes) => out.push((path, bytes)),
-            None => collect_files(tree, &path, out)?,
-        }
-    }
-    Ok(())
-}
-
-/// The deposit folders at the build revision: one read of `deposits/` and its shards.
-fn deposit_folders(
-    repo: &Repository,
-    tree: &GitTree<'_>,
-) -> Result<BTreeMap<String, Oid>, SiteError> {
-    let Some(deposits) = crate::archive::DepositsTree::of_commit(repo, tree.commit())? else {
-        return Ok(BTreeMap::new());
-    };
-    Ok(deposits.folders()?.into_iter().collect())
-}
-
 /// The search document a record had in the previous build, from its old commit.
 fn old_search_doc(
     repo: &Repository,
@@ -725,157 +451,4 @@ fn old_search_doc(
     };
     let deposit: serde_json::Value = crate::json::from_bytes(&bytes).unwrap_or_default();
     Ok(Some(SearchDoc::from_deposit(summary, &deposit)))
-}
-
-/// Threads for rendering: one per core, at most 8, and no more than `work` items.
-fn worker_threads(work: usize) -> usize {
-    std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 8)
-        .min(work.max(1))
-}
-
-/// A page queued for rendering: where it goes and how it is made.
-type QueuePage<'q, 'p> = dyn FnMut(String, pages::RenderFn<'p>) -> Result<(), SiteError> + 'q;
-
-/// Runs `plan` on the calling thread, which plans pages (and computes their keys) and
-/// queues those to write; worker threads render and write them meanwhile. A full build
-/// has a listing page for every 50 records of every facet value, a quarter of its time
-/// when rendered one by one. If pages fail, the error is that of the first one in plan
-/// order, whichever worker met it first: the same error on every run.
-fn render_pages<'p>(
-    renderer: &Renderer,
-    output: &Output,
-    plan: impl FnOnce(&mut QueuePage<'_, 'p>) -> Result<(), SiteError>,
-) -> Result<(), SiteError> {
-    // The earliest failed page so far: its place in the queue and its error.
-    let failed: Mutex<Option<(usize, SiteError)>> = Mutex::new(None);
-    let failed_before = |n: usize| {
-        failed
-            .lock()
-            .expect("page error")
-            .as_ref()
-            .is_some_and(|(k, _)| *k < n)
-    };
-    let (send, receive) = std::sync::mpsc::sync_channel::<(usize, String, pages::RenderFn<'p>)>(32);
-    let receive = Mutex::new(receive);
-    std::thread::scope(|scope| {
-        for _ in 0..worker_threads(usize::MAX) {
-            scope.spawn(|| loop {
-                let next = receive.lock().expect("page queue").recv();
-                let Ok((n, path, render)) = next else { break };
-                // Pages after a failed one are only drained.
-                if failed_before(n) {
-                    continue;
-                }
-                let written = match render {
-                    pages::RenderFn::Page(render) => {
-                        render(renderer).and_then(|bytes| output.write(&path, &bytes))
-                    }
-                    pages::RenderFn::Stream(write) => output.write_streamed(&path, write),
-                };
-                if let Err(e) = written {
-                    let mut failed = failed.lock().expect("page error");
-                    if failed.as_ref().is_none_or(|(k, _)| n < *k) {
-                        *failed = Some((n, e));
-                    }
-                }
-            });
-        }
-        let send = send;
-        let mut queued = 0;
-        plan(&mut |path, render| {
-            if failed_before(usize::MAX) {
-                return Ok(());
-            }
-            queued += 1;
-            send.send((queued, path, render))
-                .map_err(|_| SiteError::Input("the page renderers stopped unexpectedly".into()))
-        })
-        // `send` is dropped here, which ends the workers' loops; the scope joins them.
-    })?;
-    match failed.into_inner().expect("page error") {
-        Some((_, e)) => Err(e),
-        None => Ok(()),
-    }
-}
-
-/// Renders `inputs` on as many threads as the machine has cores (at most 8) and hands
-/// each result to `merge` on the calling thread, in the order of `inputs`: a record's
-/// output (its summary and search terms) is merged and dropped while the others
-/// render, instead of all of them being held until the end.
-fn render_records(
-    repo_path: &Path,
-    shared: &Shared<'_>,
-    inputs: &[&RecordInput],
-    rev: Oid,
-    progress: &dyn Progress,
-    merge: &mut dyn FnMut(String, Option<RecordOut>),
-) -> Result<(), SiteError> {
-    let threads = worker_threads(inputs.len());
-    let next = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
-    let first_error: Mutex<Option<SiteError>> = Mutex::new(None);
-    std::thread::scope(|scope| {
-        // Bounded: when the merging thread falls behind (the workers use both cores),
-        // the workers wait instead of queueing thousands of rendered records.
-        let (send, receive) =
-            std::sync::mpsc::sync_channel::<(usize, Option<RecordOut>)>(4 * threads);
-        for _ in 0..threads {
-            let send = send.clone();
-            let (next, failed, first_error) = (&next, &failed, &first_error);
-            scope.spawn(move || {
-                let repo = match Repository::open(repo_path) {
-                    Ok(repo) => repo,
-                    Err(e) => {
-                        failed.store(true, Ordering::Relaxed);
-                        first_error.lock().unwrap().get_or_insert(e.into());
-                        return;
-                    }
-                };
-                let mut worker = Worker::new(&repo);
-                loop {
-                    if failed.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(input) = inputs.get(i) else { break };
-                    match worker.record(shared, input, rev) {
-                        Ok(out) => {
-                            if send.send((i, out)).is_err() {
-                                break;
-                            }
-                        }
-                        Err(e) => {
-                            failed.store(true, Ordering::Relaxed);
-                            first_error
-                                .lock()
-                                .unwrap()
-                                .get_or_insert(SiteError::Input(format!(
-                                    "record {}: {e}",
-                                    input.id
-                                )));
-                            break;
-                        }
-                    }
-                    progress.advance(1);
-                }
-            });
-        }
-        drop(send);
-        // Workers take inputs in order, so only a few results wait for an earlier one.
-        let mut waiting: BTreeMap<usize, Option<RecordOut>> = BTreeMap::new();
-        let mut due = 0;
-        for (i, out) in receive {
-            waiting.insert(i, out);
-            while let Some(out) = waiting.remove(&due) {
-                merge(inputs[due].id.clone(), out);
-                due += 1;
-            }
-        }
-    });
-    match first_error.into_inner().unwrap() {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
 }

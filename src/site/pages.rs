@@ -16,8 +16,9 @@ use super::records::facet_slug;
 use super::util::{base_with_slash, xml_escape, Fingerprint};
 
 /// Renders a page into memory.
-pub type PageFn<'a> =
-    Box<dyn FnOnce(&super::render::Renderer) -> Result<Vec<u8>, super::SiteError> + Send + 'a>;
+pub type PageFn<'a> = Box<
+    dyn FnOnce(&super::render::Renderer) -> Result<Vec<u8>, super::error::SiteError> + Send + 'a,
+>;
 /// Writes a page straight to its file.
 pub type StreamFn<'a> = Box<dyn FnOnce(&mut dyn std::io::Write) -> std::io::Result<()> + Send + 'a>;
 
@@ -43,7 +44,7 @@ pub struct PlannedPage<'a> {
 /// Where [`plan`] hands each page: render it (or not) and remember its key. A page
 /// borrows at most the records' summaries (`'p`), so it can be handed to another thread
 /// that lives as long as they do.
-pub type Emit<'e, 'p> = dyn FnMut(PlannedPage<'p>) -> Result<(), super::SiteError> + 'e;
+pub type Emit<'e, 'p> = dyn FnMut(PlannedPage<'p>) -> Result<(), super::error::SiteError> + 'e;
 
 fn planned<'a, T: Serialize + Send + 'a>(
     template: &'static str,
@@ -296,7 +297,7 @@ pub fn plan<'p>(
     site_title: &str,
     feed_versions: &[(String, u32, String, String)],
     emit: &mut Emit<'_, 'p>,
-) -> Result<(), super::SiteError> {
+) -> Result<(), super::error::SiteError> {
     // Listings, the API's record list and the sitemaps follow publication order, so
     // that what is added goes at the end (see `paging`); the home page shows the
     // records updated last.
@@ -484,7 +485,7 @@ fn listing<'p>(
     per_page: usize,
     facets: &[Facet<'_>],
     digests: &Digests,
-) -> Result<(), super::SiteError> {
+) -> Result<(), super::error::SiteError> {
     // `records` are in publication order: numbered pages are full chunks of it, the
     // newest page is `index.html` (see `paging`).
     let paging = Paging::new(records.len(), per_page);
@@ -580,7 +581,7 @@ fn api_pages<'p>(
     base_url: &str,
     aggregations: &[(String, Vec<(String, usize)>)],
     digests: &Digests,
-) -> Result<(), super::SiteError> {
+) -> Result<(), super::error::SiteError> {
     let path = |id: PageId| match id {
         PageId::Newest => "api/records/index.json".to_string(),
         PageId::Numbered(k) => format!("api/records/index-{k}.json"),
@@ -630,7 +631,7 @@ fn sitemaps<'p>(
     size: usize,
     base_url: &str,
     digests: &Digests,
-) -> Result<(), super::SiteError> {
+) -> Result<(), super::error::SiteError> {
     let size = size.max(1);
     let base = base_with_slash(base_url);
     let published: Vec<&'p RecordSummary> = records.iter().filter(|r| !r.draft).copied().collect();

@@ -17,13 +17,13 @@ use crate::record::{Review, ReviewKind};
 use crate::schema::{CompiledSchema, SchemaRegistry};
 
 use super::api;
+use super::error::SiteError;
 use super::fields::{self, one_line};
 use super::model::*;
 use super::render::Renderer;
 use super::search::SearchDoc;
 use super::util::{human_size, script_json, sha256_hex, slugify};
 use super::write::{is_safe_relative, Output};
-use super::SiteError;
 
 /// What the planner knows about a record before reading it: its tags and its folder.
 #[derive(Debug, Clone)]
@@ -306,7 +306,8 @@ impl<'r> Worker<'r> {
                 .render_at("record.html", &view.title, paths, &view)?;
             shared.output.write(&version_path, html[0].as_bytes())?;
             let json = api::record(
-                shared,
+                &shared.base_url,
+                shared.internal,
                 id,
                 v.number,
                 &v.deposit,
@@ -357,7 +358,8 @@ impl<'r> Worker<'r> {
                 .render("record.html", &view.title, &path, &view)?;
             shared.output.write(&path, html.as_bytes())?;
             let json = api::record(
-                shared,
+                &shared.base_url,
+                shared.internal,
                 id,
                 d.number,
                 &d.deposit,

@@ -24,10 +24,10 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::error::SiteError;
 use super::model::RecordSummary;
 use super::util::sha256_hex;
 use super::write::{Output, MANIFEST};
-use super::SiteError;
 
 /// Bumped when the state's shape changes: a state of another format is not used.
 const FORMAT: u32 = 2;
