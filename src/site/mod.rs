@@ -25,6 +25,7 @@ mod api;
 pub mod downloads;
 mod error;
 mod fields;
+mod indexing;
 pub mod model;
 mod options;
 mod pages;
@@ -36,27 +37,27 @@ mod render;
 mod report;
 mod schemas;
 pub mod search;
+mod shared_pages;
 mod state;
 mod theme;
 mod util;
 mod write;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
-use git2::{Oid, Repository};
+use git2::Repository;
 
-use crate::archive::GitTree;
-
+use indexing::Changes;
 use model::{RecordSummary, SiteView};
-use parallel::{render_pages, render_records};
+use parallel::render_records;
 use plan::{Config, Plan};
 use records::Shared;
 use render::Renderer;
 use search::SearchDoc;
+use shared_pages::SiteParts;
 use state::{hidden_key, RecordState, State, Totals};
-use util::Fingerprint;
 use write::Output;
 
 pub use error::SiteError;
@@ -186,159 +187,37 @@ pub fn build(
         }
     }
 
-    // Search documents get numbers: by id in a full build; kept, and new ones
-    // appended, in an incremental one.
-    let search_version = {
-        let mut f = Fingerprint::new();
-        for (id, key) in keys {
-            f.add(id).add(key);
-        }
-        f.finish()
-    };
-    let search_stats;
-    let shards;
-    let doc_count;
-    if !incremental {
-        // Records were merged in id order, so documents are numbered by id.
-        let rows = states
-            .values()
-            .filter(|s| s.doc.is_some())
-            .filter_map(|s| s.summary.as_ref().map(search::row_of));
-        let (stats, keys) = search::write_index(&output, postings, rows, &search_version)?;
-        shards = keys;
-        doc_count = stats.documents;
-        search_stats = Some(stats);
-    } else {
-        let mut next = previous.search_docs as u32;
-        let mut changes: Vec<search::DocChange> = Vec::new();
-        let touched: BTreeSet<&String> = fresh
-            .keys()
-            .chain(changed.iter().map(|i| &i.id))
-            .chain(removed.iter())
-            .collect();
-        for id in touched {
-            let old = previous.records.get(id);
-            let old_doc = old.and_then(|o| o.doc);
-            let old_search = match old {
-                Some(o) if o.summary.is_some() && !o.commit.is_empty() => {
-                    old_search_doc(&repo, id, o)?
-                }
-                _ => None,
-            };
-            let new_search = fresh.get(id).cloned();
-            let doc = match (old_doc, &new_search) {
-                (Some(d), _) => Some(d),
-                (None, Some(_)) => {
-                    next += 1;
-                    Some(next - 1)
-                }
-                (None, None) => None,
-            };
-            if let Some(state) = states.get_mut(id) {
-                state.doc = if new_search.is_some() { doc } else { None };
-            }
-            if let Some(doc) = doc {
-                changes.push(search::DocChange {
-                    doc,
-                    reused: old_doc.is_some(),
-                    old: old_search,
-                    new: new_search,
-                });
-            }
-        }
-        // Rows only for the result chunks this build rewrites.
-        let chunks: BTreeSet<u32> = changes
-            .iter()
-            .map(|c| c.doc / search::CHUNK as u32)
-            .collect();
-        let all_docs: BTreeMap<u32, SearchDoc> = states
-            .values()
-            .filter(|s| {
-                s.doc
-                    .is_some_and(|d| chunks.contains(&(d / search::CHUNK as u32)))
-            })
-            .filter_map(|s| Some((s.doc?, search::row_of(s.summary.as_ref()?))))
-            .collect();
-        let (stats, keys) = search::patch_index(
-            &output,
-            &options.out,
-            &previous.search_shards,
-            next as usize,
-            &changes,
-            &all_docs,
-            states
-                .values()
-                .filter(|s| s.doc.is_some() && s.summary.is_some())
-                .count(),
-            &search_version,
-        )?;
-        shards = keys;
-        doc_count = next as usize;
-        search_stats = stats;
-    }
+    let (search_stats, shards, doc_count) = indexing::index_records(
+        &repo,
+        &output,
+        &options.out,
+        &previous,
+        Changes {
+            keys,
+            changed: &changed,
+            removed: &removed,
+        },
+        &mut states,
+        fresh,
+        postings,
+    )?;
 
     phases.end("search index");
-    // Pages made of many records.
+    let page_keys = shared_pages::render(
+        &mut renderer,
+        &output,
+        &tree,
+        &states,
+        SiteParts {
+            limits,
+            base_url: &base_url,
+            title: &site_title,
+            theme: &theme,
+        },
+        &previous.pages,
+    )?;
     let summaries: Vec<&RecordSummary> =
         states.values().filter_map(|s| s.summary.as_ref()).collect();
-    let schema_list = schemas::schema_views(&tree);
-    let schema_titles: BTreeMap<String, String> = schema_list
-        .iter()
-        .map(|(v, _)| (v.name.clone(), v.title.clone()))
-        .collect();
-    // The feed's 50 newest versions, chosen among borrowed ones.
-    let mut feed: Vec<(&str, u32, &str, &str)> = Vec::new();
-    for (id, state) in &states {
-        if let Some(summary) = &state.summary {
-            if summary.draft && state.versions.is_empty() {
-                continue;
-            }
-            for (v, date) in &state.versions {
-                feed.push((id, *v, date, &summary.title));
-            }
-        }
-    }
-    feed.sort_unstable_by(|a, b| b.2.cmp(a.2).then(a.0.cmp(b.0)).then(b.1.cmp(&a.1)));
-    let feed: Vec<(String, u32, String, String)> = feed
-        .into_iter()
-        .take(50)
-        .map(|(id, v, date, title)| (id.to_string(), v, date.to_string(), title.to_string()))
-        .collect();
-    let views: Vec<model::SchemaView> = schema_list.iter().map(|(v, _)| v.clone()).collect();
-    renderer.site.records = summaries.len();
-    let mut page_keys = BTreeMap::new();
-    render_pages(&renderer, &output, |queue| {
-        pages::plan(
-            &summaries,
-            &views,
-            &schema_titles,
-            limits,
-            &base_url,
-            &site_title,
-            &feed,
-            &mut |page| {
-                if !incremental || previous.pages.get(&page.path) != Some(&page.key) {
-                    queue(page.path.clone(), page.render)?;
-                }
-                page_keys.insert(page.path, page.key);
-                Ok(())
-            },
-        )
-    })?;
-    if !incremental {
-        for (view, compiled) in &schema_list {
-            let json = api::schema(&base_url, compiled);
-            output.write(
-                &format!("api/schemas/{}/{}/index.json", view.name, view.version),
-                &api::to_bytes(&json),
-            )?;
-        }
-        for (name, bytes) in &theme.assets {
-            if write::is_safe_relative(name) {
-                output.write(&format!("assets/{name}"), bytes)?;
-            }
-        }
-    }
 
     phases.end("pages");
     // What to delete in an incremental build: records that changed or went away, and
@@ -431,24 +310,4 @@ pub fn build(
         seconds: (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
         phases,
     })
-}
-
-/// The search document a record had in the previous build, from its old commit.
-fn old_search_doc(
-    repo: &Repository,
-    id: &str,
-    state: &RecordState,
-) -> Result<Option<SearchDoc>, SiteError> {
-    let Some(summary) = &state.summary else {
-        return Ok(None);
-    };
-    let Ok(commit) = Oid::from_str(&state.commit) else {
-        return Ok(None);
-    };
-    let tree = GitTree::at_commit(repo, commit)?;
-    let Some(bytes) = tree.read_deposit_file(id, "deposit.json")? else {
-        return Ok(None);
-    };
-    let deposit: serde_json::Value = crate::json::from_bytes(&bytes).unwrap_or_default();
-    Ok(Some(SearchDoc::from_deposit(summary, &deposit)))
 }
