@@ -182,8 +182,8 @@ pub struct PageLinks {
 }
 
 /// Writes one page of the record list (`api/records/index.json` and its numbered
-/// pages): its records as search hits, in the order given, `hits.total` (every
-/// record), the facets (on the first page only: empty elsewhere) and the links to the
+/// pages): its records as search hits, in the order given, `hits.total` (every record
+/// on the first page; this page's and the older ones' on the others), the facets (on the first page only: empty elsewhere) and the links to the
 /// pages beside it.
 pub fn write_index(
     out: &mut dyn std::io::Write,

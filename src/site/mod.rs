@@ -2,15 +2,21 @@
 //! into a folder of static pages, a JSON API and a search index.
 //!
 //! ```text
-//! plan     record tags + the build revision's deposits/ tree -> one input per record,
-//!          each with a fingerprint (its tags and its folder's tree id)
-//! records  (parallel) read the versions, drop what a public build may not show,
-//!          render landing, version and diff pages, per-version API files, file copies
-//!          (under `files/`, served as downloads: see [`downloads`])
-//! pages    home, listings, facets, schemas, search, 404, API index, sitemap, feed
-//! search   a chunked index the browser loads on demand (`search`)
-//! write    stage beside the target, then swap in (full) or move changed files (incremental)
+//! plan      `plan`: record tags + the build revision's deposits/ tree -> one input
+//!           per record with a key (its tags and its folder's tree id), compared with
+//!           the previous build's `state` to find what changed
+//! records   `parallel` + `records`: read the versions, drop what a public build may
+//!           not show, render landing, version and diff pages, per-version API files,
+//!           file copies (under `files/`, served as downloads: see [`downloads`])
+//! search    `indexing` + `search`: a chunked index the browser loads on demand
+//! pages     `shared_pages` + `pages`: home, listings and facets, schemas, search, 404,
+//!           the API's record list, sitemaps, feed; paged by `paging`
+//! write     `state`: what the next build needs, in small parts
+//! swap      `write`: stage beside the target, then swap in (full) or move changed
+//!           files (incremental)
 //! ```
+//!
+//! Modules import one way: `mod.rs` runs the stages; no module of `site` imports it.
 //!
 //! What a public build leaves out, everywhere (pages, API, search, sitemap, feed):
 //! drafts, deposits whose `_access.deposit-read` does not grant `*` or `public` (as

@@ -573,7 +573,8 @@ fn listing<'p>(
 }
 
 /// The pages of `api/records/`: `records` (in publication order) paged like listings,
-/// each page's hits newest first; the facets on the first page only.
+/// each page's hits newest first; the facets on the first page only. A new record
+/// rewrites the first page and at most two others, like a listing.
 fn api_pages<'p>(
     emit: &mut Emit<'_, 'p>,
     records: &[&'p RecordSummary],
@@ -599,20 +600,19 @@ fn api_pages<'p>(
         } else {
             Vec::new()
         };
+        // `hits.total` of a numbered page counts it and the older pages, which do not
+        // change when records are added: the first page's is every record, as CAP's.
+        let total = match page.id {
+            PageId::Newest => records.len(),
+            PageId::Numbered(_) => page.items.end,
+        };
         let key = key_of_all(
             &links.this,
             &hits,
             digests,
-            &[
-                &base_url,
-                &records.len(),
-                &aggregations,
-                &links.next,
-                &links.prev,
-            ],
+            &[&base_url, &total, &aggregations, &links.next, &links.prev],
         );
         let base = base_url.to_string();
-        let total = records.len();
         emit(streamed(&links.this.clone(), key, move |out| {
             super::api::write_index(out, &base, &hits, total, &aggregations, &links)
         }))?;
