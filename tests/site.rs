@@ -335,12 +335,19 @@ fn a_public_site_has_every_page_and_every_link_resolves() {
         "@misc{higgs",
         "Version 2</strong>",
         "href=\"../../records/higgs/v2/diff/index.html\"",
+        "href=\"../../records/higgs/v1/index.html\"",
     ] {
         assert!(
             landing.contains(expected),
             "`{expected}` missing from the landing page"
         );
     }
+    // The latest version's own page is no second copy of the landing page: it sends
+    // readers there; older versions have their pages.
+    let latest = read(&site, "records/higgs/v2/index.html");
+    assert!(latest.contains("url=../index.html") && latest.contains("href=\"../index.html\""));
+    assert!(latest.len() * 10 < landing.len(), "{latest}");
+    assert!(read(&site, "records/higgs/v1/index.html").contains("You are looking at version 1"));
     // The file digest is the SHA-256 of its content.
     assert!(landing.contains("<code class=\"digest\">b925359c5fa02e6484e667a0c81188f971f1e59c915a3ce7d16fc6616892f702</code>"));
     let diff = unescape(&read(&site, "records/higgs/v2/diff/index.html"));

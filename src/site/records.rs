@@ -262,7 +262,11 @@ impl<'r> Worker<'r> {
                 number: v.number,
                 date: v.date.clone(),
                 message: v.message.clone(),
-                path: format!("records/{id}/v{}/index.html", v.number),
+                path: if i + 1 == versions.len() {
+                    landing.clone()
+                } else {
+                    format!("records/{id}/v{}/index.html", v.number)
+                },
                 diff_path: (i > 0).then(|| format!("records/{id}/v{}/diff/index.html", v.number)),
                 current: false,
             })
@@ -295,16 +299,26 @@ impl<'r> Worker<'r> {
                 }
             }
             let version_path = format!("records/{id}/v{}/index.html", v.number);
-            // The landing page is the latest version's page at another path.
+            // The landing page is the latest version's page: at the version's own path
+            // a small page sends readers there, rather than a second copy (every record
+            // page twice was a third of a site's bytes). It becomes the version's page
+            // when the next version is published, which renders the record again.
             let paths: &[&str] = if is_latest {
-                &[&version_path, &landing]
+                &[&landing]
             } else {
                 &[&version_path]
             };
             let html = shared
                 .renderer
                 .render_at("record.html", &view.title, paths, &view)?;
-            shared.output.write(&version_path, html[0].as_bytes())?;
+            if is_latest {
+                shared.output.write(
+                    &version_path,
+                    latest_version_page(shared, &view.title, v.number, id).as_bytes(),
+                )?;
+            } else {
+                shared.output.write(&version_path, html[0].as_bytes())?;
+            }
             let json = api::record(
                 &shared.base_url,
                 shared.internal,
@@ -323,14 +337,17 @@ impl<'r> Worker<'r> {
             )?;
             if i > 0 {
                 let prev = &versions[i - 1];
-                let diff = diff_view(id, &view.title, prev, v, schema.as_deref());
+                let mut diff = diff_view(id, &view.title, prev, v, schema.as_deref());
+                if is_latest {
+                    diff.to_path.clone_from(&landing);
+                }
                 let path = format!("records/{id}/v{}/diff/index.html", v.number);
                 let title = format!("{}: v{} → v{}", view.title, prev.number, v.number);
                 let html = shared.renderer.render("diff.html", &title, &path, &diff)?;
                 shared.output.write(&path, html.as_bytes())?;
             }
             if is_latest {
-                shared.output.write(&landing, html[1].as_bytes())?;
+                shared.output.write(&landing, html[0].as_bytes())?;
                 shared
                     .output
                     .write(&format!("api/records/{id}/index.json"), &json_bytes)?;
@@ -513,6 +530,28 @@ impl Version {
             })
             .collect()
     }
+}
+
+/// The page at `records/<id>/v<N>/` while N is the latest version: it sends readers
+/// (and robots, through its canonical link) to the landing page, which shows it.
+fn latest_version_page(shared: &Shared<'_>, title: &str, version: u32, id: &str) -> String {
+    let base_url = &shared.base_url;
+    let canonical = if base_url.trim().is_empty() {
+        String::new()
+    } else {
+        format!(
+            "<link rel=\"canonical\" href=\"{}\">\n",
+            tera::escape_html(&format!(
+                "{}records/{id}/",
+                super::util::base_with_slash(base_url)
+            ))
+        )
+    };
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{} (version {version}) · {}</title>\n{canonical}<meta http-equiv=\"refresh\" content=\"0; url=../index.html\">\n</head>\n<body>\n<p>Version {version} is the latest version of this record: <a href=\"../index.html\">read it on the record's page</a>.</p>\n</body>\n</html>\n",
+        tera::escape_html(title),
+        tera::escape_html(&shared.archive_name),
+    )
 }
 
 /// The file `name` of `folder`, `None` when it is missing or not a file.
