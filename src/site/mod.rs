@@ -267,7 +267,7 @@ pub fn build(
     } else {
         Totals {
             pages: pages_count,
-            files: files_written + 1,
+            files: files_written,
             bytes: bytes_written,
         }
     };
@@ -279,7 +279,7 @@ pub fn build(
         })
         .collect();
     let previous_parts = previous.take_parts();
-    let manifest = State {
+    let mut manifest = State {
         global,
         rev: rev.to_string(),
         records: states,
@@ -290,6 +290,9 @@ pub fn build(
         ..State::default()
     };
     removals.extend(manifest.write(&output, &previous_parts)?);
+    let totals = manifest.totals.clone();
+    // Now with the state's own files.
+    let (files_written, bytes_written) = (output.files(), output.bytes());
     // Freeing every record's state takes a while; nothing waits for it.
     std::thread::spawn(move || drop((manifest, previous)));
     phases.end("manifest");

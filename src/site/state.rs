@@ -137,9 +137,10 @@ impl State {
     }
 
     /// Writes the parts that differ from `previous` (name -> digest, as read) and the
-    /// top; returns the parts of `previous` that no longer exist, to delete.
+    /// top; returns the parts of `previous` that no longer exist, to delete. The
+    /// files of the state itself are added to `totals.files`.
     pub fn write(
-        &self,
+        &mut self,
         output: &Output,
         previous: &BTreeMap<String, String>,
     ) -> Result<Vec<String>, SiteError> {
@@ -176,6 +177,11 @@ impl State {
             }
             parts.insert(name.clone(), digest);
         }
+        // The top and the parts, less those of the previous state (a full build has
+        // none: its previous state is not part of the new site).
+        let had_top = usize::from(!previous.is_empty());
+        self.totals.files =
+            (self.totals.files + parts.len() + 1).saturating_sub(previous.len() + had_top);
         let top = Top {
             format: FORMAT,
             generator: format!("capsule {}", env!("CARGO_PKG_VERSION")),
