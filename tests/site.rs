@@ -578,13 +578,15 @@ fn a_rebuild_renders_only_the_record_that_changed() {
     let full = work.path.join("out/full");
     build_ok(&work, &full, &["--full"]);
     let (inc, all) = (files(&site), files(&full));
-    let manifest = PathBuf::from(".capsule-site.json");
+    // The incremental state (`.capsule-site.json` and `.capsule-site/`) is not the
+    // site: search documents are numbered differently when added one by one.
+    let site_file = |k: &PathBuf| !k.to_string_lossy().starts_with(".capsule-site");
     assert_eq!(
-        inc.keys().filter(|k| **k != manifest).collect::<Vec<_>>(),
-        all.keys().filter(|k| **k != manifest).collect::<Vec<_>>()
+        inc.keys().filter(|k| site_file(k)).collect::<Vec<_>>(),
+        all.keys().filter(|k| site_file(k)).collect::<Vec<_>>()
     );
     for (path, bytes) in &all {
-        if *path != manifest {
+        if site_file(path) {
             assert!(
                 inc[path] == *bytes,
                 "{} differs from a full build",
