@@ -30,6 +30,7 @@
 mod api;
 pub mod downloads;
 mod error;
+mod facts;
 mod fields;
 mod indexing;
 pub mod model;

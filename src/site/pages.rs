@@ -10,9 +10,9 @@ use rustc_hash::FxHashMap;
 
 use serde::Serialize;
 
+use super::facts::facet_slug;
 use super::model::*;
 use super::paging::{Limits, PageId, Paging};
-use super::records::facet_slug;
 use super::util::{base_with_slash, xml_escape, Fingerprint};
 
 /// Renders a page into memory.
