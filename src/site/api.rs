@@ -1,7 +1,9 @@
 //! The JSON API: static files at CAP's routes, in CAP's shapes.
 //!
 //! - `api/records/index.json` — CAP's search response: `hits.hits[]`, `hits.total`,
-//!   `aggregations` (facets with `buckets` of `key` and `doc_count`), `links`;
+//!   `aggregations` (facets with `buckets` of `key` and `doc_count`), `links` with
+//!   `next` to `api/records/index-<k>.json`, the older records, paged like listings
+//!   (see `paging`);
 //! - `api/records/<id>/index.json` — the latest version, like `GET /api/records/<pid>`:
 //!   `id`, `created`, `updated`, `metadata`, `links`, `schema`, `experiment`, `files`,
 //!   `status`, `type`, plus capsule's `version` and `versions`;
@@ -20,7 +22,6 @@ use crate::deposit::SchemaRef;
 use crate::schema::CompiledSchema;
 
 use super::model::{RecordSummary, RecordView};
-use super::records::Shared;
 use super::util::base_with_slash;
 
 /// Pretty JSON with a final newline (stable bytes for stable input).
@@ -43,7 +44,8 @@ pub fn metadata(deposit: &Value, internal: bool) -> Value {
 
 #[allow(clippy::too_many_arguments)]
 pub fn record(
-    shared: &Shared<'_>,
+    base_url: &str,
+    internal: bool,
     id: &str,
     version: u32,
     deposit: &Value,
@@ -52,7 +54,7 @@ pub fn record(
     schema: Option<&CompiledSchema>,
     files: &[Value],
 ) -> Value {
-    let base = base_with_slash(&shared.base_url);
+    let base = base_with_slash(base_url);
     let draft = view.draft;
     let self_link = if draft {
         format!("{base}api/deposits/{id}/index.json")
@@ -111,7 +113,7 @@ pub fn record(
         "revision": version,
         "created": view.created,
         "updated": view.updated,
-        "metadata": metadata(deposit, shared.internal),
+        "metadata": metadata(deposit, internal),
         "links": links,
         "schema": schema_value,
         "experiment": if view.experiment.is_empty() { Value::Null } else { json!(view.experiment) },
@@ -172,13 +174,24 @@ struct Aggregation<'a> {
     sum_other_doc_count: u32,
 }
 
-/// Writes `api/records/index.json`: every record as a search hit, newest first, with
-/// facets.
+/// The links of one page of the record list: paths below the site's root.
+pub struct PageLinks {
+    pub this: String,
+    pub next: Option<String>,
+    pub prev: Option<String>,
+}
+
+/// Writes one page of the record list (`api/records/index.json` and its numbered
+/// pages): its records as search hits, in the order given, `hits.total` (every record
+/// on the first page; this page's and the older ones' on the others), the facets (on the first page only: empty elsewhere) and the links to the
+/// pages beside it.
 pub fn write_index(
     out: &mut dyn std::io::Write,
     base_url: &str,
     summaries: &[&RecordSummary],
+    total: usize,
     aggregations: &[(String, Vec<(String, usize)>)],
+    links: &PageLinks,
 ) -> std::io::Result<()> {
     /// Serialises the hits one by one as the index is written.
     struct Hits<'s> {
@@ -223,9 +236,13 @@ pub fn write_index(
         total: usize,
     }
     #[derive(Serialize)]
-    struct SelfLink {
+    struct Links {
         #[serde(rename = "self")]
         this: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        next: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        prev: Option<String>,
     }
     /// The facets in the order given.
     struct Aggregations<'s>(Vec<(&'s str, Aggregation<'s>)>);
@@ -236,9 +253,15 @@ pub fn write_index(
     }
     #[derive(Serialize)]
     struct Index<'s> {
+        #[serde(skip_serializing_if = "Aggregations::is_empty")]
         aggregations: Aggregations<'s>,
         hits: HitsPage<'s>,
-        links: SelfLink,
+        links: Links,
+    }
+    impl Aggregations<'_> {
+        fn is_empty(&self) -> bool {
+            self.0.is_empty()
+        }
     }
     let base = base_with_slash(base_url);
     let index = Index {
@@ -268,14 +291,27 @@ pub fn write_index(
                 base: &base,
                 summaries,
             },
-            total: summaries.len(),
+            total,
         },
-        links: SelfLink {
-            this: format!("{base}api/records/index.json"),
+        links: Links {
+            this: page_link(base_url, &links.this),
+            next: links.next.as_ref().map(|p| page_link(base_url, p)),
+            prev: links.prev.as_ref().map(|p| page_link(base_url, p)),
         },
     };
     serde_json::to_writer_pretty(&mut *out, &index)?;
     out.write_all(b"\n")
+}
+
+/// A link between pages of the record list: absolute from the base URL, as CAP's
+/// are; without a base URL, relative to the page (they share a folder), which a client
+/// resolves against the address it fetched.
+fn page_link(base_url: &str, path: &str) -> String {
+    if base_url.trim().is_empty() {
+        path.rsplit('/').next().unwrap_or(path).to_string()
+    } else {
+        format!("{}{path}", base_with_slash(base_url))
+    }
 }
 
 /// `api/schemas/<name>/<version>/index.json`.

@@ -85,7 +85,12 @@ pub struct ListingView<'a> {
     /// Borrowed: every record is on many listings, and a 100k-record site has
     /// thousands of them.
     pub records: Vec<&'a RecordSummary>,
-    pub total: usize,
+    /// How many records the listing has: on its newest page only, so that the
+    /// numbered pages stay as they are when a record is added.
+    pub total: Option<usize>,
+    /// The positions of this page's records in order of first publication (from 1).
+    pub first: usize,
+    pub last: usize,
     pub pages: Vec<PageLink>,
     pub prev: Option<String>,
     pub next: Option<String>,
@@ -95,7 +100,9 @@ pub struct ListingView<'a> {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PageLink {
+    /// 0 for the newest page.
     pub number: usize,
+    pub label: String,
     pub path: String,
     pub current: bool,
 }

@@ -10,13 +10,15 @@ use rustc_hash::FxHashMap;
 
 use serde::Serialize;
 
+use super::facts::facet_slug;
 use super::model::*;
-use super::records::facet_slug;
+use super::paging::{Limits, PageId, Paging};
 use super::util::{base_with_slash, xml_escape, Fingerprint};
 
 /// Renders a page into memory.
-pub type PageFn<'a> =
-    Box<dyn FnOnce(&super::render::Renderer) -> Result<Vec<u8>, super::SiteError> + Send + 'a>;
+pub type PageFn<'a> = Box<
+    dyn FnOnce(&super::render::Renderer) -> Result<Vec<u8>, super::error::SiteError> + Send + 'a,
+>;
 /// Writes a page straight to its file.
 pub type StreamFn<'a> = Box<dyn FnOnce(&mut dyn std::io::Write) -> std::io::Result<()> + Send + 'a>;
 
@@ -42,7 +44,7 @@ pub struct PlannedPage<'a> {
 /// Where [`plan`] hands each page: render it (or not) and remember its key. A page
 /// borrows at most the records' summaries (`'p`), so it can be handed to another thread
 /// that lives as long as they do.
-pub type Emit<'e, 'p> = dyn FnMut(PlannedPage<'p>) -> Result<(), super::SiteError> + 'e;
+pub type Emit<'e, 'p> = dyn FnMut(PlannedPage<'p>) -> Result<(), super::error::SiteError> + 'e;
 
 fn planned<'a, T: Serialize + Send + 'a>(
     template: &'static str,
@@ -273,9 +275,15 @@ pub fn facets<'a>(
     ]
 }
 
-/// Newest first, then by id: the order of every listing.
+/// Updated last first, then by id: the home page's order.
 pub fn newest_first(records: &mut [&RecordSummary]) {
     records.sort_by(|a, b| b.updated.cmp(&a.updated).then(a.id.cmp(&b.id)));
+}
+
+/// First published first, then by id: the order listings are numbered in. A new
+/// version leaves a record where it is.
+pub fn in_publication_order(records: &mut [&RecordSummary]) {
+    records.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
 }
 
 /// Plans every page that depends on more than one record, handing each to `emit`.
@@ -284,27 +292,32 @@ pub fn plan<'p>(
     records: &[&'p RecordSummary],
     schemas: &[SchemaView],
     schema_titles: &BTreeMap<String, String>,
-    per_page: usize,
+    limits: Limits,
     base_url: &str,
     site_title: &str,
     feed_versions: &[(String, u32, String, String)],
     emit: &mut Emit<'_, 'p>,
-) -> Result<(), super::SiteError> {
+) -> Result<(), super::error::SiteError> {
+    // Listings, the API's record list and the sitemaps follow publication order, so
+    // that what is added goes at the end (see `paging`); the home page shows the
+    // records updated last.
     let mut sorted: Vec<&'p RecordSummary> = records.to_vec();
-    newest_first(&mut sorted);
+    in_publication_order(&mut sorted);
     let facets = facets(&sorted, schema_titles);
+    let mut updated: Vec<&RecordSummary> = records.to_vec();
+    newest_first(&mut updated);
     // A record is on a dozen listings or more (all, schema, experiment, year, each
     // keyword and person): digest its summary once, and key listing pages by digests.
     let digests: Digests = records.iter().map(|r| (address(r), key_of(&[r]))).collect();
 
     // Home.
-    let published: Vec<RecordSummary> = sorted
+    let published: Vec<RecordSummary> = updated
         .iter()
         .filter(|r| !r.draft)
         .take(10)
         .map(|r| (*r).clone())
         .collect();
-    let drafts: Vec<RecordSummary> = sorted
+    let drafts: Vec<RecordSummary> = updated
         .iter()
         .filter(|r| r.draft)
         .take(20)
@@ -337,7 +350,7 @@ pub fn plan<'p>(
         "all",
         "browse/all",
         &sorted,
-        per_page,
+        limits.listing,
         &facets,
         &digests,
     )?;
@@ -357,7 +370,7 @@ pub fn plan<'p>(
                 facet.kind,
                 &folder,
                 list,
-                per_page,
+                limits.listing,
                 &[],
                 &digests,
             )?;
@@ -446,25 +459,8 @@ pub fn plan<'p>(
             (name.to_string(), buckets)
         })
         .collect::<Vec<_>>();
-    let key = key_of_all(
-        "api/records/index.json",
-        &sorted,
-        &digests,
-        &[&base_url, &aggregations],
-    );
-    let base = base_url.to_string();
-    let hits = sorted.clone();
-    emit(streamed("api/records/index.json", key, move |out| {
-        super::api::write_index(out, &base, &hits, &aggregations)
-    }))?;
-
-    // Sitemap and feed.
-    let key = key_of_all("sitemap.xml", &sorted, &digests, &[&base_url, &schemas]);
-    let base = base_url.to_string();
-    let schemas = schemas.to_vec();
-    emit(streamed("sitemap.xml", key, move |out| {
-        write_sitemap(out, &base, &sorted, &schemas)
-    }))?;
+    api_pages(emit, &sorted, limits.api, base_url, &aggregations, &digests)?;
+    sitemaps(emit, &sorted, schemas, limits.sitemap, base_url, &digests)?;
     emit(raw(
         "feed.xml",
         feed(base_url, site_title, feed_versions).into_bytes(),
@@ -489,39 +485,52 @@ fn listing<'p>(
     per_page: usize,
     facets: &[Facet<'_>],
     digests: &Digests,
-) -> Result<(), super::SiteError> {
-    let per_page = per_page.max(1);
-    let count = records.len().div_ceil(per_page).max(1);
-    let page_path = |n: usize| {
-        if n == 1 {
-            format!("{folder}/index.html")
-        } else {
-            format!("{folder}/{n}.html")
-        }
+) -> Result<(), super::error::SiteError> {
+    // `records` are in publication order: numbered pages are full chunks of it, the
+    // newest page is `index.html` (see `paging`).
+    let paging = Paging::new(records.len(), per_page);
+    let page_path = |id: PageId| match id {
+        PageId::Newest => format!("{folder}/index.html"),
+        PageId::Numbered(k) => format!("{folder}/{k}.html"),
     };
     let facet_groups: Vec<FacetGroup> = facets.iter().map(|f| f.links(8)).collect();
-    for n in 1..=count {
-        let start = (n - 1) * per_page;
+    for page in paging.pages() {
         let chunk: Vec<&'p RecordSummary> =
-            records.iter().skip(start).take(per_page).copied().collect();
-        // Page numbers near this one: the first, the last and two either side.
-        let pages_links: Vec<PageLink> = (1..=count)
-            .filter(|&p| p == 1 || p == count || p.abs_diff(n) <= 2)
-            .map(|p| PageLink {
-                number: p,
-                path: page_path(p),
-                current: p == n,
-            })
-            .collect();
+            records[page.items.clone()].iter().rev().copied().collect();
+        let newest = page.id == PageId::Newest;
+        // Links to the newest page and to numbered pages near this one; what a
+        // numbered page links depends only on the pages beside it.
+        let near = match page.id {
+            PageId::Newest => paging.near(paging.numbered()),
+            PageId::Numbered(k) => paging.near(k),
+        };
+        let mut pages_links = vec![PageLink {
+            number: 0,
+            label: "Newest".into(),
+            path: page_path(PageId::Newest),
+            current: newest,
+        }];
+        pages_links.extend(near.into_iter().map(|k| PageLink {
+            number: k,
+            label: k.to_string(),
+            path: page_path(PageId::Numbered(k)),
+            current: page.id == PageId::Numbered(k),
+        }));
         let view = ListingView {
             heading: heading.to_string(),
             kind: kind.to_string(),
             records: chunk,
-            total: records.len(),
-            pages: if count > 1 { pages_links } else { Vec::new() },
-            prev: (n > 1).then(|| page_path(n - 1)),
-            next: (n < count).then(|| page_path(n + 1)),
-            facets: if n == 1 {
+            total: newest.then_some(records.len()),
+            first: page.items.start + 1,
+            last: page.items.end,
+            pages: if paging.numbered() > 0 {
+                pages_links
+            } else {
+                Vec::new()
+            },
+            prev: page.prev.map(page_path),
+            next: page.next.map(page_path),
+            facets: if newest {
                 facet_groups.clone()
             } else {
                 Vec::new()
@@ -535,6 +544,8 @@ fn listing<'p>(
             &view.heading,
             &view.kind,
             &view.total,
+            &view.first,
+            &view.last,
             &view.pages,
             &view.prev,
             &view.next,
@@ -546,39 +557,137 @@ fn listing<'p>(
             f.add(digests.get(&address(r)).map_or("", String::as_str));
         }
         let key = f.finish();
-        let title = if n > 1 {
-            format!("{heading} (page {n})")
-        } else {
-            heading.to_string()
+        let title = match page.id {
+            PageId::Newest => heading.to_string(),
+            PageId::Numbered(k) => format!("{heading} (page {k})"),
         };
-        emit(planned("listing.html", title, page_path(n), view, key))?;
+        emit(planned(
+            "listing.html",
+            title,
+            page_path(page.id),
+            view,
+            key,
+        ))?;
     }
     Ok(())
 }
 
-/// `sitemap.xml`: the home page, every published record's landing page and every
-/// schema page, sorted by address.
+/// The pages of `api/records/`: `records` (in publication order) paged like listings,
+/// each page's hits newest first; the facets on the first page only. A new record
+/// rewrites the first page and at most two others, like a listing.
+fn api_pages<'p>(
+    emit: &mut Emit<'_, 'p>,
+    records: &[&'p RecordSummary],
+    size: usize,
+    base_url: &str,
+    aggregations: &[(String, Vec<(String, usize)>)],
+    digests: &Digests,
+) -> Result<(), super::error::SiteError> {
+    let path = |id: PageId| match id {
+        PageId::Newest => "api/records/index.json".to_string(),
+        PageId::Numbered(k) => format!("api/records/index-{k}.json"),
+    };
+    for page in Paging::new(records.len(), size).pages() {
+        let hits: Vec<&'p RecordSummary> =
+            records[page.items.clone()].iter().rev().copied().collect();
+        let links = super::api::PageLinks {
+            this: path(page.id),
+            next: page.next.map(path),
+            prev: page.prev.map(path),
+        };
+        let aggregations = if page.id == PageId::Newest {
+            aggregations.to_vec()
+        } else {
+            Vec::new()
+        };
+        // `hits.total` of a numbered page counts it and the older pages, which do not
+        // change when records are added: the first page's is every record, as CAP's.
+        let total = match page.id {
+            PageId::Newest => records.len(),
+            PageId::Numbered(_) => page.items.end,
+        };
+        let key = key_of_all(
+            &links.this,
+            &hits,
+            digests,
+            &[&base_url, &total, &aggregations, &links.next, &links.prev],
+        );
+        let base = base_url.to_string();
+        emit(streamed(&links.this.clone(), key, move |out| {
+            super::api::write_index(out, &base, &hits, total, &aggregations, &links)
+        }))?;
+    }
+    Ok(())
+}
+
+/// `sitemap.xml`, a sitemap index, and the sitemaps it names, `sitemap-<k>.xml`, each
+/// with at most `size` URLs: every published record's landing page in publication
+/// order (so that a new record changes only the last sitemap), then the home page and
+/// every schema page.
+fn sitemaps<'p>(
+    emit: &mut Emit<'_, 'p>,
+    records: &[&'p RecordSummary],
+    schemas: &[SchemaView],
+    size: usize,
+    base_url: &str,
+    digests: &Digests,
+) -> Result<(), super::error::SiteError> {
+    let size = size.max(1);
+    let base = base_with_slash(base_url);
+    let published: Vec<&'p RecordSummary> = records.iter().filter(|r| !r.draft).copied().collect();
+    let mut rest: Vec<String> = vec![String::new()];
+    rest.extend(
+        schemas
+            .iter()
+            .map(|s| format!("schemas/{}/{}/", s.name, s.version)),
+    );
+    let count = (published.len() + rest.len()).div_ceil(size);
+    let mut index = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<sitemapindex xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n",
+    );
+    for k in 1..=count {
+        let path = format!("sitemap-{k}.xml");
+        index.push_str(&format!(
+            "  <sitemap><loc>{}</loc></sitemap>\n",
+            xml_escape(&format!("{base}{path}"))
+        ));
+        let start = (k - 1) * size;
+        let end = k * size;
+        let mine: Vec<&'p RecordSummary> = published
+            .get(start.min(published.len())..end.min(published.len()))
+            .unwrap_or_default()
+            .to_vec();
+        let others: Vec<String> = rest
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| (start..end).contains(&(published.len() + i)))
+            .map(|(_, p)| p.clone())
+            .collect();
+        let key = key_of_all(&path, &mine, digests, &[&base_url, &others]);
+        let base = base.clone();
+        emit(streamed(&path, key, move |out| {
+            write_sitemap(out, &base, &mine, &others)
+        }))?;
+    }
+    index.push_str("</sitemapindex>\n");
+    emit(raw("sitemap.xml", index.into_bytes()))
+}
+
+/// One sitemap: `records`' landing pages, with the date of their latest version, then
+/// `others` (paths below the base).
 fn write_sitemap(
     out: &mut dyn std::io::Write,
-    base_url: &str,
+    base: &str,
     records: &[&RecordSummary],
-    schemas: &[SchemaView],
+    others: &[String],
 ) -> std::io::Result<()> {
-    let base = base_with_slash(base_url);
-    // (path below the base, lastmod), borrowed from the summaries: no string per record.
-    let schema_paths: Vec<String> = schemas
-        .iter()
-        .map(|s| format!("schemas/{}/{}/", s.name, s.version))
-        .collect();
-    let mut urls: Vec<(&str, &str)> = vec![("", "")];
-    for r in records.iter().filter(|r| !r.draft) {
-        urls.push((r.path.trim_end_matches("index.html"), &r.updated));
-    }
-    urls.extend(schema_paths.iter().map(|p| (p.as_str(), "")));
-    urls.sort_unstable();
     out.write_all(
         b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n",
     )?;
+    let urls = records
+        .iter()
+        .map(|r| (r.path.trim_end_matches("index.html"), r.updated.as_str()))
+        .chain(others.iter().map(|p| (p.as_str(), "")));
     for (path, lastmod) in urls {
         write!(
             out,

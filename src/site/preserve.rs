@@ -87,11 +87,30 @@ pub fn record_of(
     Record::new(&settings, &snapshot, ids)
 }
 
-/// The identifiers shown on a page.
+/// The identifiers shown on a page. Without a base URL an identifier is a path from
+/// the site's root (`/records/x/v1`): shown as a link to the page's file, so that it
+/// works from any sub-path and from `file://` like every other link (the templates
+/// make it relative).
 pub fn identifiers_view(record: &Record) -> IdentifiersView {
+    let as_link = |identifier: &crate::preserve::Identifier| {
+        let mut identifier = identifier.clone();
+        identifier.url = page_file(&identifier.url);
+        identifier
+    };
     IdentifiersView {
-        concept: record.ids.concept.clone(),
-        version: record.ids.version.clone(),
+        concept: as_link(&record.ids.concept),
+        version: as_link(&record.ids.version),
+    }
+}
+
+/// A root-relative page address (`/records/x/v1`) as the page's file
+/// (`/records/x/v1/index.html`); anything else as it is.
+fn page_file(url: &str) -> String {
+    let last = url.rsplit('/').next().unwrap_or("");
+    if url.starts_with('/') && !last.contains('.') {
+        format!("{}/index.html", url.trim_end_matches('/'))
+    } else {
+        url.to_string()
     }
 }
 
@@ -170,7 +189,7 @@ pub fn signposts(record: &Record, downloads: &[Download], base_url: &str) -> Vec
         href,
         media_type: media.map(str::to_string),
     };
-    let mut out = vec![link("cite-as", record.ids.version.url.clone(), None)];
+    let mut out = vec![link("cite-as", page_file(&record.ids.version.url), None)];
     out.extend(record.facts.people.iter().filter_map(|p| {
         p.orcid
             .as_ref()

@@ -20,14 +20,15 @@ use crate::record::{Review, ReviewKind};
 use crate::schema::{CompiledSchema, SchemaRegistry};
 
 use super::api;
+use super::error::SiteError;
+use super::facts::{deposit_title, facet_slug, keywords, people};
 use super::fields::{self, one_line};
 use super::model::*;
 use super::preserve::{self, Download};
 use super::render::Renderer;
 use super::search::SearchDoc;
-use super::util::{human_size, sha256_hex, slugify};
+use super::util::{human_size, sha256_hex};
 use super::write::{is_safe_relative, Output};
-use super::SiteError;
 
 /// What the planner knows about a record before reading it: its tags and its folder.
 #[derive(Debug, Clone)]
@@ -301,7 +302,11 @@ impl<'r> Worker<'r> {
                 number: v.number,
                 date: v.date.clone(),
                 message: v.message.clone(),
-                path: format!("records/{id}/v{}/index.html", v.number),
+                path: if i + 1 == versions.len() {
+                    landing.clone()
+                } else {
+                    format!("records/{id}/v{}/index.html", v.number)
+                },
                 diff_path: (i > 0).then(|| format!("records/{id}/v{}/diff/index.html", v.number)),
                 current: false,
             })
@@ -338,16 +343,26 @@ impl<'r> Worker<'r> {
                 }
             }
             let version_path = format!("records/{id}/v{}/index.html", v.number);
-            // The landing page is the latest version's page at another path.
+            // The landing page is the latest version's page: at the version's own path
+            // a small page sends readers there, rather than a second copy (every record
+            // page twice was a third of a site's bytes). It becomes the version's page
+            // when the next version is published, which renders the record again.
             let paths: &[&str] = if is_latest {
-                &[&version_path, &landing]
+                &[&landing]
             } else {
                 &[&version_path]
             };
             let html = shared
                 .renderer
                 .render_at("record.html", &view.title, paths, &view)?;
-            shared.output.write(&version_path, html[0].as_bytes())?;
+            if is_latest {
+                shared.output.write(
+                    &version_path,
+                    latest_version_page(shared, &view.title, v.number, id).as_bytes(),
+                )?;
+            } else {
+                shared.output.write(&version_path, html[0].as_bytes())?;
+            }
             preserve::write_version_files(
                 shared.output,
                 &record,
@@ -356,7 +371,8 @@ impl<'r> Worker<'r> {
                 is_latest,
             )?;
             let json = api::record(
-                shared,
+                &shared.base_url,
+                shared.internal,
                 id,
                 v.number,
                 &v.deposit,
@@ -372,14 +388,17 @@ impl<'r> Worker<'r> {
             )?;
             if i > 0 {
                 let prev = &versions[i - 1];
-                let diff = diff_view(id, &view.title, prev, v, schema.as_deref());
+                let mut diff = diff_view(id, &view.title, prev, v, schema.as_deref());
+                if is_latest {
+                    diff.to_path.clone_from(&landing);
+                }
                 let path = format!("records/{id}/v{}/diff/index.html", v.number);
                 let title = format!("{}: v{} → v{}", view.title, prev.number, v.number);
                 let html = shared.renderer.render("diff.html", &title, &path, &diff)?;
                 shared.output.write(&path, html.as_bytes())?;
             }
             if is_latest {
-                shared.output.write(&landing, html[1].as_bytes())?;
+                shared.output.write(&landing, html[0].as_bytes())?;
                 shared
                     .output
                     .write(&format!("api/records/{id}/index.json"), &json_bytes)?;
@@ -409,7 +428,8 @@ impl<'r> Worker<'r> {
                 .render("record.html", &view.title, &path, &view)?;
             shared.output.write(&path, html.as_bytes())?;
             let json = api::record(
-                shared,
+                &shared.base_url,
+                shared.internal,
                 id,
                 d.number,
                 &d.deposit,
@@ -599,6 +619,28 @@ impl Version {
     }
 }
 
+/// The page at `records/<id>/v<N>/` while N is the latest version: it sends readers
+/// (and robots, through its canonical link) to the landing page, which shows it.
+fn latest_version_page(shared: &Shared<'_>, title: &str, version: u32, id: &str) -> String {
+    let base_url = &shared.base_url;
+    let canonical = if base_url.trim().is_empty() {
+        String::new()
+    } else {
+        format!(
+            "<link rel=\"canonical\" href=\"{}\">\n",
+            tera::escape_html(&format!(
+                "{}records/{id}/",
+                super::util::base_with_slash(base_url)
+            ))
+        )
+    };
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{} (version {version}) · {}</title>\n{canonical}<meta http-equiv=\"refresh\" content=\"0; url=../index.html\">\n</head>\n<body>\n<p>Version {version} is the latest version of this record: <a href=\"../index.html\">read it on the record's page</a>.</p>\n</body>\n</html>\n",
+        tera::escape_html(title),
+        tera::escape_html(&shared.archive_name),
+    )
+}
+
 /// The file `name` of `folder`, `None` when it is missing or not a file.
 fn blob_in<'r>(
     repo: &'r Repository,
@@ -779,113 +821,6 @@ fn review_view(r: &Review) -> ReviewView {
         internal: r.internal,
         comments: Vec::new(),
         resolved: false,
-    }
-}
-
-/// The record's title: `general_title`, else `title`, else the first text field whose
-/// name ends in `title` or `name` in the first section.
-pub fn deposit_title(deposit: &Value) -> Option<String> {
-    let text = |v: &Value| {
-        v.as_str()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-    };
-    for key in ["general_title", "title"] {
-        if let Some(t) = deposit.get(key).and_then(text) {
-            return Some(t);
-        }
-    }
-    let map = deposit.as_object()?;
-    for (key, value) in map {
-        if fields::is_system_key(key) {
-            continue;
-        }
-        if let Value::Object(inner) = value {
-            for (k, v) in inner {
-                if k.ends_with("title") || k.ends_with("analysis_name") {
-                    if let Some(t) = text(v) {
-                        return Some(t);
-                    }
-                }
-            }
-        }
-    }
-    None
-}
-
-/// People named in the deposit: every object with a `name` and an `email`, `orcid`
-/// or `affiliation` (CAP's people_info, authors, contacts), in document order.
-pub fn people(deposit: &Value) -> Vec<String> {
-    fn walk(value: &Value, out: &mut Vec<String>, top: bool) {
-        match value {
-            Value::Object(map) => {
-                if let Some(name) = map.get("name").and_then(Value::as_str) {
-                    if ["email", "orcid", "affiliation", "role"]
-                        .iter()
-                        .any(|k| map.contains_key(*k))
-                    {
-                        let name = name.trim();
-                        if !name.is_empty() && !out.iter().any(|n| n == name) {
-                            out.push(name.to_string());
-                        }
-                    }
-                }
-                for (k, v) in map {
-                    if !(top && fields::is_system_key(k)) {
-                        walk(v, out, false);
-                    }
-                }
-            }
-            Value::Array(items) => items.iter().for_each(|i| walk(i, out, false)),
-            _ => {}
-        }
-    }
-    let mut out = Vec::new();
-    walk(deposit, &mut out, true);
-    out
-}
-
-/// Keywords: the strings of every `keywords` list in the deposit.
-pub fn keywords(deposit: &Value) -> Vec<String> {
-    fn walk(value: &Value, out: &mut Vec<String>, top: bool) {
-        match value {
-            Value::Object(map) => {
-                for (k, v) in map {
-                    if top && fields::is_system_key(k) {
-                        continue;
-                    }
-                    if k == "keywords" {
-                        if let Value::Array(items) = v {
-                            for item in items.iter().filter_map(Value::as_str) {
-                                let item = item.trim();
-                                if !item.is_empty() && !out.iter().any(|o| o == item) {
-                                    out.push(item.to_string());
-                                }
-                            }
-                            continue;
-                        }
-                    }
-                    walk(v, out, false);
-                }
-            }
-            Value::Array(items) => items.iter().for_each(|i| walk(i, out, false)),
-            _ => {}
-        }
-    }
-    let mut out = Vec::new();
-    walk(deposit, &mut out, true);
-    out
-}
-
-/// A facet's folder name: texts with the same slug are one facet value. Text without
-/// any Latin letter or digit gets a name from its digest.
-pub fn facet_slug(text: &str) -> String {
-    let slug = slugify(text);
-    if slug.is_empty() {
-        format!("x-{}", &sha256_hex(text.as_bytes())[..10])
-    } else {
-        slug
     }
 }
 

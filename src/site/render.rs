@@ -6,10 +6,10 @@
 use serde::Serialize;
 use tera::{Context, Tera};
 
+use super::error::SiteError;
 use super::model::{PageView, SiteView};
 use super::theme::Theme;
 use super::util::{base_with_slash, human_date, root_of};
-use super::SiteError;
 
 pub struct Renderer {
     tera: Tera,

@@ -21,11 +21,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::{json, Value};
 
+use super::error::SiteError;
 use super::fields::is_system_key;
 use super::model::RecordSummary;
 use super::util::hex;
 use super::write::Output;
-use super::SiteError;
 
 /// Documents per chunk file: a result page of 10 touches at most 10 small files.
 pub const CHUNK: usize = 50;

@@ -11,7 +11,7 @@
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use super::SiteError;
+use super::error::SiteError;
 
 /// The file that marks a folder as a capsule site and remembers what the last build
 /// rendered from what (for incremental builds).

@@ -1,0 +1,203 @@
+//! What a build leaves for the next one: the incremental state.
+//!
+//! It is split so that a rebuild after one change rewrites a few small files, not one
+//! that grows with the archive (it was 71 MB at 100k records):
+//!
+//! ```text
+//! .capsule-site.json          the top: format, options fingerprint, revision, search
+//!                             index keys, totals, and the digest of every part
+//! .capsule-site/r-<xx>.json   the records whose key hashes to <xx> (256 parts)
+//! .capsule-site/p-<xx>.json   the keys of the shared pages whose folder hashes to <xx>
+//!                             (a listing's pages are together: a change touches few)
+//! ```
+//!
+//! A part is written only when its bytes change. The top is moved into place last
+//! (see `write`) and names each part's digest: a state whose parts do not match their
+//! digests (a build interrupted while moving files) is not used, and the next build
+//! is a full one.
+//!
+//! The state is written into the public site: a deposit this build may not show is
+//! kept under a digest of its id ([`hidden_key`]), never its id.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::SiteError;
+use super::model::RecordSummary;
+use super::util::sha256_hex;
+use super::write::{Output, MANIFEST};
+
+/// Bumped when the state's shape changes: a state of another format is not used.
+const FORMAT: u32 = 2;
+/// The folder of the parts, beside the top file.
+pub const FOLDER: &str = ".capsule-site";
+/// Parts per kind: the first two hex digits of a digest.
+const PARTS: usize = 256;
+
+/// The whole state, in memory.
+#[derive(Debug, Default)]
+pub struct State {
+    pub global: String,
+    pub rev: String,
+    /// By id, or by [`hidden_key`] for a deposit the build did not show.
+    pub records: BTreeMap<String, RecordState>,
+    /// Each shared page's key, by path.
+    pub pages: BTreeMap<String, String>,
+    pub search_shards: Vec<String>,
+    pub search_docs: usize,
+    pub totals: Totals,
+    /// Digest of each part file as read (name -> sha256), to write only what changed;
+    /// empty in a state about to be written.
+    pub parts: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct Totals {
+    pub pages: usize,
+    pub files: usize,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecordState {
+    pub key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doc: Option<u32>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub commit: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<RecordSummary>,
+    /// (version, date) of every shown version, for the feed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub versions: Vec<(u32, String)>,
+}
+
+/// The top file.
+#[derive(Serialize, Deserialize)]
+struct Top {
+    format: u32,
+    generator: String,
+    global: String,
+    rev: String,
+    search_shards: Vec<String>,
+    search_docs: usize,
+    totals: Totals,
+    parts: BTreeMap<String, String>,
+}
+
+/// Where the state keeps a record: by id, or, for a deposit this build may not show,
+/// by a digest of its id, so that not even the id of a restricted deposit is written
+/// into a public site.
+pub fn hidden_key(id: &str) -> String {
+    format!("~{}", &sha256_hex(id.as_bytes())[..20])
+}
+
+/// The part a key goes to: `r-<xx>.json` or `p-<xx>.json`.
+fn part_of(kind: char, key: &str) -> String {
+    format!("{kind}-{}.json", &sha256_hex(key.as_bytes())[..2])
+}
+
+impl State {
+    /// The state the previous build in `out` left, if it is whole and of this format.
+    pub fn read(out: &Path) -> Option<State> {
+        let top: Top = serde_json::from_slice(&std::fs::read(out.join(MANIFEST)).ok()?).ok()?;
+        if top.format != FORMAT {
+            return None;
+        }
+        let mut state = State {
+            global: top.global,
+            rev: top.rev,
+            search_shards: top.search_shards,
+            search_docs: top.search_docs,
+            totals: top.totals,
+            ..State::default()
+        };
+        for (name, digest) in &top.parts {
+            let bytes = std::fs::read(out.join(FOLDER).join(name)).ok()?;
+            if sha256_hex(&bytes) != *digest {
+                return None;
+            }
+            if name.starts_with("r-") {
+                let part: BTreeMap<String, RecordState> = serde_json::from_slice(&bytes).ok()?;
+                state.records.extend(part);
+            } else {
+                let part: BTreeMap<String, String> = serde_json::from_slice(&bytes).ok()?;
+                state.pages.extend(part);
+            }
+        }
+        state.parts = top.parts;
+        Some(state)
+    }
+
+    /// The digests of the parts as read; left empty in the state.
+    pub fn take_parts(&mut self) -> BTreeMap<String, String> {
+        std::mem::take(&mut self.parts)
+    }
+
+    /// Writes the parts that differ from `previous` (name -> digest, as read) and the
+    /// top; returns the parts of `previous` that no longer exist, to delete. The
+    /// files of the state itself are added to `totals.files`.
+    pub fn write(
+        &mut self,
+        output: &Output,
+        previous: &BTreeMap<String, String>,
+    ) -> Result<Vec<String>, SiteError> {
+        let mut records: BTreeMap<String, BTreeMap<&str, &RecordState>> = BTreeMap::new();
+        for (id, state) in &self.records {
+            records
+                .entry(part_of('r', id))
+                .or_default()
+                .insert(id, state);
+        }
+        let mut pages: BTreeMap<String, BTreeMap<&str, &str>> = BTreeMap::new();
+        for (path, key) in &self.pages {
+            let folder = path.rsplit_once('/').map_or("", |(folder, _)| folder);
+            pages
+                .entry(part_of('p', folder))
+                .or_default()
+                .insert(path, key);
+        }
+        debug_assert!(records.len() <= PARTS && pages.len() <= PARTS);
+        let mut parts = BTreeMap::new();
+        let encoded = records
+            .iter()
+            .map(|(name, part)| (name, serde_json::to_vec(part)))
+            .chain(
+                pages
+                    .iter()
+                    .map(|(name, part)| (name, serde_json::to_vec(part))),
+            );
+        for (name, bytes) in encoded {
+            let bytes = bytes.map_err(|e| SiteError::Output(format!("{name}: {e}")))?;
+            let digest = sha256_hex(&bytes);
+            if previous.get(name) != Some(&digest) {
+                output.write(&format!("{FOLDER}/{name}"), &bytes)?;
+            }
+            parts.insert(name.clone(), digest);
+        }
+        // The top and the parts, less those of the previous state (a full build has
+        // none: its previous state is not part of the new site).
+        let had_top = usize::from(!previous.is_empty());
+        self.totals.files =
+            (self.totals.files + parts.len() + 1).saturating_sub(previous.len() + had_top);
+        let top = Top {
+            format: FORMAT,
+            generator: format!("capsule {}", env!("CARGO_PKG_VERSION")),
+            global: self.global.clone(),
+            rev: self.rev.clone(),
+            search_shards: self.search_shards.clone(),
+            search_docs: self.search_docs,
+            totals: self.totals.clone(),
+            parts,
+        };
+        let bytes = serde_json::to_vec(&top).expect("the state serialises");
+        output.write(MANIFEST, &bytes)?;
+        Ok(previous
+            .keys()
+            .filter(|name| !top.parts.contains_key(*name))
+            .map(|name| format!("{FOLDER}/{name}"))
+            .collect())
+    }
+}
