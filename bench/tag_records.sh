@@ -9,7 +9,8 @@ set -euo pipefail
 dir=$1
 cd "$dir"
 head=$(git rev-parse HEAD)
-git ls-tree --name-only HEAD deposits/ | sed 's|^deposits/||' | awk -v head="$head" '{
+# Deposits live in deposits/<shard>/<id>/: the ids are the folder names two levels down.
+git ls-tree -d -r --name-only HEAD deposits/ | awk -F/ 'NF == 3 { print $3 }' | awk -v head="$head" '{
   msg = "Publish " $0 " v1\n"
   printf "tag records/%s/v1\nfrom %s\ntagger Capsule Bench <bench@example.org> 1704067200 +0000\ndata %d\n%s\n", $0, head, length(msg), msg
 }' | git fast-import --quiet
