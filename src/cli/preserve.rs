@@ -420,10 +420,13 @@ pub struct WithdrawArgs {
     /// Act as this user (default: CAPSULE_USER, your git e-mail in access.toml, or $USER).
     #[arg(long = "as", value_name = "USER")]
     as_user: Option<String>,
+    /// Push the commit with the tombstone to the remote's default branch.
     #[arg(long)]
     push: bool,
+    /// The remote to push to.
     #[arg(long, default_value = "origin")]
     remote: String,
+    /// Print the result as JSON.
     #[arg(long)]
     json: bool,
 }
