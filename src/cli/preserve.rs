@@ -292,6 +292,7 @@ pub struct DoiArgs {
     /// Push the commit that records the DOIs.
     #[arg(long)]
     push: bool,
+    /// The remote to push to.
     #[arg(long, default_value = "origin")]
     remote: String,
     /// Print the result as JSON.
