@@ -12,7 +12,7 @@ For each size it generates an archive (bench/gen_archive.py, bench/make_git.sh) 
     commits, in two places: in a clone (`capsule index` after a commit, which is what
     `capsule search` does after `git pull`), and on the server after a push through the
     installed hook (post-receive is set aside and its update run by hand, to time it
-    alone; the pre-receive hook has left its note of the push, as in production);
+    alone; with deposits in shards it reads the few small trees the push changed);
   * `git grep` for the same word over the same archive, for comparison: in the working
     tree, and in the committed tree (`git grep ... HEAD`).
 """
