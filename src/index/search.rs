@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use git2::{Oid, Repository};
 use serde::Serialize;
-use tantivy::collector::TopDocs;
+use tantivy::collector::{Collector, SegmentCollector, TopDocs};
 use tantivy::columnar::StrColumn;
 use tantivy::query::{
     BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, QueryParser, TermQuery,
@@ -421,6 +421,52 @@ fn group_matches(
     Ok((groups, facet_names))
 }
 
+/// Collects every matching document with its score, unsorted. `TopDocs` with a limit
+/// of every document kept a heap as large as the archive and ranked versions that
+/// grouping then folds into analyses anyway.
+struct AllScored;
+
+struct AllScoredInSegment {
+    segment: u32,
+    hits: Vec<(f32, DocAddress)>,
+}
+
+impl Collector for AllScored {
+    type Fruit = Vec<(f32, DocAddress)>;
+    type Child = AllScoredInSegment;
+
+    fn for_segment(
+        &self,
+        segment: tantivy::SegmentOrdinal,
+        _reader: &tantivy::SegmentReader,
+    ) -> tantivy::Result<AllScoredInSegment> {
+        Ok(AllScoredInSegment {
+            segment,
+            hits: Vec::new(),
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        true
+    }
+
+    fn merge_fruits(&self, fruits: Vec<Self::Fruit>) -> tantivy::Result<Self::Fruit> {
+        Ok(fruits.into_iter().flatten().collect())
+    }
+}
+
+impl SegmentCollector for AllScoredInSegment {
+    type Fruit = Vec<(f32, DocAddress)>;
+
+    fn collect(&mut self, doc: tantivy::DocId, score: tantivy::Score) {
+        self.hits.push((score, DocAddress::new(self.segment, doc)));
+    }
+
+    fn harvest(self) -> Self::Fruit {
+        self.hits
+    }
+}
+
 fn sort_groups(groups: &mut [Group], sort: Sort) {
     groups.sort_by(|a, b| {
         let by_id = || a.id.cmp(&b.id);
@@ -486,10 +532,10 @@ pub fn search(repo: &Repository, request: &SearchRequest) -> Result<SearchResult
     let searcher = store.searcher()?;
     let compiled = compile(&store, &searcher, request)?;
 
-    // Every matching version, scored: grouping needs them all. Only fast fields are
-    // read for them; the store is read for the page's hits alone.
-    let everything = (searcher.num_docs() as usize).max(1);
-    let matches = store.at(searcher.search(&compiled.query, &TopDocs::with_limit(everything)))?;
+    // Every matching version, scored: grouping needs them all. They are collected as
+    // they come (no ranking: only the groups are sorted), and only fast fields are read
+    // for them; the store is read for the page's hits alone.
+    let matches = store.at(searcher.search(&compiled.query, &AllScored))?;
     let versions = matches.len();
     let titles = request.sort == Sort::Title;
     let (mut groups, facet_names) =
