@@ -161,8 +161,10 @@ pub fn datacite_json(record: &Record, target: Target) -> Value {
     v
 }
 
-/// Escapes text for XML character data and attribute values.
-fn esc(text: &str) -> String {
+/// Escapes text for XML character data and attribute values: the one XML escaper of
+/// capsule (DataCite XML, the site's feed, sitemaps and OAI-PMH repository).
+/// Characters XML 1.0 cannot carry at all are dropped.
+pub fn xml_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -171,8 +173,8 @@ fn esc(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
-            // Characters XML 1.0 cannot carry at all are dropped.
             c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => {}
+            '\u{FFFE}' | '\u{FFFF}' => {}
             c => out.push(c),
         }
     }
@@ -200,7 +202,7 @@ impl Xml {
         self.line(&format!(
             "<{name}{}>{}</{name}>",
             attributes(attrs),
-            esc(text)
+            xml_escape(text)
         ));
     }
 
@@ -216,7 +218,7 @@ impl Xml {
 fn attributes(attrs: &[(&str, &str)]) -> String {
     attrs
         .iter()
-        .map(|(k, v)| format!(" {k}=\"{}\"", esc(v)))
+        .map(|(k, v)| format!(" {k}=\"{}\"", xml_escape(v)))
         .collect()
 }
 
@@ -377,6 +379,6 @@ mod tests {
 
     #[test]
     fn xml_text_is_escaped() {
-        assert_eq!(esc("a<b & \"c\"\u{1}"), "a&lt;b &amp; &quot;c&quot;");
+        assert_eq!(xml_escape("a<b & \"c\"\u{1}"), "a&lt;b &amp; &quot;c&quot;");
     }
 }

@@ -10,6 +10,7 @@
 //! stay reserved). Restricted records and drafts never appear: the caller says which
 //! records the public site shows, and this module asks the tombstone for the rest.
 
+use crate::preserve::datacite::xml_escape;
 use git2::{Oid, Repository};
 
 use crate::archive::GitTree;
@@ -105,23 +106,6 @@ fn namespace(base_url: &str) -> String {
     }
 }
 
-fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            // Characters XML 1.0 cannot carry at all.
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => {}
-            '\u{FFFE}' | '\u{FFFF}' => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// The address the repository's Identify names as its administrator's: the archive's
 /// mail sender when mail is configured, else one at the site's host.
 fn admin_email(settings: &Settings, host: &str) -> String {
@@ -153,16 +137,16 @@ fn repository_xml(settings: &Settings, base_url: &str, entries: &[Entry]) -> Str
     x.push_str("  <Identify>\n");
     x.push_str(&format!(
         "    <oai:repositoryName>{}</oai:repositoryName>\n",
-        esc(&settings.archive.name)
+        xml_escape(&settings.archive.name)
     ));
     x.push_str(&format!(
         "    <oai:baseURL>{}{OAI_FILE}</oai:baseURL>\n",
-        esc(&base)
+        xml_escape(&base)
     ));
     x.push_str("    <oai:protocolVersion>2.0</oai:protocolVersion>\n");
     x.push_str(&format!(
         "    <oai:adminEmail>{}</oai:adminEmail>\n",
-        esc(&admin_email(settings, &host))
+        xml_escape(&admin_email(settings, &host))
     ));
     x.push_str(&format!(
         "    <oai:earliestDatestamp>{earliest}</oai:earliestDatestamp>\n"
@@ -198,9 +182,9 @@ fn repository_xml(settings: &Settings, base_url: &str, entries: &[Entry]) -> Str
             x.push_str(&format!(
                 "    <oai:record>\n      <oai:header{}>\n        <oai:identifier>oai:{}:{}</oai:identifier>\n        <oai:datestamp>{}</oai:datestamp>\n      </oai:header>\n",
                 if deleted { " status=\"deleted\"" } else { "" },
-                esc(&host),
-                esc(id),
-                esc(entry.day()),
+                xml_escape(&host),
+                xml_escape(id),
+                xml_escape(entry.day()),
             ));
             if let Entry::Live(record) = entry {
                 x.push_str("      <oai:metadata>\n");
@@ -227,7 +211,7 @@ fn oai_dc(r: &Record) -> String {
     let mut el = |name: &str, value: &str| {
         x.push_str(&format!(
             "          <dc:{name}>{}</dc:{name}>\n",
-            esc(value)
+            xml_escape(value)
         ));
     };
     el("title", &f.title);
@@ -262,7 +246,7 @@ fn oai_datacite(r: &Record, settings: &Settings) -> String {
     if let Some(d) = &settings.datacite {
         x.push_str(&format!(
             "          <datacentreSymbol>{}</datacentreSymbol>\n",
-            esc(&d.repository_id)
+            xml_escape(&d.repository_id)
         ));
     }
     x.push_str("          <payload>\n");
@@ -286,6 +270,6 @@ mod tests {
             "data.example.org"
         );
         assert_eq!(namespace(""), "localhost");
-        assert_eq!(esc("a<b & \"c\"\u{1}"), "a&lt;b &amp; &quot;c&quot;");
+        assert_eq!(xml_escape("a<b & \"c\"\u{1}"), "a&lt;b &amp; &quot;c&quot;");
     }
 }

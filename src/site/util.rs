@@ -60,23 +60,7 @@ pub fn encode_path(path: &str) -> String {
     out
 }
 
-/// Escapes text for XML content and attributes.
-pub fn xml_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // Characters XML 1.0 forbids are dropped rather than breaking the feed.
-            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\r' | '\t') => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use crate::preserve::datacite::xml_escape;
 
 /// JSON made safe to sit inside an HTML `<script>` element: `<`, `>` and `&` are
 /// written as `\u` escapes, so no value can close the element.
