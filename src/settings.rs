@@ -111,6 +111,12 @@ pub struct SiteSettings {
     /// Records per listing page (default 50).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub per_page: Option<usize>,
+    /// Whether public builds write an OAI-PMH static repository (`oai.xml`) for
+    /// harvesters. Off by default: the format is one file of every record, so a build
+    /// that changes one record rewrites it whole (20 s for 10k records), which a site
+    /// rebuilt on every push cannot afford; turn it on where harvesters need it.
+    #[serde(default)]
+    pub oai_pmh: bool,
 }
 
 /// Where the pusher's user name comes from.

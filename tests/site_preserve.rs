@@ -67,6 +67,8 @@ fn archive() -> (Server, Work) {
     let server = Server::new();
     let work = server.clone("work");
     let settings = std::fs::read_to_string(work.path.join("capsule.toml")).unwrap();
+    // The OAI-PMH repository is opt-in ([site] oai_pmh).
+    let settings = format!("{settings}\n[site]\noai_pmh = true\n");
     let settings: String = settings
         .lines()
         .map(|line| {

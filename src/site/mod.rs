@@ -197,7 +197,10 @@ pub fn build(
     }
 
     // The OAI-PMH repository changes only with the records: rewritten when one did.
-    if !internal && (!incremental || !changed.is_empty() || !removed.is_empty()) {
+    if settings.site.oai_pmh
+        && !internal
+        && (!incremental || !changed.is_empty() || !removed.is_empty())
+    {
         let shown = |s: &RecordState| s.summary.as_ref().is_some_and(|s| !s.draft);
         let records = states.iter().map(|(id, s)| (id.as_str(), shown(s)));
         oai::write_repository(&repo, &output, &settings, &base_url, rev, records)?;
