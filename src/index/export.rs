@@ -40,7 +40,7 @@ use crate::deposit::parse_schema_ref;
 use crate::record::list_records;
 
 use super::changes::{deposits_tree, drafts_tip, history};
-use super::fields::{document_key, rfc3339, Fields};
+use super::fields::{document_key, stored_date, stored_text, stored_texts, Fields};
 use super::store::Store;
 use super::{catch_up, index_dir, IndexError};
 
@@ -246,21 +246,9 @@ fn document(
     f: &Fields,
     doc: &TantivyDocument,
 ) -> Option<(String, String, Value, bool)> {
-    let text = |field| {
-        doc.get_first(field)
-            .and_then(|v| v.as_str())
-            .map(str::to_string)
-    };
-    let all = |field| -> Vec<String> {
-        doc.get_all(field)
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .collect()
-    };
-    let date = |field| {
-        doc.get_first(field)
-            .and_then(|v| v.as_datetime())
-            .map(|d| rfc3339(d.into_timestamp_secs()))
-    };
+    let text = |field| stored_text(doc, field);
+    let all = |field| stored_texts(doc, field);
+    let date = |field| stored_date(doc, field);
     let id = text(f.id)?;
     let version = doc
         .get_first(f.version)

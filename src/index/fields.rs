@@ -235,6 +235,30 @@ impl VersionInfo {
     }
 }
 
+/// A stored document's first text value of `field`.
+pub fn stored_text(doc: &TantivyDocument, field: Field) -> Option<String> {
+    use tantivy::schema::Value as _;
+    doc.get_first(field)
+        .and_then(|v| v.as_str())
+        .map(str::to_string)
+}
+
+/// Every stored text value of `field`.
+pub fn stored_texts(doc: &TantivyDocument, field: Field) -> Vec<String> {
+    use tantivy::schema::Value as _;
+    doc.get_all(field)
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect()
+}
+
+/// A stored date of `field`, as RFC 3339.
+pub fn stored_date(doc: &TantivyDocument, field: Field) -> Option<String> {
+    use tantivy::schema::Value as _;
+    doc.get_first(field)
+        .and_then(|v| v.as_datetime())
+        .map(|d| rfc3339(d.into_timestamp_secs()))
+}
+
 pub fn document_key(id: &str, version: Option<u32>) -> String {
     match version {
         None => format!("draft/{id}"),

@@ -25,7 +25,9 @@ use tantivy::{DocAddress, Searcher, TantivyDocument, TantivyError};
 
 use crate::schema::{CompiledSchema, SchemaRegistry};
 
-use super::fields::{normalise_title, rfc3339, text_analyzer, Fields};
+use super::fields::{
+    normalise_title, stored_date, stored_text, stored_texts, text_analyzer, Fields,
+};
 use super::query::{Compiler, ID_BOOST, KEYWORDS_BOOST, PEOPLE_BOOST, TITLE_BOOST};
 use super::snippets::{load_schema, matches_in};
 use super::store::Store;
@@ -556,22 +558,9 @@ pub fn search(repo: &Repository, request: &SearchRequest) -> Result<SearchResult
         .take(per_page)
     {
         let doc: TantivyDocument = store.at(searcher.doc(group.shown.1))?;
-        let text = |field| {
-            doc.get_first(field)
-                .and_then(|v| v.as_str())
-                .map(str::to_string)
-        };
-        let all = |field| -> Vec<String> {
-            doc.get_all(field)
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        };
-        let date = |field| {
-            doc.get_first(field)
-                .and_then(|v| v.as_datetime())
-                .map(|d| rfc3339(d.into_timestamp_secs()))
-                .unwrap_or_default()
-        };
+        let text = |field| stored_text(&doc, field);
+        let all = |field| stored_texts(&doc, field);
+        let date = |field| stored_date(&doc, field).unwrap_or_default();
         let version = version_of(&doc, &f);
         let commit = text(f.commit).unwrap_or_default();
         let schema = text(f.schema);
@@ -663,11 +652,7 @@ fn versions_of(
         out.push(VersionHit {
             version,
             status: status_of(version),
-            updated: doc
-                .get_first(f.updated)
-                .and_then(|v| v.as_datetime())
-                .map(|d| rfc3339(d.into_timestamp_secs()))
-                .unwrap_or_default(),
+            updated: stored_date(&doc, f.updated).unwrap_or_default(),
             commit: text(f.commit),
             matched: matched.contains(&u64::from(version.unwrap_or(0))),
         });
