@@ -537,8 +537,9 @@ def main() -> int:
                     help="make every deposit readable by everyone (for public site builds)")
     args = ap.parse_args()
 
-    if args.deposits < 0 or args.deposits > 999_999:
-        ap.error("--deposits must be between 0 and 999999")
+    # Ids are ana-000001 .. ana-NNNNNN (at least six digits; 1,000,000 takes seven).
+    if args.deposits < 0 or args.deposits > 9_999_999:
+        ap.error("--deposits must be between 0 and 9999999")
     if not args.schema.is_file():
         print(f"gen_archive: schema not found: {args.schema}", file=sys.stderr)
         return 2
