@@ -134,9 +134,14 @@ pub const DEPOSITS: &str = "deposits";
 /// 3.7 MB tree that every push, pull and history walk inflates; hosts advise at most
 /// 3,000 entries per folder), up to ~750k deposits.
 pub fn shard(id: &str) -> String {
+    format!("{:02x}", id_digest(id)[0])
+}
+
+/// SHA-256 of an id's UTF-8 bytes: its shard, and the search index's key for folding
+/// an analysis's versions into one hit.
+pub fn id_digest(id: &str) -> [u8; 32] {
     use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(id.as_bytes());
-    format!("{:02x}", digest[0])
+    Sha256::digest(id.as_bytes()).into()
 }
 
 /// The one place that maps an id to its folder: `deposits/<shard>/<id>`.

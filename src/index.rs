@@ -28,6 +28,7 @@ mod changes;
 mod export;
 pub mod extract;
 mod fields;
+mod fold;
 mod mapping;
 mod query;
 mod search;

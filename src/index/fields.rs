@@ -20,7 +20,7 @@ use crate::deposit::SchemaRef;
 use super::extract::{extract, strings};
 
 /// The layout version of the index, kept in its commit payload.
-pub const FORMAT: u32 = 2;
+pub const FORMAT: u32 = 3;
 
 /// Words: split on anything that is not a letter or a digit, lower-case, and fold
 /// accents (`Tomás` is found as `tomas`). No stemming: physics vocabulary (`ttbar`,
@@ -89,6 +89,12 @@ pub struct Fields {
     pub facets: Field,
     /// The normalised title as a fast field, to sort hits by title.
     pub title_sort: Field,
+    /// The first and last 64 bits of SHA-256 of the id ([`crate::deposit::id_digest`]):
+    /// the analysis a version belongs to, as two numeric columns, so that a search folds
+    /// its matches into analyses without reading one id string per match. 128 bits:
+    /// two ids that share a key would take a birthday search of 2^64 hashes to make.
+    pub group_hi: Field,
+    pub group_lo: Field,
     /// Who may work on the deposit: owners and every `_access` user and role,
     /// lower-cased, for `--mine`.
     pub access: Field,
@@ -182,6 +188,8 @@ pub fn build_schema() -> Schema {
     b.add_text_field("blob", TextOptions::default().set_stored());
     b.add_facet_field("facets", FacetOptions::default());
     b.add_text_field("title_sort", TextOptions::default().set_fast(Some("raw")));
+    b.add_u64_field("group_hi", NumericOptions::default().set_fast());
+    b.add_u64_field("group_lo", NumericOptions::default().set_fast());
     b.add_text_field("access", keyword(false));
     b.build()
 }
@@ -211,6 +219,8 @@ impl Fields {
             blob: f("blob")?,
             facets: f("facets")?,
             title_sort: f("title_sort")?,
+            group_hi: f("group_hi")?,
+            group_lo: f("group_lo")?,
             access: f("access")?,
         })
     }
@@ -306,6 +316,17 @@ pub fn rfc3339(seconds: i64) -> String {
     )
 }
 
+/// The analysis key of an id, as the `group_hi` and `group_lo` columns hold it.
+pub fn group_key(id: &str) -> (u64, u64) {
+    let digest = crate::deposit::id_digest(id);
+    let word = |at: usize| {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(&digest[at..at + 8]);
+        u64::from_be_bytes(bytes)
+    };
+    (word(0), word(24))
+}
+
 /// Builds the document of one deposit version.
 ///
 /// `schema_experiment` is the experiment the deposit's schema declares, which wins over
@@ -321,6 +342,9 @@ pub fn make_document(
     let mut doc = TantivyDocument::new();
     doc.add_text(f.key, info.key());
     doc.add_text(f.id, &info.id);
+    let (hi, lo) = group_key(&info.id);
+    doc.add_u64(f.group_hi, hi);
+    doc.add_u64(f.group_lo, lo);
     doc.add_u64(f.version, info.version.map_or(0, u64::from));
     let status = if info.version.is_some() {
         "published"

@@ -4,8 +4,9 @@
 //!
 //! **One hit per analysis.** The index holds a document per version (the draft and
 //! each record version), because each version has its own text. A search collects
-//! every matching version, reading only fast fields (id, version, updated, title,
-//! facets), and groups them by deposit id: the group's score is its best version's,
+//! every matching version, reading only fast fields (the analysis key, version,
+//! updated, title, facets), and folds them into analyses as it goes (`fold.rs`): the
+//! group's score is its best version's,
 //! the hit shows its newest matching version (the draft, else the highest record
 //! version), and facets count analyses, not versions. Only the hits of the page asked
 //! for are read from the store.
@@ -15,16 +16,16 @@ use std::sync::Arc;
 
 use git2::{Oid, Repository};
 use serde::Serialize;
-use tantivy::collector::{Collector, SegmentCollector, TopDocs};
-use tantivy::columnar::StrColumn;
+use tantivy::collector::TopDocs;
 use tantivy::query::{
     BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, QueryParser, TermQuery,
 };
-use tantivy::schema::{Facet, IndexRecordOption, Term, Value as _};
-use tantivy::{DocAddress, Searcher, TantivyDocument, TantivyError};
+use tantivy::schema::{IndexRecordOption, Term, Value as _};
+use tantivy::{Searcher, TantivyDocument, TantivyError};
 
 use crate::schema::{CompiledSchema, SchemaRegistry};
 
+use super::fold::{rank, sort_first, FacetName, Fold, Group};
 use super::fields::{
     normalise_title, stored_date, stored_text, stored_texts, text_analyzer, Fields,
 };
@@ -203,287 +204,6 @@ pub fn identities(access: &crate::access::Access, user: &str) -> Vec<String> {
     names.into_iter().collect()
 }
 
-/// The matching versions of one analysis.
-struct Group {
-    id: String,
-    score: f32,
-    /// The newest matching version: (rank, address), the draft ranking highest.
-    shown: (u64, DocAddress),
-    /// Seconds since the epoch, the latest among the matching versions.
-    updated: i64,
-    title_sort: String,
-    matched: BTreeSet<u64>,
-    /// Every facet of the matching versions, as indices into the facet names that
-    /// [`group_matches`] returns.
-    facets: Vec<u32>,
-}
-
-/// Versions rank by number, and the draft (version 0) above them all.
-fn rank(version: u64) -> u64 {
-    if version == 0 {
-        u64::MAX
-    } else {
-        version
-    }
-}
-
-/// The fast-field columns of one segment.
-struct Columns {
-    id: Option<StrColumn>,
-    version: tantivy::columnar::Column<u64>,
-    updated: tantivy::columnar::Column<tantivy::DateTime>,
-    title: Option<StrColumn>,
-    facets: Option<tantivy::fastfield::FacetReader>,
-}
-
-impl Columns {
-    fn of(searcher: &Searcher, segment: u32, facets: bool) -> Result<Columns, TantivyError> {
-        let reader = searcher.segment_reader(segment);
-        let fast = reader.fast_fields();
-        Ok(Columns {
-            id: fast.str("id")?,
-            version: fast.u64("version")?,
-            updated: fast.date("updated")?,
-            title: fast.str("title_sort")?,
-            facets: if facets {
-                Some(reader.facet_reader("facets")?)
-            } else {
-                None
-            },
-        })
-    }
-}
-
-/// The terms of `ords` (sorted, distinct) in a segment's dictionary, in one pass: a
-/// lookup per ordinal decodes a dictionary block each time, which made grouping 20k
-/// matches ten times slower.
-fn terms_of(
-    dictionary: &tantivy::columnar::Dictionary,
-    ords: &[u64],
-) -> Result<HashMap<u64, Vec<u8>>, TantivyError> {
-    let mut terms = Vec::with_capacity(ords.len());
-    dictionary.sorted_ords_to_term_cb(ords.iter().copied(), |bytes| {
-        terms.push(bytes.to_vec());
-        Ok(())
-    })?;
-    Ok(ords.iter().copied().zip(terms).collect())
-}
-
-fn sorted_distinct(mut ords: Vec<u64>) -> Vec<u64> {
-    ords.sort_unstable();
-    ords.dedup();
-    ords
-}
-
-/// A facet's dimension and value (`("schema", "analysis/1.0.0")`).
-type FacetName = (String, String);
-
-/// One matching version, as read from the fast fields.
-struct Row {
-    score: f32,
-    address: DocAddress,
-    id: Option<u64>,
-    version: u64,
-    updated: i64,
-    title: Option<u64>,
-    facets: Vec<u64>,
-}
-
-/// Folds every matching version into its analysis. Strings (ids, titles, facets) are
-/// resolved once per distinct ordinal per segment, not once per match.
-fn group_matches(
-    searcher: &Searcher,
-    matches: Vec<(f32, DocAddress)>,
-    facets: bool,
-    titles: bool,
-) -> Result<(Vec<Group>, Vec<FacetName>), TantivyError> {
-    let mut by_segment: BTreeMap<u32, Vec<(f32, DocAddress)>> = BTreeMap::new();
-    for (score, address) in matches {
-        by_segment
-            .entry(address.segment_ord)
-            .or_default()
-            .push((score, address));
-    }
-    let mut groups: Vec<Group> = Vec::new();
-    let mut group_of: HashMap<String, usize> = HashMap::new();
-    let mut facet_ids: HashMap<FacetName, u32> = HashMap::new();
-    let mut facet_names: Vec<FacetName> = Vec::new();
-    for (segment, matches) in by_segment {
-        let cols = Columns::of(searcher, segment, facets)?;
-        let first = |column: Option<&StrColumn>, doc| column.and_then(|c| c.term_ords(doc).next());
-        let rows: Vec<Row> = matches
-            .into_iter()
-            .map(|(score, address)| {
-                let doc = address.doc_id;
-                Row {
-                    score,
-                    address,
-                    id: first(cols.id.as_ref(), doc),
-                    version: cols.version.first(doc).unwrap_or(0),
-                    updated: cols
-                        .updated
-                        .first(doc)
-                        .map_or(0, |d| d.into_timestamp_secs()),
-                    title: if titles {
-                        first(cols.title.as_ref(), doc)
-                    } else {
-                        None
-                    },
-                    facets: cols
-                        .facets
-                        .as_ref()
-                        .map(|r| r.facet_ords(doc).collect())
-                        .unwrap_or_default(),
-                }
-            })
-            .collect();
-        let ids = match &cols.id {
-            Some(c) => terms_of(
-                c.dictionary(),
-                &sorted_distinct(rows.iter().filter_map(|r| r.id).collect()),
-            )?,
-            None => HashMap::new(),
-        };
-        let title_terms = match &cols.title {
-            Some(c) if titles => terms_of(
-                c.dictionary(),
-                &sorted_distinct(rows.iter().filter_map(|r| r.title).collect()),
-            )?,
-            _ => HashMap::new(),
-        };
-        // Facet ordinal of this segment -> index in `facet_names`.
-        let mut facet_index: HashMap<u64, u32> = HashMap::new();
-        if let Some(reader) = &cols.facets {
-            let ords =
-                sorted_distinct(rows.iter().flat_map(|r| r.facets.iter().copied()).collect());
-            for (ord, bytes) in terms_of(reader.facet_dict(), &ords)? {
-                let Ok(facet) = Facet::from_encoded(bytes) else {
-                    continue;
-                };
-                if let [dimension, value] = facet.to_path().as_slice() {
-                    let key = (dimension.to_string(), value.to_string());
-                    let next = facet_names.len() as u32;
-                    let index = *facet_ids.entry(key.clone()).or_insert_with(|| {
-                        facet_names.push(key);
-                        next
-                    });
-                    facet_index.insert(ord, index);
-                }
-            }
-        }
-        let text = |terms: &HashMap<u64, Vec<u8>>, ord: Option<u64>| -> String {
-            ord.and_then(|o| terms.get(&o))
-                .map(|b| String::from_utf8_lossy(b).into_owned())
-                .unwrap_or_default()
-        };
-        // Id ordinal of this segment -> index in `groups`.
-        let mut slot_of: HashMap<Option<u64>, usize> = HashMap::new();
-        for row in rows {
-            let slot = match slot_of.get(&row.id) {
-                Some(slot) => *slot,
-                None => {
-                    let id = text(&ids, row.id);
-                    let slot = match group_of.get(&id) {
-                        Some(slot) => *slot,
-                        None => {
-                            group_of.insert(id.clone(), groups.len());
-                            groups.push(Group {
-                                id,
-                                score: row.score,
-                                shown: (rank(row.version), row.address),
-                                updated: row.updated,
-                                title_sort: text(&title_terms, row.title),
-                                matched: BTreeSet::new(),
-                                facets: Vec::new(),
-                            });
-                            groups.len() - 1
-                        }
-                    };
-                    slot_of.insert(row.id, slot);
-                    slot
-                }
-            };
-            let group = &mut groups[slot];
-            group.score = group.score.max(row.score);
-            group.updated = group.updated.max(row.updated);
-            if rank(row.version) > group.shown.0 {
-                group.shown = (rank(row.version), row.address);
-                group.title_sort = text(&title_terms, row.title);
-            }
-            group.matched.insert(row.version);
-            group
-                .facets
-                .extend(row.facets.iter().filter_map(|o| facet_index.get(o)));
-        }
-    }
-    for group in &mut groups {
-        group.facets.sort_unstable();
-        group.facets.dedup();
-    }
-    Ok((groups, facet_names))
-}
-
-/// Collects every matching document with its score, unsorted. `TopDocs` with a limit
-/// of every document kept a heap as large as the archive and ranked versions that
-/// grouping then folds into analyses anyway.
-struct AllScored;
-
-struct AllScoredInSegment {
-    segment: u32,
-    hits: Vec<(f32, DocAddress)>,
-}
-
-impl Collector for AllScored {
-    type Fruit = Vec<(f32, DocAddress)>;
-    type Child = AllScoredInSegment;
-
-    fn for_segment(
-        &self,
-        segment: tantivy::SegmentOrdinal,
-        _reader: &tantivy::SegmentReader,
-    ) -> tantivy::Result<AllScoredInSegment> {
-        Ok(AllScoredInSegment {
-            segment,
-            hits: Vec::new(),
-        })
-    }
-
-    fn requires_scoring(&self) -> bool {
-        true
-    }
-
-    fn merge_fruits(&self, fruits: Vec<Self::Fruit>) -> tantivy::Result<Self::Fruit> {
-        Ok(fruits.into_iter().flatten().collect())
-    }
-}
-
-impl SegmentCollector for AllScoredInSegment {
-    type Fruit = Vec<(f32, DocAddress)>;
-
-    fn collect(&mut self, doc: tantivy::DocId, score: tantivy::Score) {
-        self.hits.push((score, DocAddress::new(self.segment, doc)));
-    }
-
-    fn harvest(self) -> Self::Fruit {
-        self.hits
-    }
-}
-
-fn sort_groups(groups: &mut [Group], sort: Sort) {
-    groups.sort_by(|a, b| {
-        let by_id = || a.id.cmp(&b.id);
-        match sort {
-            Sort::Relevance => b
-                .score
-                .total_cmp(&a.score)
-                .then(b.updated.cmp(&a.updated))
-                .then_with(by_id),
-            Sort::Newest => b.updated.cmp(&a.updated).then_with(by_id),
-            Sort::Title => a.title_sort.cmp(&b.title_sort).then_with(by_id),
-        }
-    });
-}
-
 /// Facet counts over analyses.
 fn count_facets(groups: &[Group], names: &[FacetName]) -> Facets {
     let mut counts: BTreeMap<&str, BTreeMap<String, u64>> = BTreeMap::new();
@@ -534,20 +254,29 @@ pub fn search(repo: &Repository, request: &SearchRequest) -> Result<SearchResult
     let searcher = store.searcher()?;
     let compiled = compile(&store, &searcher, request)?;
 
-    // Every matching version, scored: grouping needs them all. They are collected as
-    // they come (no ranking: only the groups are sorted), and only fast fields are read
-    // for them; the store is read for the page's hits alone.
-    let matches = store.at(searcher.search(&compiled.query, &AllScored))?;
-    let versions = matches.len();
-    let titles = request.sort == Sort::Title;
-    let (mut groups, facet_names) =
-        store.at(group_matches(&searcher, matches, request.facets, titles))?;
-    sort_groups(&mut groups, request.sort);
-    let facets = request.facets.then(|| count_facets(&groups, &facet_names));
+    // Every matching version, scored and folded into its analysis as it is collected
+    // (grouping needs them all; only fast fields are read for them); the store is read
+    // for the page's hits alone.
+    let fold = Fold {
+        facets: request.facets,
+        titles: request.sort == Sort::Title,
+    };
+    let mut folded = store.at(searcher.search(&compiled.query, &fold))?;
+    let versions = folded.versions();
+    let mut groups = std::mem::take(&mut folded.groups);
+    let facets = request
+        .facets
+        .then(|| count_facets(&groups, &folded.facet_names));
 
     let per_page = request.per_page.max(1);
     let page = request.page.max(1);
     let total = groups.len();
+    // Only the analyses up to the end of the page asked for are put in order.
+    sort_first(
+        &mut groups,
+        page.saturating_mul(per_page).min(total),
+        request.sort,
+    );
     let mut registry = SchemaRegistry::for_display();
     let mut schemas: HashMap<(String, String), Option<Arc<CompiledSchema>>> = HashMap::new();
     let mut analyzer = text_analyzer();
@@ -559,6 +288,7 @@ pub fn search(repo: &Repository, request: &SearchRequest) -> Result<SearchResult
     {
         let doc: TantivyDocument = store.at(searcher.doc(group.shown.1))?;
         let text = |field| stored_text(&doc, field);
+        let id = text(f.id).unwrap_or_default();
         let all = |field| stored_texts(&doc, field);
         let date = |field| stored_date(&doc, field).unwrap_or_default();
         let version = version_of(&doc, &f);
@@ -583,7 +313,8 @@ pub fn search(repo: &Repository, request: &SearchRequest) -> Result<SearchResult
             _ => Vec::new(),
         };
         hits.push(Hit {
-            id: group.id.clone(),
+            versions: versions_of(&store, &searcher, &id, &folded.matched_versions(group.key))?,
+            id,
             version,
             status: status_of(version),
             title: text(f.title).unwrap_or_default(),
@@ -596,7 +327,6 @@ pub fn search(repo: &Repository, request: &SearchRequest) -> Result<SearchResult
             people: all(f.people),
             keywords: all(f.keywords),
             matches,
-            versions: versions_of(&store, &searcher, &group.id, &group.matched)?,
         });
     }
 
