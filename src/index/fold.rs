@@ -2,11 +2,12 @@
 //!
 //! Each match is read from fast-field columns only (the analysis key, version, update
 //! time; the title ordinal and facet ordinals when the request sorts by title or counts
-//! facets) and folded into its analysis in the segment being searched. Strings are
-//! resolved once per segment for the distinct ordinals that need them; ids are not read
-//! at all here: the analysis key is a 128-bit digest of the id, and the page's hits read
-//! their id from the stored document. A broad query over 100k analyses thus costs a
-//! few column reads and one hash-map probe per match.
+//! facets) and folded into its analysis in the segment being searched, where the id's
+//! ordinal indexes an array. Across segments, analyses meet by a 128-bit digest of the
+//! id; no id string is read here (the page's hits read theirs from the stored
+//! document), and other strings are resolved once per segment for the distinct
+//! ordinals that need them. A broad query over 100k analyses thus costs a few column
+//! reads per match.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -23,52 +24,95 @@ pub type Key = u128;
 /// A facet's dimension and value (`("schema", "analysis/1.0.0")`).
 pub type FacetName = (String, String);
 
-/// The matching versions of one analysis.
+/// The matching versions of one analysis. Kept small (40 bytes): a broad query makes
+/// tens of thousands, and their allocation was most of a search's time.
 pub struct Group {
     pub key: Key,
     pub score: f32,
-    /// The newest matching version: (rank, address), the draft ranking highest.
-    pub shown: (u64, DocAddress),
+    /// The rank of the newest matching version ([`rank`]).
+    pub rank: u32,
+    /// The newest matching version, the draft ranking highest.
+    pub shown: DocAddress,
     /// Seconds since the epoch, the latest among the matching versions.
     pub updated: i64,
-    /// The shown version's sort title; empty unless the request sorts by title.
-    pub title_sort: String,
-    /// Every facet of the matching versions, as indices into [`Folded::facet_names`];
-    /// empty unless the request counts facets.
-    pub facets: Vec<u32>,
 }
 
-/// What a search found: its analyses, and every matching version.
+/// What a search found: its analyses, with the side tables of the sort title and the
+/// facets (empty unless the request asked for them), indexed alike.
 pub struct Folded {
     pub groups: Vec<Group>,
-    /// (analysis, version) of every matching version, for the page's hits to mark
-    /// which of their versions matched.
-    pub matched: Vec<(Key, u64)>,
+    /// Matching versions, counted.
+    pub versions: usize,
+    /// The shown version's sort title per group (only when sorting by title).
+    titles: Vec<String>,
+    /// Every facet of the group's matching versions, as indices into `facet_names`
+    /// (only when counting facets).
+    facets: Vec<Vec<u32>>,
     pub facet_names: Vec<FacetName>,
 }
 
 impl Folded {
-    /// The number of matching versions.
-    pub fn versions(&self) -> usize {
-        self.matched.len()
+    fn empty() -> Folded {
+        Folded {
+            groups: Vec::new(),
+            versions: 0,
+            titles: Vec::new(),
+            facets: Vec::new(),
+            facet_names: Vec::new(),
+        }
     }
 
-    /// The matching versions of one analysis.
-    pub fn matched_versions(&self, key: Key) -> std::collections::BTreeSet<u64> {
-        self.matched
-            .iter()
-            .filter(|(k, _)| *k == key)
-            .map(|(_, v)| *v)
-            .collect()
+    /// Each group's facets (for counting), in any order.
+    pub fn facets(&self) -> impl Iterator<Item = &[u32]> {
+        self.facets.iter().map(Vec::as_slice)
+    }
+
+    /// Puts the first `n` analyses in order (the rest stay after them, unordered): a
+    /// page needs only the analyses before its end, and a broad query finds tens of
+    /// thousands. Ties fall back to the analysis key: an order that does not depend on
+    /// how the index is split into segments.
+    pub fn sort_first(&mut self, n: usize, sort: super::search::Sort) {
+        use super::search::Sort;
+        use std::cmp::Ordering;
+        if sort == Sort::Title {
+            // Titles travel with their groups.
+            let mut pairs: Vec<(Group, String)> = std::mem::take(&mut self.groups)
+                .into_iter()
+                .zip(std::mem::take(&mut self.titles))
+                .collect();
+            select_then_sort(&mut pairs, n, |a, b| {
+                a.1.cmp(&b.1).then(a.0.key.cmp(&b.0.key))
+            });
+            self.groups = pairs.into_iter().map(|(g, _)| g).collect();
+            return;
+        }
+        select_then_sort(&mut self.groups, n, |a, b| -> Ordering {
+            match sort {
+                Sort::Newest => b.updated.cmp(&a.updated),
+                _ => b.score.total_cmp(&a.score).then(b.updated.cmp(&a.updated)),
+            }
+            .then(a.key.cmp(&b.key))
+        });
     }
 }
 
+fn select_then_sort<T>(items: &mut [T], n: usize, order: impl Fn(&T, &T) -> std::cmp::Ordering) {
+    let n = n.min(items.len());
+    if n == 0 {
+        return;
+    }
+    if n < items.len() {
+        items.select_nth_unstable_by(n - 1, &order);
+    }
+    items[..n].sort_unstable_by(&order);
+}
+
 /// Versions rank by number, and the draft (version 0) above them all.
-pub fn rank(version: u64) -> u64 {
+pub fn rank(version: u64) -> u32 {
     if version == 0 {
-        u64::MAX
+        u32::MAX
     } else {
-        version
+        u32::try_from(version).unwrap_or(u32::MAX - 1)
     }
 }
 
@@ -100,6 +144,7 @@ pub struct Fold {
 
 /// The fast-field columns of one segment.
 struct Columns {
+    id: StrColumn,
     hi: Column<u64>,
     lo: Column<u64>,
     version: Column<u64>,
@@ -111,12 +156,16 @@ struct Columns {
 pub struct FoldSegment {
     segment: SegmentOrdinal,
     cols: Columns,
-    slot_of: KeyMap<u32>,
+    /// Group slot per id ordinal of this segment ([`NONE`]: none yet). Within a segment
+    /// an analysis is its id's ordinal: an array index per match, no hashing.
+    slot_of: Vec<u32>,
     groups: Vec<Group>,
-    matched: Vec<(Key, u64)>,
+    versions: usize,
     /// (group slot, facet ordinal of this segment).
     facet_ords: Vec<(u32, u64)>,
 }
+
+const NONE: u32 = u32::MAX;
 
 impl Collector for Fold {
     type Fruit = Folded;
@@ -128,7 +177,12 @@ impl Collector for Fold {
         reader: &SegmentReader,
     ) -> tantivy::Result<FoldSegment> {
         let fast = reader.fast_fields();
+        let id = fast.str("id")?.ok_or_else(|| {
+            TantivyError::SchemaError("the index has no id column: rebuild it".into())
+        })?;
+        let terms = id.dictionary().num_terms();
         let cols = Columns {
+            id,
             hi: fast.u64("group_hi")?,
             lo: fast.u64("group_lo")?,
             version: fast.u64("version")?,
@@ -147,9 +201,11 @@ impl Collector for Fold {
         Ok(FoldSegment {
             segment,
             cols,
-            slot_of: KeyMap::default(),
-            groups: Vec::new(),
-            matched: Vec::new(),
+            slot_of: vec![NONE; terms],
+            // Reserved, not touched: pages are faulted in only as groups are added,
+            // and the vector never moves.
+            groups: Vec::with_capacity(terms),
+            versions: 0,
             facet_ords: Vec::new(),
         })
     }
@@ -167,41 +223,48 @@ impl SegmentCollector for FoldSegment {
     type Fruit = Folded;
 
     fn collect(&mut self, doc: DocId, score: Score) {
+        self.versions += 1;
         let cols = &self.cols;
-        let key = (Key::from(cols.hi.first(doc).unwrap_or(0)) << 64)
-            | Key::from(cols.lo.first(doc).unwrap_or(0));
-        let version = cols.version.first(doc).unwrap_or(0);
+        let Some(ord) = cols.id.term_ords(doc).next() else {
+            return;
+        };
+        let version = rank(cols.version.first(doc).unwrap_or(0));
         let updated = cols
             .updated
             .first(doc)
             .map_or(0, |d| d.into_timestamp_secs());
         let address = DocAddress::new(self.segment, doc);
-        let slot = *self.slot_of.entry(key).or_insert_with(|| {
+        let Some(slot) = self.slot_of.get_mut(ord as usize) else {
+            return;
+        };
+        if *slot == NONE {
+            *slot = self.groups.len() as u32;
             self.groups.push(Group {
-                key,
+                key: (Key::from(cols.hi.first(doc).unwrap_or(0)) << 64)
+                    | Key::from(cols.lo.first(doc).unwrap_or(0)),
                 score,
-                shown: (rank(version), address),
+                rank: version,
+                shown: address,
                 updated,
-                title_sort: String::new(),
-                facets: Vec::new(),
             });
-            (self.groups.len() - 1) as u32
-        });
-        let group = &mut self.groups[slot as usize];
-        group.score = group.score.max(score);
-        group.updated = group.updated.max(updated);
-        if rank(version) > group.shown.0 {
-            group.shown = (rank(version), address);
+        } else {
+            let group = &mut self.groups[*slot as usize];
+            group.score = group.score.max(score);
+            group.updated = group.updated.max(updated);
+            if version > group.rank {
+                group.rank = version;
+                group.shown = address;
+            }
         }
-        self.matched.push((key, version));
         if let Some(reader) = &cols.facets {
+            let slot = *slot;
             self.facet_ords
                 .extend(reader.facet_ords(doc).map(|ord| (slot, ord)));
         }
     }
 
     fn harvest(mut self) -> Folded {
-        let mut facet_names = Vec::new();
+        let mut folded = Folded::empty();
         // Strings are resolved here, once per distinct ordinal; a failure to read a
         // dictionary leaves the value empty (sorting or counting by it degrades, the
         // hits stay right).
@@ -209,18 +272,21 @@ impl SegmentCollector for FoldSegment {
             let ords: Vec<Option<u64>> = self
                 .groups
                 .iter()
-                .map(|g| column.term_ords(g.shown.1.doc_id).next())
+                .map(|g| column.term_ords(g.shown.doc_id).next())
                 .collect();
             let terms = terms_of(
                 column.dictionary(),
                 &sorted_distinct(ords.iter().flatten().copied().collect()),
             )
             .unwrap_or_default();
-            for (group, ord) in self.groups.iter_mut().zip(ords) {
-                if let Some(bytes) = ord.and_then(|o| terms.get(&o)) {
-                    group.title_sort = String::from_utf8_lossy(bytes).into_owned();
-                }
-            }
+            folded.titles = ords
+                .into_iter()
+                .map(|ord| {
+                    ord.and_then(|o| terms.get(&o))
+                        .map(|b| String::from_utf8_lossy(b).into_owned())
+                        .unwrap_or_default()
+                })
+                .collect();
         }
         if let Some(reader) = &self.cols.facets {
             let ords = sorted_distinct(self.facet_ords.iter().map(|(_, o)| *o).collect());
@@ -231,42 +297,57 @@ impl SegmentCollector for FoldSegment {
                     continue;
                 };
                 if let [dimension, value] = facet.to_path().as_slice() {
-                    index_of.insert(ord, facet_names.len() as u32);
-                    facet_names.push((dimension.to_string(), value.to_string()));
+                    index_of.insert(ord, folded.facet_names.len() as u32);
+                    folded
+                        .facet_names
+                        .push((dimension.to_string(), value.to_string()));
                 }
             }
+            folded.facets = vec![Vec::new(); self.groups.len()];
             for (slot, ord) in std::mem::take(&mut self.facet_ords) {
                 if let Some(index) = index_of.get(&ord) {
-                    self.groups[slot as usize].facets.push(*index);
+                    folded.facets[slot as usize].push(*index);
                 }
             }
-            for group in &mut self.groups {
-                group.facets.sort_unstable();
-                group.facets.dedup();
+            for list in &mut folded.facets {
+                list.sort_unstable();
+                list.dedup();
             }
         }
-        Folded {
-            groups: self.groups,
-            matched: self.matched,
-            facet_names,
-        }
+        folded.groups = self.groups;
+        folded.versions = self.versions;
+        folded
     }
 }
 
 /// The segments' analyses as one list: an analysis whose versions lie in several
-/// segments becomes one group.
+/// segments becomes one group. The largest segment's list is kept as it is and the
+/// others are folded into it.
 fn merge(mut fruits: Vec<Folded>) -> Folded {
-    if fruits.len() == 1 {
-        return fruits.pop().expect("one fruit");
-    }
-    let mut out = Folded {
-        groups: Vec::with_capacity(fruits.iter().map(|f| f.groups.len()).sum()),
-        matched: Vec::with_capacity(fruits.iter().map(|f| f.matched.len()).sum()),
-        facet_names: Vec::new(),
+    fruits.sort_by_key(|f| std::cmp::Reverse(f.groups.len()));
+    let mut fruits = fruits.into_iter();
+    let Some(mut out) = fruits.next() else {
+        return Folded::empty();
     };
-    let mut slot_of: KeyMap<usize> = KeyMap::default();
-    let mut facet_index: HashMap<FacetName, u32> = HashMap::new();
-    for fruit in fruits {
+    let rest: Vec<Folded> = fruits.collect();
+    out.versions += rest.iter().map(|f| f.versions).sum::<usize>();
+    let rest: Vec<Folded> = rest.into_iter().filter(|f| !f.groups.is_empty()).collect();
+    if rest.is_empty() {
+        return out;
+    }
+    let total = out.groups.len() + rest.iter().map(|f| f.groups.len()).sum::<usize>();
+    let mut slot_of: KeyMap<usize> = KeyMap::with_capacity_and_hasher(total, Default::default());
+    for (slot, group) in out.groups.iter().enumerate() {
+        slot_of.insert(group.key, slot);
+    }
+    let mut facet_index: HashMap<FacetName, u32> = out
+        .facet_names
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(i, name)| (name, i as u32))
+        .collect();
+    for fruit in rest {
         let remap: Vec<u32> = fruit
             .facet_names
             .into_iter()
@@ -278,27 +359,36 @@ fn merge(mut fruits: Vec<Folded>) -> Folded {
                 })
             })
             .collect();
-        out.matched.extend(fruit.matched);
-        for mut group in fruit.groups {
-            for facet in &mut group.facets {
-                *facet = remap[*facet as usize];
-            }
+        let mut titles = fruit.titles.into_iter();
+        let mut facets = fruit.facets.into_iter();
+        for group in fruit.groups {
+            let title = titles.next();
+            let list: Option<Vec<u32>> = facets
+                .next()
+                .map(|list| list.into_iter().map(|f| remap[f as usize]).collect());
             match slot_of.get(&group.key) {
                 None => {
                     slot_of.insert(group.key, out.groups.len());
                     out.groups.push(group);
+                    out.titles.extend(title);
+                    out.facets.extend(list);
                 }
                 Some(&slot) => {
                     let into = &mut out.groups[slot];
                     into.score = into.score.max(group.score);
                     into.updated = into.updated.max(group.updated);
-                    if group.shown.0 > into.shown.0 {
+                    if group.rank > into.rank {
+                        into.rank = group.rank;
                         into.shown = group.shown;
-                        into.title_sort = group.title_sort;
+                        if let (Some(title), Some(old)) = (title, out.titles.get_mut(slot)) {
+                            *old = title;
+                        }
                     }
-                    into.facets.extend(group.facets);
-                    into.facets.sort_unstable();
-                    into.facets.dedup();
+                    if let (Some(list), Some(into)) = (list, out.facets.get_mut(slot)) {
+                        into.extend(list);
+                        into.sort_unstable();
+                        into.dedup();
+                    }
                 }
             }
         }
@@ -326,30 +416,71 @@ fn sorted_distinct(mut ords: Vec<u64>) -> Vec<u64> {
     ords
 }
 
-/// Puts the first `n` analyses in order (the rest stay after them, unordered): a page
-/// needs only the analyses before its end, and a broad query finds tens of thousands.
-/// Ties fall back to the analysis key: an order that does not depend on how the index
-/// is split into segments.
-pub fn sort_first(groups: &mut [Group], n: usize, sort: super::search::Sort) {
-    use super::search::Sort;
-    use std::cmp::Ordering;
-    let order = |a: &Group, b: &Group| -> Ordering {
-        let by_key = || a.key.cmp(&b.key);
-        match sort {
-            Sort::Relevance => b
-                .score
-                .total_cmp(&a.score)
-                .then(b.updated.cmp(&a.updated))
-                .then_with(by_key),
-            Sort::Newest => b.updated.cmp(&a.updated).then_with(by_key),
-            Sort::Title => a.title_sort.cmp(&b.title_sort).then_with(by_key),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(key: Key, score: f32, rank: u32, segment: u32, updated: i64) -> Group {
+        Group {
+            key,
+            score,
+            rank,
+            shown: DocAddress::new(segment, 0),
+            updated,
         }
-    };
-    if n == 0 {
-        return;
     }
-    if n < groups.len() {
-        groups.select_nth_unstable_by(n - 1, order);
+
+    fn name(dim: &str, value: &str) -> FacetName {
+        (dim.to_string(), value.to_string())
     }
-    groups[..n].sort_unstable_by(order);
+
+    /// An analysis whose versions lie in two segments is one group: best score, latest
+    /// update, newest version shown with its title, facets united under one numbering.
+    #[test]
+    fn segments_merge_by_key() {
+        let first = Folded {
+            groups: vec![group(1, 2.0, 1, 0, 10), group(2, 1.0, 1, 0, 5)],
+            versions: 2,
+            titles: vec!["a".into(), "b".into()],
+            facets: vec![vec![0], vec![1]],
+            facet_names: vec![name("year", "2020"), name("year", "2021")],
+        };
+        let second = Folded {
+            groups: vec![group(1, 1.5, u32::MAX, 1, 20)],
+            versions: 1,
+            titles: vec!["a draft".into()],
+            facets: vec![vec![0]],
+            facet_names: vec![name("year", "2022")],
+        };
+        let merged = merge(vec![second, first]);
+        assert_eq!(merged.versions, 3);
+        assert_eq!(merged.groups.len(), 2);
+        let one = &merged.groups[0];
+        assert_eq!(
+            (one.key, one.score, one.rank, one.updated),
+            (1, 2.0, u32::MAX, 20)
+        );
+        assert_eq!(one.shown, DocAddress::new(1, 0));
+        assert_eq!(merged.titles[0], "a draft");
+        let names: Vec<&FacetName> = merged.facets[0]
+            .iter()
+            .map(|i| &merged.facet_names[*i as usize])
+            .collect();
+        assert_eq!(names, [&name("year", "2020"), &name("year", "2022")]);
+    }
+
+    /// Only the first `n` are ordered, and they are the `n` best; ties go by key.
+    #[test]
+    fn the_page_is_the_best_in_order() {
+        let mut folded = Folded::empty();
+        folded.groups = (0..100u32)
+            .map(|i| group(Key::from(100 - i), (i % 10) as f32, 1, 0, 0))
+            .collect();
+        folded.sort_first(3, super::super::search::Sort::Relevance);
+        let top: Vec<(f32, Key)> = folded.groups[..3]
+            .iter()
+            .map(|g| (g.score, g.key))
+            .collect();
+        assert_eq!(top, [(9.0, 1), (9.0, 11), (9.0, 21)]);
+    }
 }

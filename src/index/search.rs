@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use git2::{Oid, Repository};
 use serde::Serialize;
-use tantivy::collector::TopDocs;
+use tantivy::collector::{DocSetCollector, TopDocs};
 use tantivy::query::{
     BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, QueryParser, TermQuery,
 };
@@ -25,10 +25,10 @@ use tantivy::{Searcher, TantivyDocument, TantivyError};
 
 use crate::schema::{CompiledSchema, SchemaRegistry};
 
-use super::fold::{rank, sort_first, FacetName, Fold, Group};
 use super::fields::{
     normalise_title, stored_date, stored_text, stored_texts, text_analyzer, Fields,
 };
+use super::fold::{rank, Fold, Folded};
 use super::query::{Compiler, ID_BOOST, KEYWORDS_BOOST, PEOPLE_BOOST, TITLE_BOOST};
 use super::snippets::{load_schema, matches_in};
 use super::store::Store;
@@ -205,17 +205,26 @@ pub fn identities(access: &crate::access::Access, user: &str) -> Vec<String> {
 }
 
 /// Facet counts over analyses.
-fn count_facets(groups: &[Group], names: &[FacetName]) -> Facets {
+fn count_facets(folded: &Folded) -> Facets {
+    // Counted by facet index first: one increment per facet of each analysis, and the
+    // names are looked at once each.
+    let mut by_index = vec![0u64; folded.facet_names.len()];
+    for list in folded.facets() {
+        for i in list {
+            by_index[*i as usize] += 1;
+        }
+    }
     let mut counts: BTreeMap<&str, BTreeMap<String, u64>> = BTreeMap::new();
-    for group in groups {
-        for (dimension, value) in group.facets.iter().map(|i| &names[*i as usize]) {
-            if let Some(dim) = FACET_DIMENSIONS.iter().find(|d| **d == dimension) {
-                *counts
-                    .entry(dim)
-                    .or_default()
-                    .entry(value.clone())
-                    .or_default() += 1;
-            }
+    for ((dimension, value), count) in folded.facet_names.iter().zip(by_index) {
+        if count == 0 {
+            continue;
+        }
+        if let Some(dim) = FACET_DIMENSIONS.iter().find(|d| **d == dimension) {
+            *counts
+                .entry(dim)
+                .or_default()
+                .entry(value.clone())
+                .or_default() += count;
         }
     }
     let mut dim = |name: &str| -> Vec<FacetCount> {
@@ -262,31 +271,25 @@ pub fn search(repo: &Repository, request: &SearchRequest) -> Result<SearchResult
         titles: request.sort == Sort::Title,
     };
     let mut folded = store.at(searcher.search(&compiled.query, &fold))?;
-    let versions = folded.versions();
-    let mut groups = std::mem::take(&mut folded.groups);
-    let facets = request
-        .facets
-        .then(|| count_facets(&groups, &folded.facet_names));
+    let versions = folded.versions;
+    let facets = request.facets.then(|| count_facets(&folded));
 
     let per_page = request.per_page.max(1);
     let page = request.page.max(1);
-    let total = groups.len();
+    let total = folded.groups.len();
     // Only the analyses up to the end of the page asked for are put in order.
-    sort_first(
-        &mut groups,
-        page.saturating_mul(per_page).min(total),
-        request.sort,
-    );
+    folded.sort_first(page.saturating_mul(per_page), request.sort);
     let mut registry = SchemaRegistry::for_display();
     let mut schemas: HashMap<(String, String), Option<Arc<CompiledSchema>>> = HashMap::new();
     let mut analyzer = text_analyzer();
     let mut hits = Vec::new();
-    for group in groups
+    for group in folded
+        .groups
         .iter()
         .skip((page - 1).saturating_mul(per_page))
         .take(per_page)
     {
-        let doc: TantivyDocument = store.at(searcher.doc(group.shown.1))?;
+        let doc: TantivyDocument = store.at(searcher.doc(group.shown))?;
         let text = |field| stored_text(&doc, field);
         let id = text(f.id).unwrap_or_default();
         let all = |field| stored_texts(&doc, field);
@@ -313,7 +316,7 @@ pub fn search(repo: &Repository, request: &SearchRequest) -> Result<SearchResult
             _ => Vec::new(),
         };
         hits.push(Hit {
-            versions: versions_of(&store, &searcher, &id, &folded.matched_versions(group.key))?,
+            versions: versions_of(&store, &searcher, &id, compiled.query.as_ref())?,
             id,
             version,
             status: status_of(version),
@@ -358,17 +361,22 @@ fn status_of(version: Option<u32>) -> Status {
     }
 }
 
-/// Every version of `id` in the index, newest first.
+/// Every version of `id` in the index, newest first, marked where `query` matches.
 fn versions_of(
     store: &Store,
     searcher: &Searcher,
     id: &str,
-    matched: &BTreeSet<u64>,
+    query: &dyn Query,
 ) -> Result<Vec<VersionHit>, IndexError> {
     let f = store.fields;
-    let query = TermQuery::new(Term::from_field_text(f.id, id), IndexRecordOption::Basic);
+    let of_id = TermQuery::new(Term::from_field_text(f.id, id), IndexRecordOption::Basic);
     // A deposit has one draft and a handful of records; the cap only bounds the work.
-    let found = store.at(searcher.search(&query, &TopDocs::with_limit(10_000)))?;
+    let found = store.at(searcher.search(&of_id, &TopDocs::with_limit(10_000)))?;
+    let matching = BooleanQuery::new(vec![
+        (Occur::Must, query.box_clone()),
+        (Occur::Must, Box::new(of_id.clone())),
+    ]);
+    let matched = store.at(searcher.search(&matching, &DocSetCollector))?;
     let mut out = Vec::with_capacity(found.len());
     for (_, address) in found {
         let doc: TantivyDocument = store.at(searcher.doc(address))?;
@@ -384,7 +392,7 @@ fn versions_of(
             status: status_of(version),
             updated: stored_date(&doc, f.updated).unwrap_or_default(),
             commit: text(f.commit),
-            matched: matched.contains(&u64::from(version.unwrap_or(0))),
+            matched: matched.contains(&address),
         });
     }
     out.sort_by_key(|v| std::cmp::Reverse(rank(u64::from(v.version.unwrap_or(0)))));
