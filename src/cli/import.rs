@@ -235,7 +235,7 @@ fn render(report: &Report, json: bool, blocked: bool, pushing: bool, remote: &st
     for i in &report.invalid {
         output::error(&format!("{} ({}): {}", i.id, i.origins.join(", "), i.message));
         for p in &i.problems {
-            eprintln!("  {}", output::problem_line(p));
+            anstream::eprintln!("  {}", output::problem_line(p));
         }
     }
     let problems = report.invalid.len() + report.not_records.len();
