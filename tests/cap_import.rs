@@ -59,7 +59,10 @@ fn ids(list: &Value) -> Vec<String> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|i| i.as_str().map_or_else(|| i["id"].as_str().unwrap().to_string(), str::to_string))
+        .map(|i| {
+            i.as_str()
+                .map_or_else(|| i["id"].as_str().unwrap().to_string(), str::to_string)
+        })
         .collect();
     v.sort();
     v
@@ -71,7 +74,9 @@ fn status(work: &Work) -> String {
 
 #[test]
 fn every_fixture_record_is_imported_or_reported_and_a_second_run_changes_nothing() {
-    let Some(fixtures) = cap_fixtures() else { return };
+    let Some(fixtures) = cap_fixtures() else {
+        return;
+    };
     let (server, work) = archive();
     let extra = server.tmp.path().join("stand-ins");
     std::fs::create_dir_all(&extra).unwrap();
@@ -79,14 +84,29 @@ fn every_fixture_record_is_imported_or_reported_and_a_second_run_changes_nothing
         std::fs::write(extra.join(format!("{name}.json")), stand_in(name)).unwrap();
     }
     let f = |p: &str| fixtures.join(p).display().to_string();
-    let (records, schemas, legacy, extra) = (f("records"), f("schemas"), f("legacy-schemas"), extra.display().to_string());
+    let (records, schemas, legacy, extra) = (
+        f("records"),
+        f("schemas"),
+        f("legacy-schemas"),
+        extra.display().to_string(),
+    );
     let args = [
-        "--from", &records, "--schemas", &schemas, "--schemas", &legacy, "--schemas", &extra,
+        "--from",
+        &records,
+        "--schemas",
+        &schemas,
+        "--schemas",
+        &legacy,
+        "--schemas",
+        &extra,
         // CAP's 2016 record lists name collections; their schemas of the same era.
-        "--schema-map", "CMSAnalysis=legacy-cms-analysis-deposit/0.0.1",
-        "--schema-map", "LHCbAnalysis=legacy-lhcb-LHCbAnalysis/0.0.1",
+        "--schema-map",
+        "CMSAnalysis=legacy-cms-analysis-deposit/0.0.1",
+        "--schema-map",
+        "LHCbAnalysis=legacy-lhcb-LHCbAnalysis/0.0.1",
         // The search page's hits are CAP's basic form, which names no schema.
-        "--default-schema", "deposit/0.0.1",
+        "--default-schema",
+        "deposit/0.0.1",
         "--json",
     ];
 
@@ -108,25 +128,63 @@ fn every_fixture_record_is_imported_or_reported_and_a_second_run_changes_nothing
     // - the four ATLAS workflow records follow `atlas-workflows`, whose file in CAP's
     //   own fixtures is not valid JSON (CAP cannot load it either).
     let invalid = r["invalid"].as_array().unwrap();
-    let kinds: Vec<(&str, &str)> = invalid.iter().map(|i| (i["id"].as_str().unwrap(), i["kind"].as_str().unwrap())).collect();
+    let kinds: Vec<(&str, &str)> = invalid
+        .iter()
+        .map(|i| (i["id"].as_str().unwrap(), i["kind"].as_str().unwrap()))
+        .collect();
     assert_eq!(invalid.len(), 5, "{kinds:?}");
     let lhcb = invalid.iter().find(|i| i["kind"] == "draft").unwrap();
-    assert!(lhcb["origins"][0].as_str().unwrap().ends_with("legacy-lhcb-analysis-ana-2014-060.json"));
-    let pointers: Vec<&str> = lhcb["problems"].as_array().unwrap().iter().map(|p| p["pointer"].as_str().unwrap()).collect();
-    assert_eq!(pointers, ["/analysis_steps/0/code", "/dst_selection/code/lhcb_code"]);
+    assert!(lhcb["origins"][0]
+        .as_str()
+        .unwrap()
+        .ends_with("legacy-lhcb-analysis-ana-2014-060.json"));
+    let pointers: Vec<&str> = lhcb["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["pointer"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        pointers,
+        ["/analysis_steps/0/code", "/dst_selection/code/lhcb_code"]
+    );
     let atlas: Vec<&Value> = invalid.iter().filter(|i| i["kind"] == "schema").collect();
     assert_eq!(atlas.len(), 4);
     for a in &atlas {
-        assert!(a["origins"][0].as_str().unwrap().contains("legacy-atlas-workflows-"), "{a}");
-        assert!(a["message"].as_str().unwrap().contains("atlas-workflows.json:45:4"), "{a}");
+        assert!(
+            a["origins"][0]
+                .as_str()
+                .unwrap()
+                .contains("legacy-atlas-workflows-"),
+            "{a}"
+        );
+        assert!(
+            a["message"]
+                .as_str()
+                .unwrap()
+                .contains("atlas-workflows.json:45:4"),
+            "{a}"
+        );
     }
     // The two files that are a service's data, not deposits, are named as such.
-    let not: Vec<&str> = r["not_records"].as_array().unwrap().iter().map(|n| n["origin"].as_str().unwrap()).collect();
+    let not: Vec<&str> = r["not_records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["origin"].as_str().unwrap())
+        .collect();
     assert_eq!(not.len(), 2, "{not:?}");
-    assert!(not[0].ends_with("atlas-glance-examples.json") && not[1].ends_with("lhcb-ana-details.json"));
+    assert!(
+        not[0].ends_with("atlas-glance-examples.json") && not[1].ends_with("lhcb-ana-details.json")
+    );
     // Every other record is planned: 10 deposits of the search page (one also given
     // whole, created and updated), the documented deposit, the CMS record list entry.
-    assert_eq!(r["imported"].as_array().unwrap().len(), 12, "{:#}", r["imported"]);
+    assert_eq!(
+        r["imported"].as_array().unwrap().len(),
+        12,
+        "{:#}",
+        r["imported"]
+    );
     // Without --skip-invalid, nothing is imported.
     let out = import(&work, &args);
     assert_eq!(out.status.code(), Some(1));
@@ -139,24 +197,54 @@ fn every_fixture_record_is_imported_or_reported_and_a_second_run_changes_nothing
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let r = report(&out);
     assert_eq!(server.rev("main"), Some(work.head()), "{}", stderr(&out));
-    let tags: Vec<&str> = r["tags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
-    assert_eq!(tags.len(), 2, "the documented published deposit and the CMS record: {tags:?}");
+    let tags: Vec<&str> = r["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        tags.len(),
+        2,
+        "the documented published deposit and the CMS record: {tags:?}"
+    );
     for t in &tags {
         assert!(server.rev(t).is_some(), "{t} is on the server");
     }
     assert!(tags.contains(&"refs/tags/records/055c24bad4ee4d6fa44a9432b49fe77e/v1"));
     // People CAP named who are not in access.toml are kept and listed; files without
     // an address are listed as missing with CAP's checksum.
-    let unknown: Vec<&str> = r["unknown_users"].as_array().unwrap().iter().map(|u| u["entry"].as_str().unwrap()).collect();
-    assert!(unknown.contains(&"info@inveniosoftware.org") && unknown.contains(&"cms_user@cern.ch"), "{unknown:?}");
-    assert_eq!(r["missing_files"][0]["key"], "test-user_test-repo_test-branch.tar.gz");
+    let unknown: Vec<&str> = r["unknown_users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["entry"].as_str().unwrap())
+        .collect();
+    assert!(
+        unknown.contains(&"info@inveniosoftware.org") && unknown.contains(&"cms_user@cern.ch"),
+        "{unknown:?}"
+    );
+    assert_eq!(
+        r["missing_files"][0]["key"],
+        "test-user_test-repo_test-branch.tar.gz"
+    );
     // CAP's dates are the commit dates; CAP's pid is the id.
     let id = "6adc80e7c6834d4f9f6bf1e6e4887842";
     let log = stdout(&work.git(&["log", "-1", "--format=%at %ct", "--", &dep_dir(id)]));
-    assert_eq!(log.trim(), "1638891973 1638891974", "2021-12-07T15:46:13 and 15:46:14 UTC");
-    let deposit: Value = serde_json::from_str(&std::fs::read_to_string(work.path.join(dep(id, "deposit.json"))).unwrap()).unwrap();
+    assert_eq!(
+        log.trim(),
+        "1638891973 1638891974",
+        "2021-12-07T15:46:13 and 15:46:14 UTC"
+    );
+    let deposit: Value = serde_json::from_str(
+        &std::fs::read_to_string(work.path.join(dep(id, "deposit.json"))).unwrap(),
+    )
+    .unwrap();
     assert_eq!(deposit["$schema"], "alice-analysis/0.0.1");
-    assert_eq!(deposit["_access"]["deposit-admin"]["users"], json!(["info@inveniosoftware.org"]));
+    assert_eq!(
+        deposit["_access"]["deposit-admin"]["users"],
+        json!(["info@inveniosoftware.org"])
+    );
 
     // A second run changes nothing.
     let head = work.head();
@@ -164,9 +252,15 @@ fn every_fixture_record_is_imported_or_reported_and_a_second_run_changes_nothing
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let r = report(&out);
     assert_eq!(work.head(), head);
-    assert!(r["imported"].as_array().unwrap().is_empty(), "{:#}", r["imported"]);
+    assert!(
+        r["imported"].as_array().unwrap().is_empty(),
+        "{:#}",
+        r["imported"]
+    );
     assert_eq!(ids(&r["unchanged"]).len(), 12);
-    assert!(r["commits"].as_array().unwrap().is_empty() && r["tags"].as_array().unwrap().is_empty());
+    assert!(
+        r["commits"].as_array().unwrap().is_empty() && r["tags"].as_array().unwrap().is_empty()
+    );
 }
 
 #[test]
@@ -174,7 +268,11 @@ fn a_deposit_with_cap_ids_is_owned_and_guarded_as_their_people() {
     let (server, work) = archive();
     let dir = server.tmp.path().join("export");
     std::fs::create_dir_all(dir.join("schemas")).unwrap();
-    std::fs::write(dir.join("schemas/test-analysis.json"), stand_in("test-analysis")).unwrap();
+    std::fs::write(
+        dir.join("schemas/test-analysis.json"),
+        stand_in("test-analysis"),
+    )
+    .unwrap();
     let deposit = json!({
         "id": "cap-ids-1", "created": "2020-03-01T10:00:00+00:00", "updated": "2020-03-02T10:00:00+00:00",
         "status": "draft", "schema": {"name": "test-analysis", "version": "0.0.1"},
@@ -186,25 +284,41 @@ fn a_deposit_with_cap_ids_is_owned_and_guarded_as_their_people() {
     std::fs::write(dir.join("deposit.json"), deposit.to_string()).unwrap();
     let from = dir.join("deposit.json").display().to_string();
     let schemas = dir.join("schemas").display().to_string();
-    let out = import(&work, &["--from", &from, "--schemas", &schemas, "--push", "--json"]);
+    let out = import(
+        &work,
+        &["--from", &from, "--schemas", &schemas, "--push", "--json"],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let r = report(&out);
     assert_eq!(r["unknown_users"][0]["entry"], "4242");
     assert_eq!(server.rev("main"), Some(work.head()));
-    let written: Value = serde_json::from_str(&std::fs::read_to_string(work.path.join(dep("cap-ids-1", "deposit.json"))).unwrap()).unwrap();
+    let written: Value = serde_json::from_str(
+        &std::fs::read_to_string(work.path.join(dep("cap-ids-1", "deposit.json"))).unwrap(),
+    )
+    .unwrap();
     assert_eq!(written["_deposit"]["owners"], json!(["alice"]));
-    assert_eq!(written["_access"]["deposit-update"]["users"], json!(["bob", 4242]));
+    assert_eq!(
+        written["_access"]["deposit-update"]["users"],
+        json!(["bob", 4242])
+    );
 
     // bob (CAP id 5678) may change it; carol may not.
     let mut changed = written.clone();
     changed["title"] = "Changed by bob".into();
-    work.write(&dep("cap-ids-1", "deposit.json"), serde_json::to_string_pretty(&changed).unwrap());
+    work.write(
+        &dep("cap-ids-1", "deposit.json"),
+        serde_json::to_string_pretty(&changed).unwrap(),
+    );
     work.commit("bob's change");
     work.push_as("bob", "HEAD:main").assert_landed();
     changed["title"] = "Changed by carol".into();
-    work.write(&dep("cap-ids-1", "deposit.json"), serde_json::to_string_pretty(&changed).unwrap());
+    work.write(
+        &dep("cap-ids-1", "deposit.json"),
+        serde_json::to_string_pretty(&changed).unwrap(),
+    );
     work.commit("carol's change");
-    work.push_as("carol", "HEAD:main").assert_rejected_with("carol may not change deposit cap-ids-1");
+    work.push_as("carol", "HEAD:main")
+        .assert_rejected_with("carol may not change deposit cap-ids-1");
 }
 
 /// A CAP-like REST server on loopback: routes by path and query, a bearer token, and
@@ -221,19 +335,30 @@ impl Cap {
         let routes: Arc<Mutex<HashMap<String, (u16, String)>>> = Arc::default();
         let table = routes.clone();
         std::thread::spawn(move || {
-            let mut served = 0;
-            for request in server.incoming_requests() {
+            for (served, request) in server.incoming_requests().enumerate() {
                 if answers.is_some_and(|n| served >= n) {
                     break; // the server goes away: the listener is dropped with it
                 }
-                served += 1;
-                let ok = request.headers().iter().any(|h| h.field.equiv("Authorization") && h.value.as_str() == "Bearer t0ken");
+                let ok = request
+                    .headers()
+                    .iter()
+                    .any(|h| h.field.equiv("Authorization") && h.value.as_str() == "Bearer t0ken");
                 let (status, body) = if !ok {
-                    (401, r#"{"message": "The server could not verify that you are authorized"}"#.to_string())
+                    (
+                        401,
+                        r#"{"message": "The server could not verify that you are authorized"}"#
+                            .to_string(),
+                    )
                 } else {
-                    table.lock().unwrap().get(request.url()).cloned().unwrap_or((404, "{}".into()))
+                    table
+                        .lock()
+                        .unwrap()
+                        .get(request.url())
+                        .cloned()
+                        .unwrap_or((404, "{}".into()))
                 };
-                let _ = request.respond(tiny_http::Response::from_string(body).with_status_code(status));
+                let _ = request
+                    .respond(tiny_http::Response::from_string(body).with_status_code(status));
             }
         });
         Cap { port, routes }
@@ -244,7 +369,10 @@ impl Cap {
     }
 
     fn route(&self, path: &str, body: Value) {
-        self.routes.lock().unwrap().insert(path.into(), (200, body.to_string()));
+        self.routes
+            .lock()
+            .unwrap()
+            .insert(path.into(), (200, body.to_string()));
     }
 }
 
@@ -252,7 +380,10 @@ impl Cap {
 /// `links.next` pointing at page 2), page 2 with the recorded created deposit, every
 /// hit's full form, an empty record listing and the schemas the deposits name.
 fn serve_fixtures(cap: &Cap, fixtures: &Path) -> Vec<String> {
-    let read = |p: &str| -> Value { serde_json::from_str(&std::fs::read_to_string(fixtures.join("records").join(p)).unwrap()).unwrap() };
+    let read = |p: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(fixtures.join("records").join(p)).unwrap())
+            .unwrap()
+    };
     let base = cap.url();
     let mut page1 = read("api-deposit-search-response.json");
     page1["links"]["next"] = format!("{base}/api/deposits/?page=2&size=100").into();
@@ -260,7 +391,10 @@ fn serve_fixtures(cap: &Cap, fixtures: &Path) -> Vec<String> {
     let page2 = json!({"hits": {"hits": [created.clone()], "total": 11}, "links": {"self": format!("{base}/api/deposits/?page=2&size=100")}});
     cap.route("/api/deposits/?page=1&size=100", page1.clone());
     cap.route("/api/deposits/?page=2&size=100", page2);
-    cap.route("/api/records/?page=1&size=100", json!({"hits": {"hits": [], "total": 0}, "links": {}}));
+    cap.route(
+        "/api/records/?page=1&size=100",
+        json!({"hits": {"hits": [], "total": 0}, "links": {}}),
+    );
     let mut pids = Vec::new();
     for hit in page1["hits"]["hits"].as_array().unwrap() {
         let pid = hit["pid"].as_str().unwrap().to_string();
@@ -272,7 +406,10 @@ fn serve_fixtures(cap: &Cap, fixtures: &Path) -> Vec<String> {
         cap.route(&format!("/api/deposits/{pid}"), full);
         pids.push(pid);
     }
-    cap.route("/api/jsonschemas/alice-analysis/0.0.1", serde_json::from_str(&stand_in("alice-analysis")).unwrap());
+    cap.route(
+        "/api/jsonschemas/alice-analysis/0.0.1",
+        serde_json::from_str(&stand_in("alice-analysis")).unwrap(),
+    );
     pids
 }
 
@@ -280,14 +417,24 @@ fn import_api(work: &Work, url: &str, token: &str) -> std::process::Output {
     capsule(&work.path)
         .env("CAPSULE_USER", "alice")
         .env("CAP_TEST_TOKEN", token)
-        .args(["import", "cap", "--from-api", url, "--token-env", "CAP_TEST_TOKEN", "--json"])
+        .args([
+            "import",
+            "cap",
+            "--from-api",
+            url,
+            "--token-env",
+            "CAP_TEST_TOKEN",
+            "--json",
+        ])
         .output()
         .unwrap()
 }
 
 #[test]
 fn importing_from_a_cap_server_follows_pages_and_brings_schemas() {
-    let Some(fixtures) = cap_fixtures() else { return };
+    let Some(fixtures) = cap_fixtures() else {
+        return;
+    };
     let cap = Cap::start(None);
     let pids = serve_fixtures(&cap, &fixtures);
     let (server, work) = archive();
@@ -300,7 +447,10 @@ fn importing_from_a_cap_server_follows_pages_and_brings_schemas() {
         assert!(work.path.join(dep(pid, "deposit.json")).is_file(), "{pid}");
     }
     assert_eq!(r["schemas_added"][0]["schema"], "alice-analysis/0.0.1");
-    assert!(r["schemas_added"][0]["from"].as_str().unwrap().ends_with("/api/jsonschemas/alice-analysis/0.0.1"));
+    assert!(r["schemas_added"][0]["from"]
+        .as_str()
+        .unwrap()
+        .ends_with("/api/jsonschemas/alice-analysis/0.0.1"));
     work.push().assert_landed();
     assert_eq!(server.rev("main"), Some(work.head()));
     // Again: nothing changes.
@@ -313,28 +463,48 @@ fn importing_from_a_cap_server_follows_pages_and_brings_schemas() {
 
 #[test]
 fn a_bad_token_or_a_server_that_stops_midway_writes_nothing() {
-    let Some(fixtures) = cap_fixtures() else { return };
+    let Some(fixtures) = cap_fixtures() else {
+        return;
+    };
     let cap = Cap::start(None);
     serve_fixtures(&cap, &fixtures);
     let (_server, work) = archive();
     let head = work.head();
     let out = import_api(&work, &cap.url(), "wrong");
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("refused the token") && stderr(&out).contains("401") && stderr(&out).contains("$CAP_TEST_TOKEN"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("refused the token")
+            && stderr(&out).contains("401")
+            && stderr(&out).contains("$CAP_TEST_TOKEN"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(work.head(), head);
     assert_eq!(status(&work), "");
 
     // No token at all: told where to put it.
-    let out = capsule(&work.path).env_remove("CAPSULE_CAP_TOKEN").args(["import", "cap", "--from-api", &cap.url()]).output().unwrap();
+    let out = capsule(&work.path)
+        .env_remove("CAPSULE_CAP_TOKEN")
+        .args(["import", "cap", "--from-api", &cap.url()])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("$CAPSULE_CAP_TOKEN"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("$CAPSULE_CAP_TOKEN"),
+        "{}",
+        stderr(&out)
+    );
 
     // The server answers page 1 and three deposits, then goes away.
     let dying = Cap::start(Some(4));
     serve_fixtures(&dying, &fixtures);
     let out = import_api(&work, &dying.url(), "t0ken");
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
-    assert!(stderr(&out).contains("nothing was imported"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("nothing was imported"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(work.head(), head);
     assert_eq!(status(&work), "");
     assert!(!work.path.join("schemas/alice-analysis").exists());

@@ -93,8 +93,12 @@ pub struct CapArgs {
 
 fn parse_mapping(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
-        Some((from, to)) if !from.is_empty() && !to.is_empty() => Ok((from.to_string(), to.to_string())),
-        _ => Err(format!("`{text}` is not FROM=TO (for example CMSAnalysis=cms-analysis/0.0.1)")),
+        Some((from, to)) if !from.is_empty() && !to.is_empty() => {
+            Ok((from.to_string(), to.to_string()))
+        }
+        _ => Err(format!(
+            "`{text}` is not FROM=TO (for example CMSAnalysis=cms-analysis/0.0.1)"
+        )),
     }
 }
 
@@ -107,10 +111,8 @@ pub fn run(cmd: ImportCommand) -> anyhow::Result<Outcome> {
 fn import_cap(args: CapArgs) -> anyhow::Result<Outcome> {
     let repo = git2::Repository::open_from_env()
         .context("not inside a clone of an archive: run `capsule import cap` in a clone (git clone <server>/archive.git)")?;
-    let root = repo
-        .workdir()
-        .context("capsule import needs a clone with a working tree, not a bare repository")?
-        .to_path_buf();
+    repo.workdir()
+        .context("capsule import needs a clone with a working tree, not a bare repository")?;
     let api = match &args.from_api {
         Some(url) => {
             if !(url.starts_with("https://") || url.starts_with("http://")) {
@@ -119,7 +121,12 @@ fn import_cap(args: CapArgs) -> anyhow::Result<Outcome> {
             let token = std::env::var(&args.token_env).ok().filter(|t| !t.trim().is_empty()).with_context(|| {
                 format!("--from-api needs CAP's access token in ${} (never on the command line): export {}=<token>, or name another variable with --token-env", args.token_env, args.token_env)
             })?;
-            Some(Api::new(url, token.trim().to_string(), &args.token_env, args.timeout))
+            Some(Api::new(
+                url,
+                token.trim().to_string(),
+                &args.token_env,
+                args.timeout,
+            ))
         }
         None => None,
     };
@@ -130,7 +137,10 @@ fn import_cap(args: CapArgs) -> anyhow::Result<Outcome> {
     }
     for dir in &args.schemas {
         if !dir.is_dir() {
-            bail!("--schemas {}: not a folder (give CAP's schema export folder)", dir.display());
+            bail!(
+                "--schemas {}: not a folder (give CAP's schema export folder)",
+                dir.display()
+            );
         }
     }
     let input = Input {
@@ -147,17 +157,18 @@ fn import_cap(args: CapArgs) -> anyhow::Result<Outcome> {
         let who = identity(&repo)?;
         cap::write(&repo, &mut plan, &who)?;
     }
-    let _ = root;
     let mut pushed = true;
     if args.push && plan.report.written {
         pushed = push(&repo, &args.remote, &plan.report)?;
     }
     render(&plan.report, args.json, blocked, args.push, &args.remote)?;
-    Ok(if (plan.report.has_problems() && !args.skip_invalid) || !pushed {
-        Outcome::Problems
-    } else {
-        Outcome::Ok
-    })
+    Ok(
+        if (plan.report.has_problems() && !args.skip_invalid) || !pushed {
+            Outcome::Problems
+        } else {
+            Outcome::Ok
+        },
+    )
 }
 
 /// The committer: git's environment first, then the repository's config.
@@ -203,22 +214,55 @@ fn push(repo: &git2::Repository, remote: &str, report: &Report) -> anyhow::Resul
     Ok(true)
 }
 
-fn render(report: &Report, json: bool, blocked: bool, pushing: bool, remote: &str) -> anyhow::Result<()> {
+fn render(
+    report: &Report,
+    json: bool,
+    blocked: bool,
+    pushing: bool,
+    remote: &str,
+) -> anyhow::Result<()> {
     if json {
         return output::json(report);
     }
     let mut out = anstream::stdout();
-    let verb = if report.written { "imported" } else { "would import" };
+    let verb = if report.written {
+        "imported"
+    } else {
+        "would import"
+    };
     for s in &report.schemas_added {
-        writeln!(out, "schema {}: {} (from {})", s.schema, if report.written { "added" } else { "would be added" }, s.from)?;
+        writeln!(
+            out,
+            "schema {}: {} (from {})",
+            s.schema,
+            if report.written {
+                "added"
+            } else {
+                "would be added"
+            },
+            s.from
+        )?;
     }
     for d in &report.imported {
         let versions = if d.versions.is_empty() {
             String::new()
         } else {
-            format!(", {}", d.versions.iter().map(|t| t.trim_start_matches("refs/tags/")).collect::<Vec<_>>().join(", "))
+            format!(
+                ", {}",
+                d.versions
+                    .iter()
+                    .map(|t| t.trim_start_matches("refs/tags/"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         };
-        writeln!(out, "{verb} {} ({}, {}{versions})", d.id, d.schema, count(d.commits, "commit"))?;
+        writeln!(
+            out,
+            "{verb} {} ({}, {}{versions})",
+            d.id,
+            d.schema,
+            count(d.commits, "commit")
+        )?;
     }
     for id in &report.unchanged {
         writeln!(out, "unchanged {id}")?;
@@ -227,30 +271,68 @@ fn render(report: &Report, json: bool, blocked: bool, pushing: bool, remote: &st
         output::warning(&format!("{}: {} in {} is not in access.toml: kept as CAP wrote it (add them to [people], with cap_id if CAP knew them by number)", u.id, u.entry, u.at));
     }
     for f in &report.missing_files {
-        output::warning(&format!("{}: file {}{} is missing: {}", f.id, f.key, f.checksum.as_ref().map(|c| format!(" ({c})")).unwrap_or_default(), f.reason));
+        output::warning(&format!(
+            "{}: file {}{} is missing: {}",
+            f.id,
+            f.key,
+            f.checksum
+                .as_ref()
+                .map(|c| format!(" ({c})"))
+                .unwrap_or_default(),
+            f.reason
+        ));
     }
     for n in &report.not_records {
         output::error(&format!("{}: not a CAP record: {}", n.origin, n.reason));
     }
     for i in &report.invalid {
-        output::error(&format!("{} ({}): {}", i.id, i.origins.join(", "), i.message));
+        output::error(&format!(
+            "{} ({}): {}",
+            i.id,
+            i.origins.join(", "),
+            i.message
+        ));
         for p in &i.problems {
             anstream::eprintln!("  {}", output::problem_line(p));
         }
     }
     let problems = report.invalid.len() + report.not_records.len();
     if report.written {
-        writeln!(out, "{} {} and {} made", output::ok("ok:"), count(report.commits.len(), "commit"), count(report.tags.len(), "record tag"))?;
+        writeln!(
+            out,
+            "{} {} and {} made",
+            output::ok("ok:"),
+            count(report.commits.len(), "commit"),
+            count(report.tags.len(), "record tag")
+        )?;
         if !pushing && (!report.commits.is_empty() || !report.tags.is_empty()) {
             let tags: Vec<&str> = report.tags.iter().map(String::as_str).collect();
-            writeln!(out, "Push the commits first, then the record tags:\n  git push {remote} HEAD\n{}", if tags.is_empty() { String::new() } else { format!("  git push {remote} {}\n", tags.join(" ")) })?;
+            writeln!(
+                out,
+                "Push the commits first, then the record tags:\n  git push {remote} HEAD\n{}",
+                if tags.is_empty() {
+                    String::new()
+                } else {
+                    format!("  git push {remote} {}\n", tags.join(" "))
+                }
+            )?;
         }
     } else if report.dry_run {
-        writeln!(out, "dry run: nothing written ({} to import, {} unchanged, {})", count(report.imported.len(), "deposit"), report.unchanged.len(), count(problems, "problem"))?;
+        writeln!(
+            out,
+            "dry run: nothing written ({} to import, {} unchanged, {})",
+            count(report.imported.len(), "deposit"),
+            report.unchanged.len(),
+            count(problems, "problem")
+        )?;
     } else if blocked {
         writeln!(out, "{} {}: nothing was imported. Fix them (or import the rest with --skip-invalid) and run the import again", output::bad("failed:"), count(problems, "problem"))?;
     } else {
-        writeln!(out, "{} nothing to import: the archive holds all of it", output::ok("ok:"))?;
+        writeln!(
+            out,
+            "{} nothing to import: the archive holds all of it",
+            output::ok("ok:")
+        )?;
     }
     Ok(())
 }

@@ -119,20 +119,23 @@ pub fn read_item(origin: &str, value: &Value, from_records: bool) -> Result<Item
     };
     let system = |key: &str| fields.get(key).or_else(|| o.get(key)).cloned();
     let deposit_sys = system("_deposit");
-    let status = text(o.get("status"))
-        .or_else(|| text(deposit_sys.as_ref().and_then(|d| d.get("status"))));
+    let status =
+        text(o.get("status")).or_else(|| text(deposit_sys.as_ref().and_then(|d| d.get("status"))));
     let is_record_type = o.get("type").and_then(Value::as_str) == Some("record");
     let legacy = o.contains_key("collection") && !o.contains_key("id") && !o.contains_key("pid");
-    let published = from_records || is_record_type || legacy || status.as_deref() == Some("published");
+    let published =
+        from_records || is_record_type || legacy || status.as_deref() == Some("published");
 
     // The id: the deposit's pid (a record names it in `_deposit.id`).
-    let deposit_id = deposit_sys
-        .as_ref()
-        .and_then(|d| text(d.get("id")));
+    let deposit_id = deposit_sys.as_ref().and_then(|d| text(d.get("id")));
     let id = if is_record_type || from_records {
-        deposit_id.or_else(|| text(o.get("id"))).or_else(|| text(o.get("pid")))
+        deposit_id
+            .or_else(|| text(o.get("id")))
+            .or_else(|| text(o.get("pid")))
     } else {
-        text(o.get("id")).or_else(|| text(o.get("pid"))).or(deposit_id)
+        text(o.get("id"))
+            .or_else(|| text(o.get("pid")))
+            .or(deposit_id)
     }
     .or_else(|| text(o.get("control_number")))
     .or_else(|| text(fields.get("control_number")))
@@ -181,7 +184,11 @@ pub fn read_item(origin: &str, value: &Value, from_records: bool) -> Result<Item
         .and_then(|d| d.get("owners"))
         .and_then(Value::as_array)
         .cloned()
-        .or_else(|| o.get("created_by").filter(|c| !c.is_null()).map(|c| vec![c.clone()]));
+        .or_else(|| {
+            o.get("created_by")
+                .filter(|c| !c.is_null())
+                .map(|c| vec![c.clone()])
+        });
     let access = read_access(system("_access").as_ref().or(o.get("access")));
     let mut files = Vec::new();
     for list in [o.get("files"), o.get("_files"), fields.get("_files")]
@@ -197,7 +204,17 @@ pub fn read_item(origin: &str, value: &Value, from_records: bool) -> Result<Item
             }
         }
     }
-    for key in ["$schema", "_deposit", "_access", "_files", "control_number", "_bucket", "_experiment", "_review", "_user_edited"] {
+    for key in [
+        "$schema",
+        "_deposit",
+        "_access",
+        "_files",
+        "control_number",
+        "_bucket",
+        "_experiment",
+        "_review",
+        "_user_edited",
+    ] {
         fields.remove(key);
     }
     let revision = o
@@ -335,7 +352,9 @@ pub fn map_person(access: &Access, entry: &Value, wants_ids: bool) -> Mapped {
     };
     let as_id = match &entry {
         Value::Number(n) => n.as_u64(),
-        Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s.parse().ok(),
+        Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+            s.parse().ok()
+        }
         _ => None,
     };
     let user = match (&entry, as_id) {
@@ -354,7 +373,10 @@ pub fn map_person(access: &Access, entry: &Value, wants_ids: bool) -> Mapped {
             // The schema wants a number and access.toml has none: keep CAP's entry.
             None => match as_id {
                 Some(id) => Mapped::Known(Value::from(id)),
-                None => Mapped::Unknown(entry, format!("{shown} ({user} has no cap_id in access.toml)")),
+                None => Mapped::Unknown(
+                    entry,
+                    format!("{shown} ({user} has no cap_id in access.toml)"),
+                ),
             },
         },
         Some(user) => Mapped::Known(Value::String(user)),
@@ -444,12 +466,19 @@ mod tests {
         let item = read_item("f", &legacy, false).unwrap();
         assert!(item.published && item.id.starts_with("cap-cmsanalysis-"));
         assert_eq!(item.schema, SchemaName::Collection("CMSAnalysis".into()));
-        assert_eq!(read_item("g", &legacy, false).unwrap().id, item.id, "stable ids");
+        assert_eq!(
+            read_item("g", &legacy, false).unwrap().id,
+            item.id,
+            "stable ids"
+        );
 
         let listed = json!({"access": [{"action": "deposit-read", "identity": "x@y", "type": "user"}],
             "id": "d", "metadata": null, "$schema": "https://analysispreservation.cern.ch/schemas/deposits/records/test-analysis-v0.0.1.json"});
         let item = read_item("f", &listed, false).unwrap();
-        assert_eq!(item.access.unwrap()["deposit-read"]["users"], json!(["x@y"]));
+        assert_eq!(
+            item.access.unwrap()["deposit-read"]["users"],
+            json!(["x@y"])
+        );
         assert!(!is_record(&json!([{"$id": "1"}])));
         assert!(!is_record(&json!({"Example Analysis1": {}})));
     }
@@ -462,9 +491,14 @@ mod tests {
             Mapped::Unknown(..) => None,
         };
         assert_eq!(known(json!(7), false), Some(json!("alice")));
-        assert_eq!(known(json!({"email": "ALICE@example.org"}), true), Some(json!(7)));
+        assert_eq!(
+            known(json!({"email": "ALICE@example.org"}), true),
+            Some(json!(7))
+        );
         assert_eq!(known(json!("bob@example.org"), false), Some(json!("bob")));
         assert_eq!(known(json!(99), true), None);
-        assert!(matches!(map_person(&access, &json!("eve@x.org"), false), Mapped::Unknown(v, _) if v == "eve@x.org"));
+        assert!(
+            matches!(map_person(&access, &json!("eve@x.org"), false), Mapped::Unknown(v, _) if v == "eve@x.org")
+        );
     }
 }

@@ -76,12 +76,16 @@ pub fn plan(repo: &Repository, input: &Input<'_>) -> Result<Plan, ImportError> {
     for snap in &snapshots {
         match map::read_item(&snap.origin, &snap.value, snap.from_records) {
             Ok(item) => items.push(item),
-            Err(reason) => unreadable.push(source::Unreadable { origin: snap.origin.clone(), reason }),
+            Err(reason) => unreadable.push(source::Unreadable {
+                origin: snap.origin.clone(),
+                reason,
+            }),
         }
     }
 
     let access_text = tree.read("access.toml")?.unwrap_or_default();
-    let access = Access::parse(&String::from_utf8_lossy(&access_text)).map_err(|e| ImportError::Access(e.to_string()))?;
+    let access = Access::parse(&String::from_utf8_lossy(&access_text))
+        .map_err(|e| ImportError::Access(e.to_string()))?;
     let schemas = schemas::Schemas {
         export: schemas::Export::read(&input.schema_dirs)?,
         api: input.api,
@@ -94,7 +98,9 @@ pub fn plan(repo: &Repository, input: &Input<'_>) -> Result<Plan, ImportError> {
             .ok()
             .flatten()
             .and_then(|b| crate::json::from_bytes(&b).ok()),
-        versions: crate::record::versions_of(repo, id).map(|v| v.len() as u32).unwrap_or(0),
+        versions: crate::record::versions_of(repo, id)
+            .map(|v| v.len() as u32)
+            .unwrap_or(0),
     };
     let fetch = |f: &map::FileRef| -> Result<Option<Vec<u8>>, ApiError> {
         match (input.api, &f.url) {
@@ -102,7 +108,15 @@ pub fn plan(repo: &Repository, input: &Input<'_>) -> Result<Plan, ImportError> {
             _ => Ok(None),
         }
     };
-    Ok(plan::plan(&tree as &dyn Source, &access, &schemas, items, unreadable, &existing, &fetch)?)
+    Ok(plan::plan(
+        &tree as &dyn Source,
+        &access,
+        &schemas,
+        items,
+        unreadable,
+        &existing,
+        &fetch,
+    )?)
 }
 
 /// Writes a plan into the clone; fills in the report's commits and tags.

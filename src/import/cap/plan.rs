@@ -120,7 +120,8 @@ pub struct Existing {
 }
 
 /// Fetches a file CAP refers to; `Ok(None)` when it cannot be fetched (no URL or token).
-pub type FileFetcher<'a> = dyn Fn(&FileRef) -> Result<Option<Vec<u8>>, super::source::ApiError> + 'a;
+pub type FileFetcher<'a> =
+    dyn Fn(&FileRef) -> Result<Option<Vec<u8>>, super::source::ApiError> + 'a;
 
 /// Plans the import of `items` into the archive at `archive`.
 #[allow(clippy::too_many_arguments)]
@@ -133,7 +134,10 @@ pub fn plan(
     existing: &dyn Fn(&str) -> Existing,
     fetch: &FileFetcher<'_>,
 ) -> Result<Plan, super::source::ApiError> {
-    let mut report = Report { not_records, ..Report::default() };
+    let mut report = Report {
+        not_records,
+        ..Report::default()
+    };
     let mut groups: BTreeMap<String, Vec<Item>> = BTreeMap::new();
     for item in items {
         groups.entry(item.id.clone()).or_default().push(item);
@@ -144,7 +148,13 @@ pub fn plan(
     for (id, group) in &groups {
         let origins = origins_of(group);
         if let Err(e) = check_id(id) {
-            report.invalid.push(Invalid { id: id.clone(), origins, kind: "id", message: format!("CAP's pid `{id}` cannot be a capsule id: {e}"), problems: vec![] });
+            report.invalid.push(Invalid {
+                id: id.clone(),
+                origins,
+                kind: "id",
+                message: format!("CAP's pid `{id}` cannot be a capsule id: {e}"),
+                problems: vec![],
+            });
             continue;
         }
         let named = group
@@ -156,22 +166,40 @@ pub fn plan(
             Ok(sref) => {
                 chosen.insert(id.clone(), sref);
             }
-            Err(message) => report.invalid.push(Invalid { id: id.clone(), origins, kind: "schema", message, problems: vec![] }),
+            Err(message) => report.invalid.push(Invalid {
+                id: id.clone(),
+                origins,
+                kind: "schema",
+                message,
+                problems: vec![],
+            }),
         }
     }
-    let mut overlay = Overlay { base: archive, added: BTreeMap::new() };
+    let mut overlay = Overlay {
+        base: archive,
+        added: BTreeMap::new(),
+    };
     let mut wanted: Vec<SchemaRef> = chosen.values().cloned().collect();
     wanted.sort();
     wanted.dedup();
     let (added, failed) = schemas.gather(&mut overlay, &wanted)?;
     report.schemas_added = added;
 
-    let mut registry = SchemaRegistry::with_validation(crate::validate::validation_settings(archive));
+    let mut registry =
+        SchemaRegistry::with_validation(crate::validate::validation_settings(archive));
     let mut deposits = Vec::new();
     for (id, group) in groups {
-        let Some(sref) = chosen.get(&id).cloned() else { continue };
+        let Some(sref) = chosen.get(&id).cloned() else {
+            continue;
+        };
         let origins = origins_of(&group);
-        let invalid = |kind, message: String, problems| Invalid { id: id.clone(), origins: origins.clone(), kind, message, problems };
+        let invalid = |kind, message: String, problems| Invalid {
+            id: id.clone(),
+            origins: origins.clone(),
+            kind,
+            message,
+            problems,
+        };
         if let Some(why) = failed.get(&sref) {
             report.invalid.push(invalid("schema", why.clone(), vec![]));
             continue;
@@ -179,15 +207,25 @@ pub fn plan(
         let compiled: Arc<CompiledSchema> = match registry.compile(&overlay, &sref) {
             Ok(Some(c)) => c,
             Ok(None) => {
-                report.invalid.push(invalid("schema", format!("schema {sref} is not in the archive"), vec![]));
+                report.invalid.push(invalid(
+                    "schema",
+                    format!("schema {sref} is not in the archive"),
+                    vec![],
+                ));
                 continue;
             }
             Err(crate::schema::LoadError::Invalid(problems)) => {
-                report.invalid.push(invalid("schema", format!("schema {sref} cannot be used"), problems));
+                report.invalid.push(invalid(
+                    "schema",
+                    format!("schema {sref} cannot be used"),
+                    problems,
+                ));
                 continue;
             }
             Err(e) => {
-                report.invalid.push(invalid("schema", e.to_string(), vec![]));
+                report
+                    .invalid
+                    .push(invalid("schema", e.to_string(), vec![]));
                 continue;
             }
         };
@@ -197,7 +235,7 @@ pub fn plan(
         let mut steps = Vec::new();
         let mut problems = Vec::new();
         let mut kind = "draft";
-        for (n, state) in states.iter().enumerate() {
+        for state in &states {
             let value = deposit_value(&id, &sref, state, &group, access, wants_ids, &mut unknown);
             let text = serde_json::to_string_pretty(&value).expect("JSON values serialise");
             let parsed = match parse_deposit(&metadata_path(&id), text.as_bytes()) {
@@ -222,7 +260,6 @@ pub fn plan(
                 }
                 Err(p) => problems.extend(p),
             }
-            let _ = n;
             steps.push(Step {
                 value,
                 author: group.iter().filter_map(|i| i.created).min(),
@@ -246,19 +283,31 @@ pub fn plan(
         report.unknown_users.extend(unknown);
 
         // Files: fetched where CAP says where and a token is given, else listed.
-        let latest_files = group.iter().rev().find(|i| !i.files.is_empty()).map(|i| i.files.clone()).unwrap_or_default();
+        let latest_files = group
+            .iter()
+            .rev()
+            .find(|i| !i.files.is_empty())
+            .map(|i| i.files.clone())
+            .unwrap_or_default();
         let mut files = Vec::new();
         let mut file_problem = None;
         for f in &latest_files {
             if !safe_file_name(&f.key) {
-                file_problem = Some(format!("CAP file `{}` has a name that cannot be a file of the deposit's folder", f.key));
+                file_problem = Some(format!(
+                    "CAP file `{}` has a name that cannot be a file of the deposit's folder",
+                    f.key
+                ));
                 break;
             }
             match fetch(f)? {
                 Some(bytes) => {
                     if let Some(size) = f.size {
                         if bytes.len() as u64 != size {
-                            file_problem = Some(format!("CAP file `{}`: {} bytes arrived, CAP says {size}", f.key, bytes.len()));
+                            file_problem = Some(format!(
+                                "CAP file `{}`: {} bytes arrived, CAP says {size}",
+                                f.key,
+                                bytes.len()
+                            ));
                             break;
                         }
                     }
@@ -268,7 +317,12 @@ pub fn plan(
                     id: id.clone(),
                     key: f.key.clone(),
                     checksum: f.checksum.clone(),
-                    reason: if f.url.is_some() { "not fetched: import from the API (--from-api with a token) to fetch it".into() } else { "CAP's export gives no address for it".into() },
+                    reason: if f.url.is_some() {
+                        "not fetched: import from the API (--from-api with a token) to fetch it"
+                            .into()
+                    } else {
+                        "CAP's export gives no address for it".into()
+                    },
                 }),
             }
         }
@@ -309,9 +363,18 @@ pub fn plan(
             versions: new_versions,
             origins: origins.clone(),
         });
-        deposits.push(DepositPlan { id, schema: sref.to_string(), steps, files });
+        deposits.push(DepositPlan {
+            id,
+            schema: sref.to_string(),
+            steps,
+            files,
+        });
     }
-    Ok(Plan { schema_files: overlay.added, deposits, report })
+    Ok(Plan {
+        schema_files: overlay.added,
+        deposits,
+        report,
+    })
 }
 
 /// A file name CAP gave that can live in a deposit's folder: segments of the id
@@ -343,7 +406,12 @@ fn states_of(group: &[Item]) -> Vec<State> {
         if item.has_fields {
             item.fields.clone()
         } else {
-            group.iter().rev().find(|i| i.has_fields).map(|i| i.fields.clone()).unwrap_or_default()
+            group
+                .iter()
+                .rev()
+                .find(|i| i.has_fields)
+                .map(|i| i.fields.clone())
+                .unwrap_or_default()
         }
     };
     let mut published: Vec<&Item> = group.iter().filter(|i| i.published).collect();
@@ -354,7 +422,13 @@ fn states_of(group: &[Item]) -> Vec<State> {
         if states.last().is_some_and(|s| s.fields == fields) {
             continue;
         }
-        states.push(State { fields, published: true, created: item.created, updated: item.updated, origin: item.origin.clone() });
+        states.push(State {
+            fields,
+            published: true,
+            created: item.created,
+            updated: item.updated,
+            origin: item.origin.clone(),
+        });
     }
     let mut drafts: Vec<&Item> = group.iter().filter(|i| !i.published).collect();
     drafts.sort_by_key(|i| i.updated);
@@ -363,7 +437,13 @@ fn states_of(group: &[Item]) -> Vec<State> {
         if states.is_empty() || draft.updated > newest_published {
             let fields = fields_of(draft);
             if !states.last().is_some_and(|s| s.fields == fields) {
-                states.push(State { fields, published: false, created: draft.created, updated: draft.updated, origin: draft.origin.clone() });
+                states.push(State {
+                    fields,
+                    published: false,
+                    created: draft.created,
+                    updated: draft.updated,
+                    origin: draft.origin.clone(),
+                });
             }
         }
     }
@@ -390,7 +470,11 @@ fn deposit_value(
         match map_person(access, entry, wants_ids) {
             Mapped::Known(v) => v,
             Mapped::Unknown(v, shown) => {
-                unknown.push(UnknownUser { id: id.to_string(), entry: shown, at: at.to_string() });
+                unknown.push(UnknownUser {
+                    id: id.to_string(),
+                    entry: shown,
+                    at: at.to_string(),
+                });
                 v
             }
         }
@@ -407,18 +491,29 @@ fn deposit_value(
     if let Some(levels) = group.iter().rev().find_map(|i| i.access.clone()) {
         let mut mapped = Map::new();
         for level in ["deposit-read", "deposit-update", "deposit-admin"] {
-            let Some(grant) = levels.get(level) else { continue };
+            let Some(grant) = levels.get(level) else {
+                continue;
+            };
             let users: Vec<Value> = grant
                 .get("users")
                 .and_then(Value::as_array)
-                .map(|u| u.iter().map(|e| map(e, &format!("/_access/{level}/users"))).collect())
+                .map(|u| {
+                    u.iter()
+                        .map(|e| map(e, &format!("/_access/{level}/users")))
+                        .collect()
+                })
                 .unwrap_or_default();
             let roles = grant.get("roles").cloned().unwrap_or_else(|| json!([]));
             mapped.insert(level.into(), json!({"users": users, "roles": roles}));
         }
         out.insert("_access".into(), Value::Object(mapped));
     }
-    if let Some(files) = group.iter().rev().find(|i| !i.files.is_empty()).map(|i| &i.files) {
+    if let Some(files) = group
+        .iter()
+        .rev()
+        .find(|i| !i.files.is_empty())
+        .map(|i| &i.files)
+    {
         let list: Vec<Value> = files
             .iter()
             .map(|f| {

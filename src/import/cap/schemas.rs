@@ -143,16 +143,24 @@ pub struct AddedSchema {
 
 impl Schemas<'_> {
     /// The schema a record is written against, or why there is none.
-    pub fn choose(&self, archive: &dyn Source, name: &SchemaName, text: &str) -> Result<SchemaRef, String> {
+    pub fn choose(
+        &self,
+        archive: &dyn Source,
+        name: &SchemaName,
+        text: &str,
+    ) -> Result<SchemaRef, String> {
         let keys: Vec<String> = match name {
             SchemaName::Exact(s) => vec![text.to_string(), s.to_string(), s.name.clone()],
             SchemaName::Newest(n) => vec![text.to_string(), n.clone()],
             SchemaName::Collection(c) => vec![text.to_string(), c.clone()],
             SchemaName::Unknown => vec![],
         };
-        let mapped = keys
-            .iter()
-            .find_map(|k| self.map.iter().find(|(from, _)| from == k).map(|(_, to)| to.clone()));
+        let mapped = keys.iter().find_map(|k| {
+            self.map
+                .iter()
+                .find(|(from, _)| from == k)
+                .map(|(_, to)| to.clone())
+        });
         let target = match (mapped, name) {
             (Some(to), _) => to,
             (None, SchemaName::Exact(s)) => return Ok(s.clone()),
@@ -176,10 +184,19 @@ impl Schemas<'_> {
             .ok()
             .and_then(|all| all.into_iter().find(|(n, _)| n == &target))
             .and_then(|(_, v)| v.last().and_then(|v| v.parse::<Version>().ok()));
-        let newest = in_archive.into_iter().chain(self.export.newest(&target)).max();
+        let newest = in_archive
+            .into_iter()
+            .chain(self.export.newest(&target))
+            .max();
         match newest {
-            Some(v) => Ok(SchemaRef { name: target, version: v.to_string() }),
-            None => Err(self.missing_message(&SchemaRef { name: target, version: LATEST.into() })),
+            Some(v) => Ok(SchemaRef {
+                name: target,
+                version: v.to_string(),
+            }),
+            None => Err(self.missing_message(&SchemaRef {
+                name: target,
+                version: LATEST.into(),
+            })),
         }
     }
 
@@ -191,7 +208,11 @@ impl Schemas<'_> {
             .filter(|(stem, _)| stem == &sref.name || stem.starts_with(&format!("{}-v", sref.name)))
             .map(|(_, p)| format!("{}:{}:{}: {}", p.file, p.line, p.column, p.message))
             .collect();
-        let shown = if sref.version == LATEST { sref.name.clone() } else { sref.to_string() };
+        let shown = if sref.version == LATEST {
+            sref.name.clone()
+        } else {
+            sref.to_string()
+        };
         if broken.is_empty() {
             format!("schema {shown} is neither in the archive nor in the schema export: give CAP's schema export with --schemas DIR (or add it with `capsule schema add`), or map it to another schema with --schema-map")
         } else {
@@ -222,14 +243,21 @@ impl Schemas<'_> {
                     }
                 };
                 let path = sref.path();
-                if overlay.read(&path).ok().flatten().is_some() || mine.iter().any(|(p, ..)| p == &path) {
+                if overlay.read(&path).ok().flatten().is_some()
+                    || mine.iter().any(|(p, ..)| p == &path)
+                {
                     continue;
                 }
                 let (bytes, from) = match self.export.files.get(&sref) {
                     Some(f) => (f.bytes.clone(), f.shown.clone()),
                     None => match self.api {
                         Some(api) => {
-                            let url = format!("{}/api/jsonschemas/{}/{}", api.base(), sref.name, sref.version);
+                            let url = format!(
+                                "{}/api/jsonschemas/{}/{}",
+                                api.base(),
+                                sref.name,
+                                sref.version
+                            );
                             match api.get_bytes(&url, "application/json")? {
                                 Some(b) => (b, url),
                                 None => {
@@ -248,18 +276,31 @@ impl Schemas<'_> {
                     Ok(loaded) => queue.extend(loaded.refs.iter().cloned()),
                     Err(problems) => {
                         let p = &problems[0];
-                        problem = Some(format!("schema {sref} from {from} cannot be used: {}: {}", p.pointer, p.message));
+                        problem = Some(format!(
+                            "schema {sref} from {from} cannot be used: {}: {}",
+                            p.pointer, p.message
+                        ));
                         break;
                     }
                 }
-                mine.push((path, bytes, AddedSchema { schema: sref.to_string(), from }));
+                mine.push((
+                    path,
+                    bytes,
+                    AddedSchema {
+                        schema: sref.to_string(),
+                        from,
+                    },
+                ));
             }
             match problem {
                 Some(p) if sref_is(root, &mine) || mine.is_empty() => {
                     failed.insert(root.clone(), p);
                 }
                 Some(p) => {
-                    failed.insert(root.clone(), format!("schema {root} needs another that cannot be brought in: {p}"));
+                    failed.insert(
+                        root.clone(),
+                        format!("schema {root} needs another that cannot be brought in: {p}"),
+                    );
                 }
                 None => {
                     for (path, bytes, info) in mine {
@@ -273,7 +314,12 @@ impl Schemas<'_> {
     }
 
     /// An unversioned reference resolved to the newest version there is.
-    fn resolve_latest(&self, overlay: &Overlay<'_>, sref: &SchemaRef, pending: &[(String, Vec<u8>, AddedSchema)]) -> Option<SchemaRef> {
+    fn resolve_latest(
+        &self,
+        overlay: &Overlay<'_>,
+        sref: &SchemaRef,
+        pending: &[(String, Vec<u8>, AddedSchema)],
+    ) -> Option<SchemaRef> {
         if sref.version != LATEST {
             return Some(sref.clone());
         }
@@ -286,8 +332,15 @@ impl Schemas<'_> {
             .filter_map(|(_, _, a)| parse_schema_ref(&a.schema))
             .filter(|s| s.name == sref.name)
             .filter_map(|s| s.version.parse::<Version>().ok());
-        let newest = in_archive.into_iter().chain(self.export.newest(&sref.name)).chain(pending).max()?;
-        Some(SchemaRef { name: sref.name.clone(), version: newest.to_string() })
+        let newest = in_archive
+            .into_iter()
+            .chain(self.export.newest(&sref.name))
+            .chain(pending)
+            .max()?;
+        Some(SchemaRef {
+            name: sref.name.clone(),
+            version: newest.to_string(),
+        })
     }
 }
 

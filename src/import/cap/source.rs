@@ -29,13 +29,21 @@ pub struct Unreadable {
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("the CAP server refused the token at {url} ({status}): check the token in ${env} (a personal access token of your CAP account, made under Settings > Applications), or that it may read what you import")]
-    Unauthorised { url: String, status: u16, env: String },
+    Unauthorised {
+        url: String,
+        status: u16,
+        env: String,
+    },
     #[error("{url}: {message}; nothing was imported (run the same command again when the server answers)")]
     Http { url: String, message: String },
     #[error("{url}: the answer is not JSON ({message}); is this the address of a CAP server (e.g. https://analysispreservation.cern.ch)?")]
     NotJson { url: String, message: String },
     #[error("{url}: `links.next` leads to {next}, another server than {base}: refusing to send the token there")]
-    ForeignLink { url: String, next: String, base: String },
+    ForeignLink {
+        url: String,
+        next: String,
+        base: String,
+    },
     #[error("{url}: more than {limit} pages: stopping (does `links.next` loop?)")]
     TooManyPages { url: String, limit: usize },
 }
@@ -70,9 +78,8 @@ pub fn read_files(paths: &[PathBuf]) -> std::io::Result<(Vec<Snapshot>, Vec<Unre
     let mut bad = Vec::new();
     for file in json_files(paths)? {
         let shown = file.display().to_string();
-        let bytes = std::fs::read(&file).map_err(|e| {
-            std::io::Error::new(e.kind(), format!("cannot read {shown}: {e}"))
-        })?;
+        let bytes = std::fs::read(&file)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot read {shown}: {e}")))?;
         match crate::json::parse(&shown, &bytes) {
             Ok((_, value)) => split(&shown, value, false, &mut snapshots, &mut bad),
             Err(problems) => bad.push(Unreadable {
@@ -88,7 +95,13 @@ pub fn read_files(paths: &[PathBuf]) -> std::io::Result<(Vec<Snapshot>, Vec<Unre
 }
 
 /// One answer into its records: a search page (`hits.hits`), a record list, one record.
-fn split(origin: &str, value: Value, from_records: bool, out: &mut Vec<Snapshot>, bad: &mut Vec<Unreadable>) {
+fn split(
+    origin: &str,
+    value: Value,
+    from_records: bool,
+    out: &mut Vec<Snapshot>,
+    bad: &mut Vec<Unreadable>,
+) {
     let hits = value
         .get("hits")
         .and_then(|h| h.get("hits"))
@@ -111,9 +124,16 @@ fn split(origin: &str, value: Value, from_records: bool, out: &mut Vec<Snapshot>
             for (i, entry) in entries.into_iter().enumerate() {
                 let here = format!("{origin}#{at}/{i}");
                 if is_record(&entry) {
-                    out.push(Snapshot { origin: here, value: entry, from_records });
+                    out.push(Snapshot {
+                        origin: here,
+                        value: entry,
+                        from_records,
+                    });
                 } else {
-                    bad.push(Unreadable { reason: not_a_record_reason(&entry), origin: here });
+                    bad.push(Unreadable {
+                        reason: not_a_record_reason(&entry),
+                        origin: here,
+                    });
                 }
             }
         }
@@ -177,7 +197,10 @@ impl Api {
                 base: self.base.clone(),
             });
         }
-        let http = |message: String| ApiError::Http { url: url.to_string(), message };
+        let http = |message: String| ApiError::Http {
+            url: url.to_string(),
+            message,
+        };
         let mut response = self
             .agent
             .get(url)
@@ -207,7 +230,10 @@ impl Api {
             .map_err(|e| http(format!("the answer broke off: {e}")))?;
         if !(200..300).contains(&status) {
             let text: String = String::from_utf8_lossy(&body).chars().take(200).collect();
-            return Err(http(format!("the server answered {status} {}", text.trim())));
+            return Err(http(format!(
+                "the server answered {status} {}",
+                text.trim()
+            )));
         }
         Ok(Some(body))
     }
@@ -219,7 +245,10 @@ impl Api {
         };
         crate::json::from_bytes(&body)
             .map(Some)
-            .map_err(|message| ApiError::NotJson { url: url.to_string(), message })
+            .map_err(|message| ApiError::NotJson {
+                url: url.to_string(),
+                message,
+            })
     }
 
     /// Every deposit (`/api/deposits/`) and record (`/api/records/`) the token may read,
@@ -234,7 +263,10 @@ impl Api {
             loop {
                 pages += 1;
                 if pages > PAGE_LIMIT {
-                    return Err(ApiError::TooManyPages { url, limit: PAGE_LIMIT });
+                    return Err(ApiError::TooManyPages {
+                        url,
+                        limit: PAGE_LIMIT,
+                    });
                 }
                 let Some(page) = self.get_json(&url)? else {
                     return Err(ApiError::Http {
@@ -246,7 +278,13 @@ impl Api {
                 split(&url, page.clone(), from_records, &mut found, &mut bad);
                 for mut snap in found {
                     if !names_schema(&snap.value) {
-                        let id = snap.value.get("id").or_else(|| snap.value.get("pid")).and_then(Value::as_str).unwrap_or("").to_string();
+                        let id = snap
+                            .value
+                            .get("id")
+                            .or_else(|| snap.value.get("pid"))
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_string();
                         let whole = snap
                             .value
                             .get("links")
@@ -255,12 +293,20 @@ impl Api {
                             .map(str::to_string)
                             .unwrap_or_else(|| format!("{}/api/{route}/{id}", self.base));
                         if let Some(value) = self.get_json(&whole)? {
-                            snap = Snapshot { origin: whole, value, from_records };
+                            snap = Snapshot {
+                                origin: whole,
+                                value,
+                                from_records,
+                            };
                         }
                     }
                     out.push(snap);
                 }
-                match page.get("links").and_then(|l| l.get("next")).and_then(Value::as_str) {
+                match page
+                    .get("links")
+                    .and_then(|l| l.get("next"))
+                    .and_then(Value::as_str)
+                {
                     Some(next) if !next.is_empty() && next != url => url = next.to_string(),
                     _ => break,
                 }
@@ -274,7 +320,10 @@ impl Api {
 fn names_schema(value: &Value) -> bool {
     value.get("schema").is_some()
         || value.get("$schema").is_some()
-        || value.get("metadata").and_then(|m| m.get("$schema")).is_some()
+        || value
+            .get("metadata")
+            .and_then(|m| m.get("$schema"))
+            .is_some()
 }
 
 /// The file name of a path, for messages.

@@ -31,7 +31,11 @@ pub struct Identity {
 
 fn signature(who: &Identity, at: Option<Timestamp>) -> Result<Signature<'static>, git2::Error> {
     match at {
-        Some(t) => Signature::new(&who.name, &who.email, &Time::new(t.seconds, t.offset_minutes)),
+        Some(t) => Signature::new(
+            &who.name,
+            &who.email,
+            &Time::new(t.seconds, t.offset_minutes),
+        ),
         None => Signature::now(&who.name, &who.email),
     }
 }
@@ -57,7 +61,11 @@ pub fn check_clone(repo: &Repository) -> Result<(), WriteError> {
 }
 
 /// Writes `plan` as commits and tags. Returns the commits and tags made.
-pub fn apply(repo: &Repository, plan: &Plan, who: &Identity) -> Result<(Vec<String>, Vec<String>), WriteError> {
+pub fn apply(
+    repo: &Repository,
+    plan: &Plan,
+    who: &Identity,
+) -> Result<(Vec<String>, Vec<String>), WriteError> {
     check_clone(repo)?;
     let head = repo.head()?;
     let branch = head.name().expect("a branch has a name").to_string();
@@ -77,8 +85,17 @@ pub fn apply(repo: &Repository, plan: &Plan, who: &Identity) -> Result<(Vec<Stri
         let message = format!(
             "Import {} schema{} from CAP\n\n{}\n",
             plan.schema_files.len(),
-            if plan.schema_files.len() == 1 { "" } else { "s" },
-            plan.report.schemas_added.iter().map(|a| format!("{} from {}", a.schema, a.from)).collect::<Vec<_>>().join("\n")
+            if plan.schema_files.len() == 1 {
+                ""
+            } else {
+                "s"
+            },
+            plan.report
+                .schemas_added
+                .iter()
+                .map(|a| format!("{} from {}", a.schema, a.from))
+                .collect::<Vec<_>>()
+                .join("\n")
         );
         let oid = repo.commit(None, &sig, &sig, &message, &new_tree, &[&parent])?;
         parent = repo.find_commit(oid)?;
@@ -91,12 +108,21 @@ pub fn apply(repo: &Repository, plan: &Plan, who: &Identity) -> Result<(Vec<Stri
         for step in &deposit.steps {
             if step.changes {
                 let mut update = TreeUpdateBuilder::new();
-                let mut text = serde_json::to_string_pretty(&step.value).expect("JSON values serialise");
+                let mut text =
+                    serde_json::to_string_pretty(&step.value).expect("JSON values serialise");
                 text.push('\n');
-                update.upsert(metadata_path(&deposit.id), repo.blob(text.as_bytes())?, FileMode::Blob);
+                update.upsert(
+                    metadata_path(&deposit.id),
+                    repo.blob(text.as_bytes())?,
+                    FileMode::Blob,
+                );
                 if first {
                     for (key, bytes) in &deposit.files {
-                        update.upsert(file_path(&deposit.id, key), repo.blob(bytes)?, FileMode::Blob);
+                        update.upsert(
+                            file_path(&deposit.id, key),
+                            repo.blob(bytes)?,
+                            FileMode::Blob,
+                        );
                     }
                 }
                 first = false;
@@ -111,7 +137,8 @@ pub fn apply(repo: &Repository, plan: &Plan, who: &Identity) -> Result<(Vec<Stri
                     "Import {} from CAP ({what}, {})\n\nCAP-pid: {}\nImported-from: {}\n",
                     deposit.id, deposit.schema, deposit.id, step.origin
                 );
-                let oid = repo.commit(None, &author, &committer, &message, &new_tree, &[&parent])?;
+                let oid =
+                    repo.commit(None, &author, &committer, &message, &new_tree, &[&parent])?;
                 parent = repo.find_commit(oid)?;
                 tree = new_tree;
                 commits.push(oid.to_string());
@@ -133,7 +160,14 @@ pub fn apply(repo: &Repository, plan: &Plan, who: &Identity) -> Result<(Vec<Stri
     let mut made = Vec::new();
     for (id, n, commit, at) in tags {
         let sig = signature(who, at)?;
-        crate::record::create_record_tag(repo, &id, n, commit, &sig, &format!("Publish {id} v{n} (imported from CAP)"))?;
+        crate::record::create_record_tag(
+            repo,
+            &id,
+            n,
+            commit,
+            &sig,
+            &format!("Publish {id} v{n} (imported from CAP)"),
+        )?;
         made.push(crate::record::record_ref(&id, n));
     }
     Ok((commits, made))
