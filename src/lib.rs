@@ -28,6 +28,8 @@
 //! In a clone, beside the push path:
 //! authoring (new deposits, ids, pointer edits, atomic writes)
 //! fetch     (experiment databases -> deposit fields, with provenance)
+//! import    (another system's archive brought in whole: `import::cap` reads CAP's
+//!            API or exports, judges every deposit as the hook will, then commits)
 //! history   (versions of a deposit, the deposit at a version, semantic diffs)
 //! migrate   (a flat archive's deposits moved into shard folders, in one commit)
 //! preserve  (record versions leaving for the long term: BagIt + RO-Crate packages,
@@ -46,6 +48,7 @@ pub mod deposit;
 pub mod fetch;
 pub mod history;
 pub mod hook;
+pub mod import;
 pub mod index;
 pub mod json;
 pub mod locate;

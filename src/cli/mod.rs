@@ -10,6 +10,7 @@ mod edit;
 mod fetch;
 mod history;
 mod hook;
+mod import;
 mod init;
 mod migrate;
 mod notify;
@@ -61,6 +62,9 @@ enum Command {
     Hook(hook::HookCommand),
     /// Move a flat archive's deposits (deposits/<id>/) into shard folders, in one commit.
     Migrate(migrate::MigrateArgs),
+    /// Import another system's archive (CERN Analysis Preservation: `capsule import cap`).
+    #[command(subcommand)]
+    Import(import::ImportCommand),
     /// Start a new deposit from a schema, with you as its owner.
     New(author::NewArgs),
     /// Publish the committed deposit as the next immutable record version.
@@ -130,6 +134,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Schema(cmd) => schema::run(cmd),
         Command::Hook(cmd) => hook::run(cmd),
         Command::Migrate(args) => migrate::run(args),
+        Command::Import(cmd) => import::run(cmd),
         Command::New(args) => author::run(args),
         Command::Publish(args) => record::publish(args),
         Command::Review(args) => record::review(args),

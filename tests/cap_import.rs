@@ -1,0 +1,511 @@
+//! `capsule import cap`: CAP's real data from ../shared/fixtures/cap and a real CAP-like
+//! REST server on loopback, imported into archives made by `capsule init --bare` and
+//! pushed through the real hook.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use common::*;
+use serde_json::{json, Value};
+
+const ACCESS: &str = r#"[people]
+alice = { email = "alice@example.org", cap_id = 1234 }
+bob = { email = "bob@example.org", cap_id = 5678 }
+carol = "carol@example.org"
+
+[groups]
+"#;
+
+/// A permissive CAP wrapper: stand-ins for the schemas CAP's fixtures name but do not
+/// hold (alice-analysis, test-analysis). Written by the test, not CAP's.
+fn stand_in(name: &str) -> String {
+    json!({"name": name, "version": "0.0.1", "experiment": "TEST", "fullname": name,
+           "deposit_schema": {"type": "object", "properties": {"title": {"type": "string"}}}})
+    .to_string()
+}
+
+/// An archive (`capsule init --bare`) whose access.toml lists people with CAP ids, and
+/// a clone of it where alice (an archive admin) imports.
+fn archive() -> (Server, Work) {
+    let server = Server::new();
+    let work = server.clone("work");
+    work.write("access.toml", ACCESS);
+    work.commit("people with CAP ids");
+    work.push().assert_landed();
+    work.git(&["config", "user.name", "Alice Analyst"]);
+    work.git(&["config", "user.email", "alice@example.org"]);
+    (server, work)
+}
+
+fn import(work: &Work, args: &[&str]) -> std::process::Output {
+    capsule(&work.path)
+        .env("CAPSULE_USER", "alice")
+        .args(["import", "cap"])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn report(out: &std::process::Output) -> Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", stdout(out), stderr(out)))
+}
+
+fn ids(list: &Value) -> Vec<String> {
+    let mut v: Vec<String> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            i.as_str()
+                .map_or_else(|| i["id"].as_str().unwrap().to_string(), str::to_string)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn status(work: &Work) -> String {
+    stdout(&work.git(&["status", "--porcelain"]))
+}
+
+#[test]
+fn every_fixture_record_is_imported_or_reported_and_a_second_run_changes_nothing() {
+    let Some(fixtures) = cap_fixtures() else {
+        return;
+    };
+    let (server, work) = archive();
+    let extra = server.tmp.path().join("stand-ins");
+    std::fs::create_dir_all(&extra).unwrap();
+    for name in ["alice-analysis", "test-analysis"] {
+        std::fs::write(extra.join(format!("{name}.json")), stand_in(name)).unwrap();
+    }
+    let f = |p: &str| fixtures.join(p).display().to_string();
+    let (records, schemas, legacy, extra) = (
+        f("records"),
+        f("schemas"),
+        f("legacy-schemas"),
+        extra.display().to_string(),
+    );
+    let args = [
+        "--from",
+        &records,
+        "--schemas",
+        &schemas,
+        "--schemas",
+        &legacy,
+        "--schemas",
+        &extra,
+        // CAP's 2016 record lists name collections; their schemas of the same era.
+        "--schema-map",
+        "CMSAnalysis=legacy-cms-analysis-deposit/0.0.1",
+        "--schema-map",
+        "LHCbAnalysis=legacy-lhcb-LHCbAnalysis/0.0.1",
+        // The search page's hits are CAP's basic form, which names no schema.
+        "--default-schema",
+        "deposit/0.0.1",
+        "--json",
+    ];
+
+    // A dry run writes nothing and lists every problem.
+    let head = work.head();
+    let mut dry = args.to_vec();
+    dry.push("--dry-run");
+    let out = import(&work, &dry);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let r = report(&out);
+    assert_eq!(work.head(), head);
+    assert_eq!(status(&work), "");
+    assert!(!work.path.join("schemas/deposit").exists());
+    assert_eq!(r["written"], false);
+
+    // Exactly the records CAP itself would reject are reported, each with its reason:
+    // - the LHCb record of CAP's record list drifted from its own schema (two type
+    //   mismatches: CAP's validator refuses it as well);
+    // - the four ATLAS workflow records follow `atlas-workflows`, whose file in CAP's
+    //   own fixtures is not valid JSON (CAP cannot load it either).
+    let invalid = r["invalid"].as_array().unwrap();
+    let kinds: Vec<(&str, &str)> = invalid
+        .iter()
+        .map(|i| (i["id"].as_str().unwrap(), i["kind"].as_str().unwrap()))
+        .collect();
+    assert_eq!(invalid.len(), 5, "{kinds:?}");
+    let lhcb = invalid.iter().find(|i| i["kind"] == "draft").unwrap();
+    assert!(lhcb["origins"][0]
+        .as_str()
+        .unwrap()
+        .ends_with("legacy-lhcb-analysis-ana-2014-060.json"));
+    let pointers: Vec<&str> = lhcb["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["pointer"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        pointers,
+        ["/analysis_steps/0/code", "/dst_selection/code/lhcb_code"]
+    );
+    let atlas: Vec<&Value> = invalid.iter().filter(|i| i["kind"] == "schema").collect();
+    assert_eq!(atlas.len(), 4);
+    for a in &atlas {
+        assert!(
+            a["origins"][0]
+                .as_str()
+                .unwrap()
+                .contains("legacy-atlas-workflows-"),
+            "{a}"
+        );
+        assert!(
+            a["message"]
+                .as_str()
+                .unwrap()
+                .contains("atlas-workflows.json:45:4"),
+            "{a}"
+        );
+    }
+    // The two files that are a service's data, not deposits, are named as such.
+    let not: Vec<&str> = r["not_records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["origin"].as_str().unwrap())
+        .collect();
+    assert_eq!(not.len(), 2, "{not:?}");
+    assert!(
+        not[0].ends_with("atlas-glance-examples.json") && not[1].ends_with("lhcb-ana-details.json")
+    );
+    // Every other record is planned: 10 deposits of the search page (one also given
+    // whole, created and updated), the documented deposit, the CMS record list entry.
+    assert_eq!(
+        r["imported"].as_array().unwrap().len(),
+        12,
+        "{:#}",
+        r["imported"]
+    );
+    // Without --skip-invalid, nothing is imported.
+    let out = import(&work, &args);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(work.head(), head);
+
+    // Import the rest, and push through the hook: branch, then record tags.
+    let mut go = args.to_vec();
+    go.extend(["--skip-invalid", "--push"]);
+    let out = import(&work, &go);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r = report(&out);
+    assert_eq!(server.rev("main"), Some(work.head()), "{}", stderr(&out));
+    let tags: Vec<&str> = r["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        tags.len(),
+        2,
+        "the documented published deposit and the CMS record: {tags:?}"
+    );
+    for t in &tags {
+        assert!(server.rev(t).is_some(), "{t} is on the server");
+    }
+    assert!(tags.contains(&"refs/tags/records/055c24bad4ee4d6fa44a9432b49fe77e/v1"));
+    // People CAP named who are not in access.toml are kept and listed; files without
+    // an address are listed as missing with CAP's checksum.
+    let unknown: Vec<&str> = r["unknown_users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["entry"].as_str().unwrap())
+        .collect();
+    assert!(
+        unknown.contains(&"info@inveniosoftware.org") && unknown.contains(&"cms_user@cern.ch"),
+        "{unknown:?}"
+    );
+    assert_eq!(
+        r["missing_files"][0]["key"],
+        "test-user_test-repo_test-branch.tar.gz"
+    );
+    // CAP's dates are the commit dates; CAP's pid is the id.
+    let id = "6adc80e7c6834d4f9f6bf1e6e4887842";
+    let log = stdout(&work.git(&["log", "-1", "--format=%at %ct", "--", &dep_dir(id)]));
+    assert_eq!(
+        log.trim(),
+        "1638891973 1638891974",
+        "2021-12-07T15:46:13 and 15:46:14 UTC"
+    );
+    let deposit: Value = serde_json::from_str(
+        &std::fs::read_to_string(work.path.join(dep(id, "deposit.json"))).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(deposit["$schema"], "alice-analysis/0.0.1");
+    assert_eq!(
+        deposit["_access"]["deposit-admin"]["users"],
+        json!(["info@inveniosoftware.org"])
+    );
+
+    // A second run changes nothing.
+    let head = work.head();
+    let out = import(&work, &go);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r = report(&out);
+    assert_eq!(work.head(), head);
+    assert!(
+        r["imported"].as_array().unwrap().is_empty(),
+        "{:#}",
+        r["imported"]
+    );
+    assert_eq!(ids(&r["unchanged"]).len(), 12);
+    assert!(
+        r["commits"].as_array().unwrap().is_empty() && r["tags"].as_array().unwrap().is_empty()
+    );
+}
+
+#[test]
+fn a_deposit_with_cap_ids_is_owned_and_guarded_as_their_people() {
+    let (server, work) = archive();
+    let dir = server.tmp.path().join("export");
+    std::fs::create_dir_all(dir.join("schemas")).unwrap();
+    std::fs::write(
+        dir.join("schemas/test-analysis.json"),
+        stand_in("test-analysis"),
+    )
+    .unwrap();
+    let deposit = json!({
+        "id": "cap-ids-1", "created": "2020-03-01T10:00:00+00:00", "updated": "2020-03-02T10:00:00+00:00",
+        "status": "draft", "schema": {"name": "test-analysis", "version": "0.0.1"},
+        "metadata": {"title": "Owned by numbers", "_deposit": {"owners": [1234]}},
+        "access": {"deposit-admin": {"users": [1234], "roles": []},
+                   "deposit-update": {"users": [5678, 4242], "roles": []},
+                   "deposit-read": {"users": [], "roles": ["cms-members@cern.ch"]}}
+    });
+    std::fs::write(dir.join("deposit.json"), deposit.to_string()).unwrap();
+    let from = dir.join("deposit.json").display().to_string();
+    let schemas = dir.join("schemas").display().to_string();
+    let out = import(
+        &work,
+        &["--from", &from, "--schemas", &schemas, "--push", "--json"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r = report(&out);
+    assert_eq!(r["unknown_users"][0]["entry"], "4242");
+    assert_eq!(server.rev("main"), Some(work.head()));
+    let written: Value = serde_json::from_str(
+        &std::fs::read_to_string(work.path.join(dep("cap-ids-1", "deposit.json"))).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(written["_deposit"]["owners"], json!(["alice"]));
+    assert_eq!(
+        written["_access"]["deposit-update"]["users"],
+        json!(["bob", 4242])
+    );
+
+    // bob (CAP id 5678) may change it; carol may not.
+    let mut changed = written.clone();
+    changed["title"] = "Changed by bob".into();
+    work.write(
+        &dep("cap-ids-1", "deposit.json"),
+        serde_json::to_string_pretty(&changed).unwrap(),
+    );
+    work.commit("bob's change");
+    work.push_as("bob", "HEAD:main").assert_landed();
+    changed["title"] = "Changed by carol".into();
+    work.write(
+        &dep("cap-ids-1", "deposit.json"),
+        serde_json::to_string_pretty(&changed).unwrap(),
+    );
+    work.commit("carol's change");
+    work.push_as("carol", "HEAD:main")
+        .assert_rejected_with("carol may not change deposit cap-ids-1");
+}
+
+/// A CAP-like REST server on loopback: routes by path and query, a bearer token, and
+/// optionally a limit of answers after which it stops (the port then refuses).
+struct Cap {
+    port: u16,
+    routes: Arc<Mutex<HashMap<String, (u16, String)>>>,
+}
+
+impl Cap {
+    fn start(answers: Option<usize>) -> Cap {
+        let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+        let port = server.server_addr().to_ip().unwrap().port();
+        let routes: Arc<Mutex<HashMap<String, (u16, String)>>> = Arc::default();
+        let table = routes.clone();
+        std::thread::spawn(move || {
+            for (served, request) in server.incoming_requests().enumerate() {
+                if answers.is_some_and(|n| served >= n) {
+                    break; // the server goes away: the listener is dropped with it
+                }
+                let ok = request
+                    .headers()
+                    .iter()
+                    .any(|h| h.field.equiv("Authorization") && h.value.as_str() == "Bearer t0ken");
+                let (status, body) = if !ok {
+                    (
+                        401,
+                        r#"{"message": "The server could not verify that you are authorized"}"#
+                            .to_string(),
+                    )
+                } else {
+                    table
+                        .lock()
+                        .unwrap()
+                        .get(request.url())
+                        .cloned()
+                        .unwrap_or((404, "{}".into()))
+                };
+                let _ = request
+                    .respond(tiny_http::Response::from_string(body).with_status_code(status));
+            }
+        });
+        Cap { port, routes }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn route(&self, path: &str, body: Value) {
+        self.routes
+            .lock()
+            .unwrap()
+            .insert(path.into(), (200, body.to_string()));
+    }
+}
+
+/// CAP's routes answered from the fixtures: the recorded search page as page 1 (its
+/// `links.next` pointing at page 2), page 2 with the recorded created deposit, every
+/// hit's full form, an empty record listing and the schemas the deposits name.
+fn serve_fixtures(cap: &Cap, fixtures: &Path) -> Vec<String> {
+    let read = |p: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(fixtures.join("records").join(p)).unwrap())
+            .unwrap()
+    };
+    let base = cap.url();
+    let mut page1 = read("api-deposit-search-response.json");
+    page1["links"]["next"] = format!("{base}/api/deposits/?page=2&size=100").into();
+    let created = read("api-deposit-create-response.json");
+    let page2 = json!({"hits": {"hits": [created.clone()], "total": 11}, "links": {"self": format!("{base}/api/deposits/?page=2&size=100")}});
+    cap.route("/api/deposits/?page=1&size=100", page1.clone());
+    cap.route("/api/deposits/?page=2&size=100", page2);
+    cap.route(
+        "/api/records/?page=1&size=100",
+        json!({"hits": {"hits": [], "total": 0}, "links": {}}),
+    );
+    let mut pids = Vec::new();
+    for hit in page1["hits"]["hits"].as_array().unwrap() {
+        let pid = hit["pid"].as_str().unwrap().to_string();
+        // The full form of a basic hit: CAP's create answer for that pid.
+        let mut full = created.clone();
+        full["id"] = pid.clone().into();
+        full["created"] = hit["created"].clone();
+        full["updated"] = hit["updated"].clone();
+        cap.route(&format!("/api/deposits/{pid}"), full);
+        pids.push(pid);
+    }
+    cap.route(
+        "/api/jsonschemas/alice-analysis/0.0.1",
+        serde_json::from_str(&stand_in("alice-analysis")).unwrap(),
+    );
+    pids
+}
+
+fn import_api(work: &Work, url: &str, token: &str) -> std::process::Output {
+    capsule(&work.path)
+        .env("CAPSULE_USER", "alice")
+        .env("CAP_TEST_TOKEN", token)
+        .args([
+            "import",
+            "cap",
+            "--from-api",
+            url,
+            "--token-env",
+            "CAP_TEST_TOKEN",
+            "--json",
+        ])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn importing_from_a_cap_server_follows_pages_and_brings_schemas() {
+    let Some(fixtures) = cap_fixtures() else {
+        return;
+    };
+    let cap = Cap::start(None);
+    let pids = serve_fixtures(&cap, &fixtures);
+    let (server, work) = archive();
+    let out = import_api(&work, &cap.url(), "t0ken");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r = report(&out);
+    // Ten deposits of page 1 (each read whole from its own address) and the one of page 2.
+    assert_eq!(ids(&r["imported"]).len(), 10, "{:#}", r);
+    for pid in &pids {
+        assert!(work.path.join(dep(pid, "deposit.json")).is_file(), "{pid}");
+    }
+    assert_eq!(r["schemas_added"][0]["schema"], "alice-analysis/0.0.1");
+    assert!(r["schemas_added"][0]["from"]
+        .as_str()
+        .unwrap()
+        .ends_with("/api/jsonschemas/alice-analysis/0.0.1"));
+    work.push().assert_landed();
+    assert_eq!(server.rev("main"), Some(work.head()));
+    // Again: nothing changes.
+    let head = work.head();
+    let out = import_api(&work, &cap.url(), "t0ken");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(ids(&report(&out)["unchanged"]).len(), 10);
+    assert_eq!(work.head(), head);
+}
+
+#[test]
+fn a_bad_token_or_a_server_that_stops_midway_writes_nothing() {
+    let Some(fixtures) = cap_fixtures() else {
+        return;
+    };
+    let cap = Cap::start(None);
+    serve_fixtures(&cap, &fixtures);
+    let (_server, work) = archive();
+    let head = work.head();
+    let out = import_api(&work, &cap.url(), "wrong");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("refused the token")
+            && stderr(&out).contains("401")
+            && stderr(&out).contains("$CAP_TEST_TOKEN"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(work.head(), head);
+    assert_eq!(status(&work), "");
+
+    // No token at all: told where to put it.
+    let out = capsule(&work.path)
+        .env_remove("CAPSULE_CAP_TOKEN")
+        .args(["import", "cap", "--from-api", &cap.url()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("$CAPSULE_CAP_TOKEN"),
+        "{}",
+        stderr(&out)
+    );
+
+    // The server answers page 1 and three deposits, then goes away.
+    let dying = Cap::start(Some(4));
+    serve_fixtures(&dying, &fixtures);
+    let out = import_api(&work, &dying.url(), "t0ken");
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("nothing was imported"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(work.head(), head);
+    assert_eq!(status(&work), "");
+    assert!(!work.path.join("schemas/alice-analysis").exists());
+}
