@@ -66,7 +66,14 @@ pub fn serve(
         if active.fetch_add(1, Ordering::SeqCst) >= limits.max_connections {
             active.fetch_sub(1, Ordering::SeqCst);
             let _ = stream.set_write_timeout(Some(limits.header_timeout));
-            let _ = respond(&mut stream, 503);
+            let busy = Decision {
+                verdict: Verdict::Failed,
+                path: String::new(),
+                token_id: None,
+                user: None,
+                reason: "busy".into(),
+            };
+            let _ = respond_with(&mut stream, 503, &busy);
             continue;
         }
         let (active, limits, judge, report) = (
@@ -87,7 +94,7 @@ pub fn serve(
                 },
             };
             let _ = stream.set_write_timeout(Some(limits.header_timeout));
-            let _ = respond(&mut stream, decision.verdict.status());
+            let _ = respond(&mut stream, &decision);
             report(&decision);
             active.fetch_sub(1, Ordering::SeqCst);
         });
@@ -95,7 +102,14 @@ pub fn serve(
     Ok(())
 }
 
-fn respond(stream: &mut TcpStream, status: u16) -> std::io::Result<()> {
+fn respond(stream: &mut TcpStream, decision: &Decision) -> std::io::Result<()> {
+    respond_with(stream, decision.verdict.status(), decision)
+}
+
+/// The answer: the status, and who the token belongs to (`X-Capsule-User`,
+/// `X-Capsule-Token-Id`) so that the web server can log the person and the token's
+/// id in place of the token (nginx: `auth_request_set`).
+fn respond_with(stream: &mut TcpStream, status: u16, decision: &Decision) -> std::io::Result<()> {
     let reason = match status {
         204 => "No Content",
         400 => "Bad Request",
@@ -109,8 +123,21 @@ fn respond(stream: &mut TcpStream, status: u16) -> std::io::Result<()> {
     } else {
         ""
     };
+    let mut who = String::new();
+    for (name, value) in [
+        ("X-Capsule-User", &decision.user),
+        ("X-Capsule-Token-Id", &decision.token_id),
+    ] {
+        // Only plain visible ASCII goes into a header (a user name is a TOML key).
+        if let Some(v) = value
+            .as_deref()
+            .filter(|v| v.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            who.push_str(&format!("{name}: {v}\r\n"));
+        }
+    }
     let response = format!(
-        "HTTP/1.1 {status} {reason}\r\n{challenge}Content-Length: 0\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n"
+        "HTTP/1.1 {status} {reason}\r\n{challenge}{who}Content-Length: 0\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n"
     );
     stream.write_all(response.as_bytes())?;
     stream.flush()
