@@ -266,6 +266,7 @@ fn tokens_guard_an_internal_site_behind_nginx() {
     }
     std::fs::write(&store_path, serde_json::to_string_pretty(&stored).unwrap()).unwrap();
     let listed = stdout(&server.capsule(&["token", "list", "--json"]));
+    assert!(!listed.contains("sha256"), "list shows no hashes: {listed}");
     let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
     let states: Vec<&str> = listed
         .as_array()

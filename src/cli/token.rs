@@ -245,11 +245,19 @@ fn issue(
     Ok(Outcome::Ok)
 }
 
+/// One token as `list` shows it: everything but its hash, which is of no use
+/// outside the store.
 #[derive(Serialize)]
 struct Row<'a> {
-    #[serde(flatten)]
-    record: &'a TokenRecord,
+    id: &'a str,
+    user: &'a str,
+    note: &'a str,
     state: &'static str,
+    created: &'a str,
+    expires: Option<&'a str>,
+    revoked: Option<&'a str>,
+    #[serde(skip)]
+    record: &'a TokenRecord,
 }
 
 fn list(place: &Place, json: bool) -> anyhow::Result<Outcome> {
@@ -260,8 +268,14 @@ fn list(place: &Place, json: bool) -> anyhow::Result<Outcome> {
     let rows: Vec<Row> = tokens
         .iter()
         .map(|t| Row {
-            record: t,
+            id: &t.id,
+            user: &t.user,
+            note: &t.note,
             state: t.state(now).as_str(),
+            created: &t.created,
+            expires: t.expires.as_deref(),
+            revoked: t.revoked.as_deref(),
+            record: t,
         })
         .collect();
     if json {

@@ -44,11 +44,13 @@ impl Default for ServeLimits {
     }
 }
 
-/// What the backend was asked: the path to judge and the token presented, if any
-/// (an empty token when two different ones were presented).
+/// What the backend was asked: the path to judge and the token presented, if any.
 pub struct AuthRequest {
     pub uri: String,
     pub token: Option<String>,
+    /// Two different tokens were presented: which person asks is unclear, and the
+    /// request is refused without judging either.
+    pub conflicting: bool,
 }
 
 /// Serves until the listener fails. `judge` decides each request (it is called on
@@ -84,6 +86,13 @@ pub fn serve(
         );
         std::thread::spawn(move || {
             let decision = match read_request(&mut stream, &limits) {
+                Ok(request) if request.conflicting => Decision {
+                    verdict: Verdict::Unauthenticated,
+                    path: request.uri,
+                    token_id: None,
+                    user: None,
+                    reason: "two different tokens".into(),
+                },
                 Ok(request) => judge(&request),
                 Err(reason) => Decision {
                     verdict: Verdict::BadRequest,
@@ -253,16 +262,12 @@ fn parse_head(head: &str) -> Result<AuthRequest, String> {
             }
         }
     }
+    tokens.sort();
     tokens.dedup();
-    let token = match tokens.as_slice() {
-        [] => None,
-        [one] => Some(one.clone()),
-        // Two different tokens: which person is asking is unclear.
-        _ => Some(String::new()),
-    };
     Ok(AuthRequest {
         uri: path.to_string(),
-        token,
+        conflicting: tokens.len() > 1,
+        token: tokens.pop(),
     })
 }
 
@@ -283,12 +288,15 @@ mod tests {
         let r = parse_head("GET / HTTP/1.1\r\nX-Original-URI: /a\r\nAuthorization: Basic YTpi")
             .unwrap();
         assert_eq!(r.token, None);
-        // Two different tokens count as none that can be used.
+        // Two different tokens conflict; the same one twice does not.
         let r = parse_head(
             "GET / HTTP/1.1\r\nX-Original-URI: /a?access_token=one\r\nAuthorization: Bearer two",
         )
         .unwrap();
-        assert_eq!(r.token.as_deref(), Some(""));
+        assert!(r.conflicting);
+        let r = parse_head("GET / HTTP/1.1\r\nX-Original-URI: /a?access_token=one\r\nX-Access-Token: one\r\nAuthorization: Bearer one").unwrap();
+        assert!(!r.conflicting);
+        assert_eq!(r.token.as_deref(), Some("one"));
     }
 
     #[test]
