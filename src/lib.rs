@@ -35,6 +35,10 @@
 //! preserve  (record versions leaving for the long term: BagIt + RO-Crate packages,
 //!            DataCite, citations, DOIs, SWHIDs, tombstones; `capsule audit`'s fixity)
 //! scaffold  (what `capsule init` and `capsule hook install` write)
+//!
+//! Beside the site, on the server:
+//! tokens    (access tokens for an internal site: a hashed store, and the check a
+//!            web server's auth_request asks, judged by `access` on the archive)
 //! ```
 //!
 //! The command line lives in `cli` (inside the binary's crate root, `main.rs`), which
@@ -62,5 +66,6 @@ pub mod scaffold;
 pub mod schema;
 pub mod settings;
 pub mod site;
+pub mod tokens;
 pub mod validate;
 pub mod version;

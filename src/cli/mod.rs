@@ -21,6 +21,7 @@ mod record;
 mod schema;
 mod search;
 mod site;
+mod token;
 mod validate;
 
 use std::path::PathBuf;
@@ -97,6 +98,10 @@ enum Command {
     Build(site::BuildArgs),
     /// Build the site, serve it on 127.0.0.1 and rebuild it when the archive changes.
     Serve(site::ServeArgs),
+    /// Issue, list and revoke access tokens for an internal site, and check them for
+    /// the web server.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
     /// Build a demo server and clone, push example analyses and show a rejected push.
     Demo(demo::DemoArgs),
     /// Bring the search index up to date (or rebuild it with --rebuild).
@@ -150,6 +155,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Outbox(cmd) => outbox::run(cmd),
         Command::Build(args) => site::run_build(args),
         Command::Serve(args) => site::run_serve(args),
+        Command::Token(cmd) => token::run(cmd),
         Command::Demo(args) => demo::run(args),
         Command::Index(args) => search::run_index(args),
         Command::Search(args) => search::run_search(args),

@@ -10,7 +10,10 @@
 //! - `api/records/<id>/v<N>/index.json` — one version, same shape;
 //! - `api/schemas/<name>/<version>/index.json` — CAP's schema response (`name`,
 //!   `version`, `fullname`, `experiment`, `deposit_schema`, `config`, `links`);
-//! - `api/deposits/<id>/index.json` — drafts, internal builds only (`status: draft`).
+//! - `api/deposits/<id>/index.json` — drafts, internal builds only, like CAP's
+//!   `GET /api/deposits/<id>`: the record shape with `status: draft`, `type: deposit`
+//!   and CAP's top-level `access` (the deposit's `_access` by action). CAP's per-reader
+//!   fields (`is_owner`, `can_update`) cannot be in a static file and are left out.
 //!
 //! A public build drops `_access` from `metadata`: who may read a deposit is not part
 //! of the record.
@@ -69,11 +72,14 @@ pub fn record(
     let mut links = Map::new();
     links.insert("self".into(), json!(self_link));
     links.insert("html".into(), json!(html));
-    links.insert(
-        "latest".into(),
-        json!(format!("{base}api/records/{id}/index.json")),
-    );
-    links.insert("latest_html".into(), json!(format!("{base}records/{id}/")));
+    // A draft that was never published has no record to point at.
+    if !(draft && view.versions.is_empty()) {
+        links.insert(
+            "latest".into(),
+            json!(format!("{base}api/records/{id}/index.json")),
+        );
+        links.insert("latest_html".into(), json!(format!("{base}records/{id}/")));
+    }
     if let Some(s) = sref {
         links.insert(
             "schema".into(),
@@ -106,7 +112,7 @@ pub fn record(
         }),
         None => Value::Null,
     };
-    json!({
+    let mut document = json!({
         "id": id,
         "pid": id,
         "version": version,
@@ -122,7 +128,34 @@ pub fn record(
         "type": if draft { "deposit" } else { "record" },
         "labels": [],
         "versions": versions,
-    })
+    });
+    // CAP's deposit responses carry who may do what at the top level (`access`,
+    // keyed by action); drafts exist only in internal builds, which may show it.
+    if draft && internal {
+        document["access"] = deposit_access(deposit);
+    }
+    document
+}
+
+/// `_access` in the shape of CAP's deposit responses: every action with its `users`
+/// and `roles` (empty lists for an action the deposit does not name).
+fn deposit_access(deposit: &Value) -> Value {
+    let mut access = Map::new();
+    for action in ["deposit-read", "deposit-update", "deposit-admin"] {
+        let grant = deposit.pointer(&format!("/_access/{action}"));
+        let list = |key: &str| {
+            grant
+                .and_then(|g| g.get(key))
+                .filter(|v| v.is_array())
+                .cloned()
+                .unwrap_or_else(|| json!([]))
+        };
+        access.insert(
+            action.into(),
+            json!({"users": list("users"), "roles": list("roles")}),
+        );
+    }
+    Value::Object(access)
 }
 
 /// One hit of `api/records/index.json`. Typed and borrowed rather than a `Value`: at

@@ -17,19 +17,19 @@ use super::{find_tool, git, require_tool, run_ok, stdout};
 
 /// A free loopback port (a race with other processes is possible but harmless: the
 /// server then fails to start and the test says so).
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
 }
 
 /// A child process killed (with its process group) when dropped.
-struct Running {
+pub struct Running {
     child: Child,
     name: &'static str,
 }
 
 impl Running {
-    fn spawn(name: &'static str, cmd: &mut Command) -> Running {
+    pub fn spawn(name: &'static str, cmd: &mut Command) -> Running {
         use std::os::unix::process::CommandExt;
         let child = cmd
             .process_group(0)
@@ -41,7 +41,7 @@ impl Running {
 
     /// Waits until `port` accepts connections; panics with `log` if the process
     /// exits first.
-    fn wait_for_port(&mut self, port: u16, log: &Path) {
+    pub fn wait_for_port(&mut self, port: u16, log: &Path) {
         for _ in 0..400 {
             if TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 return;
@@ -269,6 +269,106 @@ fn base64(text: &str) -> String {
         }
     }
     out
+}
+
+/// nginx alone, run from a temp folder with the `http { }` block that `http` writes
+/// for its port and folder (temp paths are set already); killed on drop. For tests
+/// that put a configuration of their own in front of a site.
+pub struct Nginx {
+    _nginx: Running,
+    pub port: u16,
+    pub dir: TempDir,
+}
+
+impl Nginx {
+    pub fn start(http: impl FnOnce(u16, &Path) -> String) -> Option<Nginx> {
+        if !require_tool("nginx", "nginx") {
+            return None;
+        }
+        let dir = TempDir::new().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("tmp")).unwrap();
+        let port = free_port();
+        let body = http(port, d);
+        let p = |name: &str| d.join(name).display().to_string();
+        let config = format!(
+            "daemon off;\nmaster_process off;\nworker_processes 1;\npid {pid};\nerror_log {error_log} info;\nevents {{ worker_connections 64; }}\nhttp {{\n    client_body_temp_path {tmp}/body;\n    fastcgi_temp_path {tmp}/fastcgi;\n    proxy_temp_path {tmp}/proxy;\n    uwsgi_temp_path {tmp}/uwsgi;\n    scgi_temp_path {tmp}/scgi;\n{body}\n}}\n",
+            pid = p("nginx.pid"),
+            error_log = p("error.log"),
+            tmp = p("tmp"),
+        );
+        std::fs::write(d.join("nginx.conf"), config).unwrap();
+        let error_log = d.join("error.log");
+        let mut nginx = Running::spawn(
+            "nginx",
+            Command::new(find_tool("nginx").unwrap())
+                .env_clear()
+                .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+                .arg("-p")
+                .arg(d)
+                .arg("-c")
+                .arg(d.join("nginx.conf"))
+                .arg("-e")
+                .arg(&error_log)
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(d.join("stderr.log")).unwrap()),
+        );
+        nginx.wait_for_port(port, &error_log);
+        Some(Nginx {
+            _nginx: nginx,
+            port,
+            dir,
+        })
+    }
+
+    /// A plain `GET` of `path` over HTTP/1.0 with extra header lines: the status,
+    /// the header (lower-cased names) and the body.
+    pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> HttpResponse {
+        use std::io::{Read, Write};
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        let mut request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n");
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response);
+        let text = String::from_utf8_lossy(&response).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        HttpResponse {
+            status,
+            headers,
+            body: body.to_string(),
+        }
+    }
+}
+
+/// What [`Nginx::get`] received.
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl HttpResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// gitolite under a temp HOME, reached over a private sshd on a loopback port.
