@@ -5,12 +5,12 @@
 //! (fails under CI, where .ci/run installs them from PyPI).
 
 mod common;
+#[path = "preserve/doi.rs"]
+mod doi;
 #[path = "preserve/support.rs"]
 mod support;
 #[path = "preserve/xsd.rs"]
 mod xsd;
-#[path = "preserve/doi.rs"]
-mod doi;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -294,8 +294,14 @@ mod tests {
         );
         assert_eq!(namespace(""), "localhost");
         let mut settings = Settings::default();
-        assert_eq!(admin_email(&settings, "localhost"), "archive@localhost.invalid");
-        assert_eq!(admin_email(&settings, "data.example.org"), "archive@data.example.org");
+        assert_eq!(
+            admin_email(&settings, "localhost"),
+            "archive@localhost.invalid"
+        );
+        assert_eq!(
+            admin_email(&settings, "data.example.org"),
+            "archive@data.example.org"
+        );
         settings.mail = Settings::parse("[mail]\nfrom = \"Archive <capsule@localhost>\"\n")
             .unwrap()
             .mail;

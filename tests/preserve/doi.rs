@@ -4,8 +4,12 @@
 use super::*;
 
 fn doi_run(work: &Work, password: Option<&str>) -> Output {
+    doi_run_as(work, password, "alice")
+}
+
+fn doi_run_as(work: &Work, password: Option<&str>, user: &str) -> Output {
     let mut cmd = capsule(&work.path);
-    cmd.env("CAPSULE_USER", "alice")
+    cmd.env("CAPSULE_USER", user)
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
         .env("GIT_AUTHOR_NAME", "Alice Analyst")
@@ -108,9 +112,14 @@ fn dois_are_registered_once_whatever_datacite_answers() {
         stdout(&out)
     );
     let recorded: Value = read_json(&identifiers);
+    assert_eq!(recorded["concept"]["doi"], concept);
+    assert_eq!(recorded["concept"]["state"], "findable");
+    assert_eq!(recorded["concept"]["version"], 2);
     assert_eq!(
-        recorded["concept"],
-        json!({"doi": concept, "state": "findable", "version": 2})
+        recorded["concept"]["metadata_sha256"]
+            .as_str()
+            .map(str::len),
+        Some(64)
     );
     assert_eq!(recorded["versions"]["2"]["state"], "findable");
     let requests = datacite.lock().unwrap().log.len();
@@ -181,4 +190,208 @@ fn dois_are_registered_once_whatever_datacite_answers() {
         let valid = xsd::validate(&dir, "datacite", &[&xml]);
         assert!(valid.contains("valid: "), "{valid}");
     }
+}
+
+/// Points the archive at the DataCite stand-in on `port`.
+fn use_datacite(work: &Work, port: u16) {
+    let settings = std::fs::read_to_string(work.path.join("capsule.toml")).unwrap();
+    work.write(
+        "capsule.toml",
+        format!("{settings}\n[datacite]\nprefix = \"10.5072\"\nrepository_id = \"TEST.CAPSULE\"\nurl = \"http://127.0.0.1:{port}\"\n"),
+    )
+    .commit("DataCite");
+    work.push().assert_landed();
+}
+
+/// The requests of `log` after the first `from`, as `METHOD path`.
+fn requests_since(dc: &DataCite, from: usize) -> Vec<String> {
+    dc.log[from..]
+        .iter()
+        .map(|(m, p, _)| format!("{m} {p}"))
+        .collect()
+}
+
+/// A new version moves the concept DOI to it and updates the earlier version's
+/// relations; a withdrawal hides every DOI (`event: hide`, state `registered`) with
+/// the tombstone's metadata and the landing page as URL; each second run sends
+/// nothing.
+#[test]
+fn dois_follow_new_versions_and_withdrawal() {
+    let a = archive(Fixture::default());
+    let (port, datacite, server) = start_datacite("s3cret");
+    use_datacite(&a.work, port);
+    let v1 = "10.5072/capsule.higgs-4l.v1";
+    let v2 = "10.5072/capsule.higgs-4l.v2";
+    let concept = "10.5072/capsule.higgs-4l";
+    let page = "http://localhost:8000/records/higgs-4l";
+
+    ok(doi_run(&a.work, Some("s3cret")));
+    assert_eq!(datacite.lock().unwrap().updates.len(), 2);
+    a.work.push().assert_landed();
+
+    // v2 is published: one new DOI; v1 and the concept are updated, without events.
+    let mut higgs = read_json(&a.work.path.join(dep("higgs-4l", "deposit.json")));
+    higgs["basic_info"]["keywords"] = json!(["Higgs boson", "CANARY-KEYWORD-3d9a"]);
+    a.work
+        .write(&dep("higgs-4l", "deposit.json"), pretty(&higgs))
+        .commit("keywords");
+    a.work.push().assert_landed();
+    ok(a.work
+        .capsule_as("alice", &["publish", "higgs-4l", "--push"]));
+    let before = datacite.lock().unwrap().log.len();
+    let out = ok(doi_run(&a.work, Some("s3cret")));
+    {
+        let dc = datacite.lock().unwrap();
+        let sent = requests_since(&dc, before);
+        assert_eq!(
+            sent.iter().filter(|r| r.starts_with("POST")).count(),
+            1,
+            "{sent:?}"
+        );
+        assert_eq!(
+            sent.iter().filter(|r| r.starts_with("PUT")).count(),
+            3,
+            "{sent:?}"
+        );
+        let updates = &dc.updates[2..];
+        assert!(
+            updates.contains(&(v2.to_string(), Some("publish".to_string()))),
+            "{updates:?}"
+        );
+        assert!(updates.contains(&(v1.to_string(), None)), "{updates:?}");
+        assert!(
+            updates.contains(&(concept.to_string(), None)),
+            "{updates:?}"
+        );
+        let related = dc.metadata[v1]["relatedIdentifiers"].to_string();
+        assert!(related.contains(&format!(r#""relatedIdentifier":"{v2}","relatedIdentifierType":"DOI","relationType":"IsPreviousVersionOf""#)), "{related}");
+        assert!(related.contains(&format!(r#""relatedIdentifier":"{concept}","relatedIdentifierType":"DOI","relationType":"IsVersionOf""#)), "{related}");
+        let related = dc.metadata[v2]["relatedIdentifiers"].to_string();
+        assert!(related.contains(&format!(r#""relatedIdentifier":"{v1}","relatedIdentifierType":"DOI","relationType":"IsNewVersionOf""#)), "{related}");
+        // The concept follows the newest version: its metadata (keywords) and URL.
+        let c = &dc.metadata[concept];
+        assert_eq!(c["url"], page);
+        assert!(
+            c["subjects"].to_string().contains("CANARY-KEYWORD-3d9a"),
+            "{c}"
+        );
+        assert!(c["relatedIdentifiers"].to_string().contains(&format!(r#""relatedIdentifier":"{v2}","relatedIdentifierType":"DOI","relationType":"HasVersion""#)));
+        assert!(dc.dois.values().all(|s| s == "findable"), "{:?}", dc.dois);
+    }
+    assert!(
+        stdout(&out).contains(&format!("{v1}: metadata updated")),
+        "{}",
+        stdout(&out)
+    );
+    let recorded = read_json(&a.work.path.join(dep("higgs-4l", "identifiers.json")));
+    assert_eq!(recorded["concept"]["version"], 2);
+
+    // Nothing changed: nothing is sent.
+    let before = datacite.lock().unwrap().log.len();
+    let out = ok(doi_run(&a.work, Some("s3cret")));
+    assert!(
+        stdout(&out).contains("Nothing to register"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        requests_since(&datacite.lock().unwrap(), before),
+        Vec::<String>::new()
+    );
+    a.work.push().assert_landed();
+
+    // Withdrawn: every DOI is hidden, points at the landing page, says why, and
+    // carries none of the record's content.
+    let reason = "Retracted: a calibration error";
+    let out = ok(a.work.capsule_as(
+        "alice",
+        &["withdraw", "higgs-4l", "--reason", reason, "--push"],
+    ));
+    assert!(
+        stdout(&out).contains("capsule doi higgs-4l"),
+        "{}",
+        stdout(&out)
+    );
+    let before = datacite.lock().unwrap().log.len();
+    let out = ok(doi_run(&a.work, Some("s3cret")));
+    {
+        let dc = datacite.lock().unwrap();
+        let sent = requests_since(&dc, before);
+        assert_eq!(
+            sent,
+            [v1, v2, concept].map(|d| format!("PUT /dois/{d}")).to_vec(),
+            "one PUT per DOI, no new DOI"
+        );
+        let hides = &dc.updates[dc.updates.len() - 3..];
+        for doi in [v1, v2, concept] {
+            assert!(
+                hides.contains(&(doi.to_string(), Some("hide".to_string()))),
+                "{hides:?}"
+            );
+            assert_eq!(
+                dc.dois[doi], "registered",
+                "{doi} is hidden, still resolving"
+            );
+            let meta = &dc.metadata[doi];
+            assert_eq!(meta["url"], page, "{doi} resolves to the tombstone's page");
+            assert_eq!(meta["descriptions"][0]["descriptionType"], "Other");
+            assert!(meta["descriptions"][0]["description"]
+                .as_str()
+                .unwrap()
+                .contains(reason));
+            assert!(
+                meta["dates"]
+                    .to_string()
+                    .contains(r#""dateType":"Withdrawn""#),
+                "{meta}"
+            );
+            assert!(
+                !meta.to_string().contains("CANARY-KEYWORD-3d9a"),
+                "{doi}: {meta}"
+            );
+            assert_eq!(meta.get("subjects"), None);
+        }
+    }
+    assert!(
+        stdout(&out).contains(&format!("{concept}: hidden (withdrawn)")),
+        "{}",
+        stdout(&out)
+    );
+    let recorded = read_json(&a.work.path.join(dep("higgs-4l", "identifiers.json")));
+    assert_eq!(recorded["versions"]["1"]["state"], "registered");
+
+    // Hidden DOIs still resolve, so the record is still cited by its DOI.
+    let text = stdout(&ok(a.work.capsule(&["cite", "higgs-4l"])));
+    assert!(text.contains(&format!("https://doi.org/{v2}")), "{text}");
+
+    // A second run after the withdrawal sends nothing.
+    let before = datacite.lock().unwrap().log.len();
+    let out = ok(doi_run(&a.work, Some("s3cret")));
+    assert!(stdout(&out).contains("Nothing to send"), "{}", stdout(&out));
+    assert_eq!(
+        requests_since(&datacite.lock().unwrap(), before),
+        Vec::<String>::new()
+    );
+    server.unblock();
+}
+
+/// A withdrawn record that never had DOIs gets none.
+#[test]
+fn a_withdrawn_record_gets_no_dois() {
+    let a = archive(Fixture::default());
+    let (port, datacite, server) = start_datacite("s3cret");
+    use_datacite(&a.work, port);
+    ok(a.work.capsule_as(
+        "alice",
+        &["withdraw", "higgs-4l", "--reason", "Retracted", "--push"],
+    ));
+    let out = ok(doi_run(&a.work, Some("s3cret")));
+    assert!(stdout(&out).contains("Nothing to send"), "{}", stdout(&out));
+    assert!(datacite.lock().unwrap().log.is_empty());
+    assert!(!a
+        .work
+        .path
+        .join(dep("higgs-4l", "identifiers.json"))
+        .exists());
+    server.unblock();
 }

