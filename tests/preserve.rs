@@ -7,6 +7,8 @@
 mod common;
 #[path = "preserve/doi.rs"]
 mod doi;
+#[path = "preserve/lfs.rs"]
+mod lfs;
 #[path = "preserve/support.rs"]
 mod support;
 #[path = "preserve/xsd.rs"]
