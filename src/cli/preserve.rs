@@ -281,7 +281,9 @@ published version with DataCite's REST API, as [datacite] in capsule.toml names
 (prefix, repository_id, url). The password comes from the environment variable
 [datacite] password_env (default CAPSULE_DATACITE_PASSWORD), never from a file.
 What was registered is recorded in the deposit's identifiers.json and committed, so
-running it again registers only what is new.
+running it again sends only what changed. Run it after each new version (the
+concept DOI moves to it, earlier versions name it) and after a withdrawal (the
+DOIs are hidden and keep resolving to the landing page with the tombstone).
 
 Examples:
   CAPSULE_DATACITE_PASSWORD=... capsule doi higgs-4l --push"
@@ -307,26 +309,12 @@ pub fn register_dois(args: DoiArgs) -> anyhow::Result<Outcome> {
     let Some(datacite) = clone.settings.datacite.clone() else {
         bail!("capsule.toml has no [datacite] section: add prefix, repository_id and url (see docs/preservation.md)");
     };
-    if let Some(t) = withdrawal(&clone.repo, id)? {
-        bail!(
-            "{id} was withdrawn on {} ({}): no new DOIs are registered for it",
-            t.day(),
-            t.reason
-        );
-    }
+    // A withdrawn record gets no new DOIs; the ones it has are hidden (they keep
+    // resolving to the landing page with the tombstone).
+    let tombstone = withdrawal(&clone.repo, id)?;
     let latest = snapshot(&clone.repo, id, None)?;
-    if !latest.is_public() {
+    if tombstone.is_none() && !latest.is_public() {
         bail!("{id} is restricted (its _access.deposit-read is not public): DOI metadata is public, so none is registered");
-    }
-    let planned = doi::Registered::planned(&datacite, id, &latest.versions);
-    let mut records = Vec::new();
-    for n in &latest.versions {
-        let snap = snapshot(&clone.repo, id, Some(*n))?;
-        records.push(Record::new(
-            &clone.settings,
-            &snap,
-            identifiers(&clone.settings, &snap, &planned),
-        ));
     }
     let file = capsule::deposit::file_path(id, doi::IDENTIFIERS);
     let mut current = match std::fs::read(clone.root.join(&file)) {
@@ -334,6 +322,21 @@ pub fn register_dois(args: DoiArgs) -> anyhow::Result<Outcome> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => doi::Registered::default(),
         Err(e) => return Err(e.into()),
     };
+    // The metadata names the DOIs as they will be: all of them for a live record,
+    // only those that resolve for a withdrawn one.
+    let named = match tombstone {
+        Some(_) => current.clone(),
+        None => doi::Registered::planned(&datacite, id, &latest.versions),
+    };
+    let mut records = Vec::new();
+    for n in &latest.versions {
+        let snap = snapshot(&clone.repo, id, Some(*n))?;
+        records.push(Record::new(
+            &clone.settings,
+            &snap,
+            identifiers(&clone.settings, &snap, &named),
+        ));
+    }
     let client = doi::Client::from_env(&datacite)?;
     let target = clone.root.join(&file);
     let mut save = |r: &doi::Registered| -> std::io::Result<()> {
@@ -343,7 +346,13 @@ pub fn register_dois(args: DoiArgs) -> anyhow::Result<Outcome> {
         partial.as_file().sync_all()?;
         partial.persist(&target).map(|_| ()).map_err(|e| e.error)
     };
-    let result = doi::register(&client, &records, &mut current, &mut save);
+    let result = doi::register(
+        &client,
+        &records,
+        tombstone.as_ref(),
+        &mut current,
+        &mut save,
+    );
     let changed = run_git(
         clone.git().args(["add", "--", &file]),
         "stage identifiers.json",
@@ -382,11 +391,16 @@ pub fn register_dois(args: DoiArgs) -> anyhow::Result<Outcome> {
     } else {
         let mut out = anstream::stdout();
         if steps.is_empty() {
-            writeln!(
-                out,
-                "Nothing to register: every version of {id} has its DOI ({})",
-                file
-            )?;
+            match &tombstone {
+                Some(_) => writeln!(
+                    out,
+                    "Nothing to send: {id} is withdrawn and its DOIs are hidden already ({file})"
+                )?,
+                None => writeln!(
+                    out,
+                    "Nothing to register: every version of {id} has its DOI, up to date ({file})"
+                )?,
+            }
         }
         for step in &steps {
             writeln!(
@@ -506,6 +520,15 @@ pub fn withdraw(args: WithdrawArgs) -> anyhow::Result<Outcome> {
         writeln!(out, "{} {path}", output::ok("Withdrawn"))?;
         if !pushed {
             writeln!(out, "Push it to withdraw the record everywhere: git push")?;
+        }
+        let identifiers = clone
+            .root
+            .join(capsule::deposit::file_path(id, doi::IDENTIFIERS));
+        if identifiers.is_file() {
+            writeln!(
+                out,
+                "Its DOIs still show it: run `capsule doi {id}` to hide them (they keep resolving to the landing page)"
+            )?;
         }
     }
     Ok(Outcome::Ok)

@@ -9,7 +9,8 @@
 //!    below a record tag changes an id that is checked here. Versions published with
 //!    `capsule publish` also carry a SHA-256 of their files in the tag message
 //!    (`Capsule-Payload-SHA256:`), which is checked too, so fixity does not rest on
-//!    SHA-1 alone.
+//!    SHA-1 alone. A file kept in Git LFS is checked too: its object in the local LFS
+//!    store against the SHA-256 and size its pointer records.
 //! 3. Every captured bundle a record version holds, against its recorded commit.
 //! 4. Bags already written (`--exports`), against their manifests.
 //!
@@ -200,6 +201,13 @@ fn check_record(repo: &Repository, tag: &crate::record::RecordTag) -> (Check, Ve
                     "{}: its content hashes to {actual}, not to {} as the record's tree says: the stored object is damaged",
                     file.path, file.blob
                 ));
+            } else if let Some(pointer) = super::lfs::parse_pointer(blob.content()) {
+                // The LFS objects this repository has are checked against their
+                // pointers; one it does not have is not damage (`git lfs fetch`).
+                match super::lfs::read_object(repo, &pointer) {
+                    Ok(_) | Err(super::lfs::LfsError::Missing { .. }) => {}
+                    Err(e) => problems.push(format!("{}: {e}", file.path)),
+                }
             }
         }
         if let Some(expected) = recorded_digest(&message) {

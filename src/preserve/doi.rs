@@ -18,6 +18,18 @@
 //! confirmed, `identifiers.json` beside the deposit is rewritten, and the CLI commits
 //! it: a second run finds everything registered and sends nothing. A draft left by an
 //! interrupted run (`422` "already been taken") is taken over, not created again.
+//!
+//! DOIs follow the record's life, as InvenioRDM does with DataCite:
+//! - a new version: its DOI is registered, the concept DOI's metadata and URL move to
+//!   it, and the earlier versions' metadata is updated (`IsPreviousVersionOf`);
+//! - withdrawal: every findable DOI of the record is hidden (`event: hide`, which
+//!   moves it to DataCite's `registered` state: it still resolves, but is no longer
+//!   listed or searchable), points at the record's landing page, which keeps the
+//!   tombstone, and carries only what that page shows, with a `Withdrawn` date and the
+//!   reason. A DOI is never deleted: it was promised to resolve.
+//!
+//! `identifiers.json` keeps, per DOI, its state and the SHA-256 of the metadata last
+//! sent; a DOI is updated (`PUT`) only when either would change.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -26,8 +38,10 @@ use git2::{Oid, Repository};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::bag::sha256_hex;
 use super::datacite::{datacite_json, Target};
 use super::metadata::Record;
+use super::tombstone::Tombstone;
 use crate::archive::GitTree;
 
 /// The file beside deposit.json that records registered identifiers.
@@ -64,16 +78,21 @@ fn default_timeout() -> u64 {
 #[serde(deny_unknown_fields)]
 pub struct Registration {
     pub doi: String,
-    /// `draft` or `findable`.
+    /// DataCite's state: `draft` (does not resolve), `findable`, or `registered`
+    /// (hidden after a withdrawal: resolves, is not listed).
     pub state: String,
     /// For the concept DOI: the version whose metadata it carries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<u32>,
+    /// SHA-256 of the metadata (attributes) DataCite last accepted for this DOI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata_sha256: Option<String>,
 }
 
 impl Registration {
-    fn is_findable(&self) -> bool {
-        self.state == "findable"
+    /// Whether the DOI resolves: findable, or registered (hidden, still resolving).
+    fn resolves(&self) -> bool {
+        self.state == "findable" || self.state == "registered"
     }
 }
 
@@ -89,19 +108,19 @@ pub struct Registered {
 }
 
 impl Registered {
-    /// The concept DOI, once findable.
+    /// The concept DOI, once it resolves.
     pub fn concept_doi(&self) -> Option<&str> {
         self.concept
             .as_ref()
-            .filter(|r| r.is_findable())
+            .filter(|r| r.resolves())
             .map(|r| r.doi.as_str())
     }
 
-    /// The DOI of version `n`, once findable.
+    /// The DOI of version `n`, once it resolves.
     pub fn version_doi(&self, n: u32) -> Option<&str> {
         self.versions
             .get(&n)
-            .filter(|r| r.is_findable())
+            .filter(|r| r.resolves())
             .map(|r| r.doi.as_str())
     }
 
@@ -125,6 +144,7 @@ impl Registered {
                 doi: concept,
                 state: "findable".into(),
                 version: versions.last().copied(),
+                metadata_sha256: None,
             }),
             versions: versions
                 .iter()
@@ -135,6 +155,7 @@ impl Registered {
                             doi: version(*n),
                             state: "findable".into(),
                             version: None,
+                            metadata_sha256: None,
                         },
                     )
                 })
@@ -260,10 +281,18 @@ impl Client {
         }
     }
 
-    /// Gives `doi` its metadata and makes it findable.
-    fn publish(&self, doi: &str, mut attributes: Value) -> Result<(), DoiError> {
+    /// Gives `doi` its metadata, with `event` (`publish`, `hide`) when its state
+    /// changes.
+    fn update(
+        &self,
+        doi: &str,
+        mut attributes: Value,
+        event: Option<&str>,
+    ) -> Result<(), DoiError> {
         attributes["doi"] = doi.into();
-        attributes["event"] = "publish".into();
+        if let Some(event) = event {
+            attributes["event"] = event.into();
+        }
         let body = json!({"data": {"id": doi, "type": "dois", "attributes": attributes}});
         match self.send("PUT", &format!("/dois/{doi}"), &body)? {
             (200 | 201, _) => Ok(()),
@@ -302,18 +331,61 @@ fn rejected(doi: &str, status: u16, text: &str) -> DoiError {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Step {
     pub doi: String,
-    /// `draft created`, `draft taken over` or `findable`.
+    /// `draft created`, `draft taken over`, `findable`, `metadata updated` or
+    /// `hidden (withdrawn)`.
     pub action: String,
 }
 
-/// Registers what `registered` lacks: a findable DOI for every version in
+/// What a withdrawn record's DOIs carry: what its landing page still shows (title,
+/// people, identifiers, how the versions relate) and why it was withdrawn; keywords,
+/// abstract, license and links to its content leave, as they leave the site. The URL
+/// is the record's landing page (its version pages are gone).
+pub fn withdrawn_metadata(mut attributes: Value, tombstone: &Tombstone, page: &str) -> Value {
+    const KEPT_RELATIONS: [&str; 4] = [
+        "HasVersion",
+        "IsVersionOf",
+        "IsNewVersionOf",
+        "IsPreviousVersionOf",
+    ];
+    if let Some(map) = attributes.as_object_mut() {
+        for key in ["subjects", "rightsList", "sizes", "formats"] {
+            map.remove(key);
+        }
+    }
+    if let Some(rel) = attributes["relatedIdentifiers"].as_array_mut() {
+        rel.retain(|r| {
+            r["relationType"]
+                .as_str()
+                .is_some_and(|t| KEPT_RELATIONS.contains(&t))
+        });
+    }
+    attributes["url"] = page.into();
+    attributes["descriptions"] = json!([{
+        "description": format!("Withdrawn on {}: {}", tombstone.day(), tombstone.reason),
+        "descriptionType": "Other",
+    }]);
+    if let Some(dates) = attributes["dates"].as_array_mut() {
+        dates.push(json!({
+            "date": tombstone.day(),
+            "dateType": "Withdrawn",
+            "dateInformation": tombstone.reason,
+        }));
+    }
+    attributes
+}
+
+/// Brings the record's DOIs where they belong: a DOI for every version in
 /// `versions` (each version's [`Record`], built with [`Registered::planned`]
-/// identifiers) and a findable concept DOI carrying the newest version's metadata.
-/// `save` is called after every confirmed step with the new state, so an error
-/// (a timeout, a refusal) loses nothing that DataCite did.
+/// identifiers) and a concept DOI carrying the newest version's metadata, all
+/// findable; or, when `withdrawn`, every DOI that resolves hidden with the
+/// tombstone's metadata (nothing new is registered for a withdrawn record). A DOI is
+/// sent only what changed its state or metadata (see `identifiers.json`). `save` is
+/// called after every confirmed step with the new state, so an error (a timeout, a
+/// refusal) loses nothing that DataCite did.
 pub fn register(
     client: &Client,
     versions: &[Record],
+    withdrawn: Option<&Tombstone>,
     registered: &mut Registered,
     save: &mut dyn FnMut(&Registered) -> std::io::Result<()>,
 ) -> Result<Vec<Step>, DoiError> {
@@ -336,21 +408,36 @@ pub fn register(
         .map(|r| (Some(r.version), version_name(r.version), r, Target::Version))
         .collect();
     targets.push((None, concept, latest, Target::Concept));
+    let wanted_state = if withdrawn.is_some() {
+        "registered"
+    } else {
+        "findable"
+    };
     for (version, doi, record, target) in targets {
         let current = match version {
             Some(n) => registered.versions.get(&n).cloned(),
             None => registered.concept.clone(),
         };
-        let up_to_date = current.as_ref().is_some_and(|r| {
-            r.is_findable() && (version.is_some() || r.version == Some(latest.version))
-        });
-        if up_to_date {
-            continue;
-        }
         let page = match target {
             Target::Concept => &record.ids.concept_page,
             Target::Version => &record.ids.version_page,
         };
+        let attributes = match withdrawn {
+            Some(t) => {
+                withdrawn_metadata(datacite_json(record, target), t, &record.ids.concept_page)
+            }
+            None => datacite_json(record, target),
+        };
+        let digest = sha256_hex(attributes.to_string().as_bytes());
+        let up_to_date = current.as_ref().is_some_and(|r| {
+            r.state == wanted_state && r.metadata_sha256.as_deref() == Some(digest.as_str())
+        });
+        // A withdrawn record gets no new DOIs, and its drafts never resolved.
+        let nothing_to_hide =
+            withdrawn.is_some() && !current.as_ref().is_some_and(Registration::resolves);
+        if up_to_date || nothing_to_hide {
+            continue;
+        }
         let mut entry = match current {
             Some(r) => r,
             None => {
@@ -368,14 +455,21 @@ pub fn register(
                     doi: doi.clone(),
                     state: "draft".into(),
                     version: None,
+                    metadata_sha256: None,
                 };
                 set(registered, version, entry.clone());
                 saved(registered, save)?;
                 entry
             }
         };
-        client.publish(&doi, datacite_json(record, target))?;
-        entry.state = "findable".into();
+        let (event, action) = match (entry.state.as_str(), wanted_state) {
+            ("draft", "findable") => (Some("publish"), "findable"),
+            ("findable", "registered") => (Some("hide"), "hidden (withdrawn)"),
+            _ => (None, "metadata updated"),
+        };
+        client.update(&doi, attributes, event)?;
+        entry.state = wanted_state.into();
+        entry.metadata_sha256 = Some(digest);
         if version.is_none() {
             entry.version = Some(latest.version);
         }
@@ -383,7 +477,7 @@ pub fn register(
         saved(registered, save)?;
         steps.push(Step {
             doi,
-            action: "findable".into(),
+            action: action.into(),
         });
     }
     Ok(steps)

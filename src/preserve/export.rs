@@ -14,6 +14,9 @@
 //! ```
 //!
 //! What goes in is read from the record tag's commit only, so drafts never leave.
+//! Files kept in Git LFS go in as their content from the local LFS store (checked
+//! against the pointer's SHA-256 and size); without it the export fails, naming the
+//! file and `git lfs fetch`.
 //! Withdrawn records never leave at all; restricted ones only in an internal export.
 //! Every date is the version's publication date, so two exports are byte-identical.
 
@@ -112,6 +115,19 @@ pub fn package(
             FileRole::Bundle(i)
         } else {
             FileRole::AnalysisFile
+        };
+        // A Git LFS pointer leaves as the content it names, or not at all: a bag
+        // holding a pointer would look complete and preserve nothing.
+        let bytes = match super::lfs::parse_pointer(&bytes) {
+            Some(pointer) if role == FileRole::AnalysisFile => {
+                super::lfs::read_object(repo, &pointer).map_err(|e| {
+                    PreserveError::Invalid(format!(
+                        "{} is a Git LFS pointer and {e}",
+                        crate::deposit::file_path(&snapshot.id, &file.path)
+                    ))
+                })?
+            }
+            _ => bytes,
         };
         let path = format!("deposit/{}", file.path);
         roles.push((path.clone(), role));

@@ -7,7 +7,8 @@
 //!   datasets, software, publications), and builds schema.org JSON-LD and RO-Crate
 //!   from them; [`datacite`] builds DataCite 4.5 JSON and XML; [`cite`] BibTeX,
 //!   CSL-JSON and a human citation. These builders are pure: the site calls them too.
-//! - [`bag`] writes and verifies BagIt 1.0 bags (folders or zips).
+//! - [`bag`] writes and verifies BagIt 1.0 bags (folders or zips); [`lfs`] puts the
+//!   content of Git LFS files in place of their pointers.
 //! - [`swhid`] computes Software Heritage identifiers of captured code.
 //! - [`doi`] registers DataCite DOIs and keeps what was registered in
 //!   `identifiers.json` beside the deposit.
@@ -23,6 +24,7 @@ pub mod cite;
 pub mod datacite;
 pub mod doi;
 pub mod export;
+pub mod lfs;
 pub mod metadata;
 pub mod swhid;
 pub mod tombstone;

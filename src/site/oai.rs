@@ -3,7 +3,8 @@
 //! `oai_datacite` carrying the DataCite 4.5 XML of `crate::preserve::datacite`), in
 //! the format of the OAI "Specification for an OAI Static Repository". A harvester
 //! reaches it through a static repository gateway, which answers the protocol's
-//! requests from this file.
+//! requests from this file. `oai_datacite` lists only versions with a registered DOI
+//! (DataCite's XML schema requires one), and appears once one has.
 //!
 //! Each shown record contributes its newest version; a withdrawn record stays as a
 //! header with `status="deleted"` (the repository keeps deletions, as its identifiers
@@ -33,6 +34,8 @@ const OAI_NS: &str = "http://www.openarchives.org/OAI/2.0/";
 const OAI_DC_NS: &str = "http://www.openarchives.org/OAI/2.0/oai_dc/";
 const DC_NS: &str = "http://purl.org/dc/elements/1.1/";
 const OAI_DATACITE_NS: &str = "http://schema.datacite.org/oai/oai-1.1/";
+const OAI_DC_XSD: &str = "http://www.openarchives.org/OAI/2.0/oai_dc.xsd";
+const OAI_DATACITE_XSD: &str = "http://schema.datacite.org/oai/oai-1.1/oai.xsd";
 
 enum Entry {
     Live(Box<Record>),
@@ -108,8 +111,12 @@ fn namespace(base_url: &str) -> String {
 
 /// The address the repository's Identify names as its administrator's: the archive's
 /// mail sender when mail is configured, else one at the site's host.
+///
+/// OAI-PMH.xsd accepts only `\S+@(\S+\.)+\S+`: a domain without a dot (`localhost`,
+/// common in demos and tests) gets the reserved `.invalid` suffix (RFC 2606), which
+/// keeps the file valid and says plainly that nobody reads that mailbox.
 fn admin_email(settings: &Settings, host: &str) -> String {
-    settings
+    let address = settings
         .mail
         .as_ref()
         .map(|m| m.from.0.clone())
@@ -117,8 +124,16 @@ fn admin_email(settings: &Settings, host: &str) -> String {
             (Some(a), Some(b)) if a < b => from[a + 1..b].trim().to_string(),
             _ => from.trim().to_string(),
         })
-        .filter(|a| a.contains('@'))
-        .unwrap_or_else(|| format!("archive@{host}"))
+        .filter(|a| a.contains('@') && !a.contains(char::is_whitespace))
+        .unwrap_or_else(|| format!("archive@{host}"));
+    let (local, domain) = address.rsplit_once('@').unwrap_or(("", host));
+    let local = if local.is_empty() { "archive" } else { local };
+    let dotted = domain.split('.').count() > 1 && domain.split('.').all(|l| !l.is_empty());
+    if dotted {
+        format!("{local}@{domain}")
+    } else {
+        format!("{local}@{domain}.invalid")
+    }
 }
 
 fn repository_xml(settings: &Settings, base_url: &str, entries: &[Entry]) -> String {
@@ -154,27 +169,35 @@ fn repository_xml(settings: &Settings, base_url: &str, entries: &[Entry]) -> Str
     x.push_str("    <oai:deletedRecord>persistent</oai:deletedRecord>\n");
     x.push_str("    <oai:granularity>YYYY-MM-DD</oai:granularity>\n");
     x.push_str("  </Identify>\n");
+    // DataCite's XML schema requires the DOI: a version without one has no valid
+    // oai_datacite record, so oai_datacite lists the versions with DOIs (and the
+    // deletions), and is offered only when one has a DOI. OAI-PMH.xsd wants at least
+    // one record in a ListRecords, so an empty one is left out.
+    let has_doi = |e: &Entry| match e {
+        Entry::Live(r) => r.ids.version.is_doi(),
+        Entry::Deleted { .. } => false,
+    };
+    let mut formats = vec![("oai_dc", OAI_DC_XSD, OAI_DC_NS)];
+    if entries.iter().any(has_doi) {
+        formats.push(("oai_datacite", OAI_DATACITE_XSD, OAI_DATACITE_NS));
+    }
     x.push_str("  <ListMetadataFormats>\n");
-    for (prefix, schema, ns) in [
-        (
-            "oai_dc",
-            "http://www.openarchives.org/OAI/2.0/oai_dc.xsd",
-            OAI_DC_NS,
-        ),
-        (
-            "oai_datacite",
-            "http://schema.datacite.org/oai/oai-1.1/oai.xsd",
-            OAI_DATACITE_NS,
-        ),
-    ] {
+    for (prefix, schema, ns) in &formats {
         x.push_str(&format!(
             "    <oai:metadataFormat>\n      <oai:metadataPrefix>{prefix}</oai:metadataPrefix>\n      <oai:schema>{schema}</oai:schema>\n      <oai:metadataNamespace>{ns}</oai:metadataNamespace>\n    </oai:metadataFormat>\n"
         ));
     }
     x.push_str("  </ListMetadataFormats>\n");
-    for prefix in ["oai_dc", "oai_datacite"] {
+    for (prefix, _, _) in formats {
+        let listed: Vec<&Entry> = entries
+            .iter()
+            .filter(|e| prefix == "oai_dc" || has_doi(e) || matches!(e, Entry::Deleted { .. }))
+            .collect();
+        if listed.is_empty() {
+            continue;
+        }
         x.push_str(&format!("  <ListRecords metadataPrefix=\"{prefix}\">\n"));
-        for entry in entries {
+        for entry in listed {
             let (id, deleted) = match entry {
                 Entry::Live(r) => (r.id.as_str(), false),
                 Entry::Deleted { id, .. } => (id.as_str(), true),
@@ -206,7 +229,7 @@ fn repository_xml(settings: &Settings, base_url: &str, entries: &[Entry]) -> Str
 fn oai_dc(r: &Record) -> String {
     let f = &r.facts;
     let mut x = format!(
-        "        <oai_dc:dc xmlns:oai_dc=\"{OAI_DC_NS}\" xmlns:dc=\"{DC_NS}\" xsi:schemaLocation=\"{OAI_DC_NS} http://www.openarchives.org/OAI/2.0/oai_dc.xsd\">\n"
+        "        <oai_dc:dc xmlns:oai_dc=\"{OAI_DC_NS}\" xmlns:dc=\"{DC_NS}\" xsi:schemaLocation=\"{OAI_DC_NS} {OAI_DC_XSD}\">\n"
     );
     let mut el = |name: &str, value: &str| {
         x.push_str(&format!(
@@ -241,7 +264,7 @@ fn oai_datacite(r: &Record, settings: &Settings) -> String {
         .strip_prefix("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n")
         .unwrap_or(&resource);
     let mut x = format!(
-        "        <oai_datacite xmlns=\"{OAI_DATACITE_NS}\" xsi:schemaLocation=\"{OAI_DATACITE_NS} http://schema.datacite.org/oai/oai-1.1/oai.xsd\">\n          <schemaVersion>4.5</schemaVersion>\n"
+        "        <oai_datacite xmlns=\"{OAI_DATACITE_NS}\" xsi:schemaLocation=\"{OAI_DATACITE_NS} {OAI_DATACITE_XSD}\">\n          <schemaVersion>4.5</schemaVersion>\n"
     );
     if let Some(d) = &settings.datacite {
         x.push_str(&format!(
@@ -270,6 +293,19 @@ mod tests {
             "data.example.org"
         );
         assert_eq!(namespace(""), "localhost");
+        let mut settings = Settings::default();
+        assert_eq!(
+            admin_email(&settings, "localhost"),
+            "archive@localhost.invalid"
+        );
+        assert_eq!(
+            admin_email(&settings, "data.example.org"),
+            "archive@data.example.org"
+        );
+        settings.mail = Settings::parse("[mail]\nfrom = \"Archive <capsule@localhost>\"\n")
+            .unwrap()
+            .mail;
+        assert_eq!(admin_email(&settings, "x.org"), "capsule@localhost.invalid");
         assert_eq!(xml_escape("a<b & \"c\"\u{1}"), "a&lt;b &amp; &quot;c&quot;");
     }
 }

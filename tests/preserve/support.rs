@@ -76,6 +76,8 @@ pub struct DataCite {
     pub dois: BTreeMap<String, String>,
     /// PUT bodies by DOI (the last one).
     pub metadata: BTreeMap<String, Value>,
+    /// Every accepted PUT: the DOI and its `event`, if any.
+    pub updates: Vec<(String, Option<String>)>,
     /// Answer the next request only after this long.
     pub slow_once: bool,
     /// Refuse the next PUT with a validation error.
@@ -145,13 +147,36 @@ pub fn start_datacite(password: &str) -> (u16, Arc<Mutex<DataCite>>, Arc<tiny_ht
                             json!({"errors": [{"status": "404", "title": "The resource you are looking for doesn't exist."}]}),
                         )
                     } else {
-                        s.dois.insert(target.clone(), "findable".into());
-                        s.metadata
-                            .insert(target.clone(), body["data"]["attributes"].clone());
-                        (
-                            200,
-                            json!({"data": {"id": target, "type": "dois", "attributes": {"state": "findable"}}}),
-                        )
+                        // DataCite's state machine: publish -> findable, hide ->
+                        // registered (only from findable), none: metadata only.
+                        let event = body["data"]["attributes"]["event"]
+                            .as_str()
+                            .map(str::to_string);
+                        let state = s.dois[&target].clone();
+                        let next = match (event.as_deref(), state.as_str()) {
+                            (Some("publish"), _) => Some("findable"),
+                            (Some("hide"), "findable") => Some("registered"),
+                            (Some("register"), "draft") => Some("registered"),
+                            (None, _) => Some(state.as_str()),
+                            _ => None,
+                        }
+                        .map(str::to_string);
+                        match next {
+                            Some(next) => {
+                                s.dois.insert(target.clone(), next.clone());
+                                s.metadata
+                                    .insert(target.clone(), body["data"]["attributes"].clone());
+                                s.updates.push((target.clone(), event));
+                                (
+                                    200,
+                                    json!({"data": {"id": target, "type": "dois", "attributes": {"state": next}}}),
+                                )
+                            }
+                            None => (
+                                422,
+                                json!({"errors": [{"source": "event", "title": format!("Cannot {} a {state} DOI", event.unwrap_or_default())}]}),
+                            ),
+                        }
                     }
                 } else {
                     (404, json!({"errors": [{"title": "not found"}]}))
