@@ -333,11 +333,6 @@ fn change(args: ChangeArgs, adding: bool) -> anyhow::Result<Outcome> {
         if adding && public && levels.iter().any(|&l| l != Level::Read) {
             bail!("`{group}` stands for everyone and grants only deposit-read (the public site); give people or e-groups --update or --admin");
         }
-        if adding && !public && !access.knows_group(&group) {
-            bail!(
-                "access.toml has no group {group}: an archive admin adds it to [groups] in access.toml as `\"{group}\" = [\"<user>\", ...]` (or lists it in a person's `groups`), commits and pushes that; then run this again"
-            );
-        }
         let wants_role_ids = compiled.as_deref().is_some_and(wants_cap_role_ids);
         let entry = if wants_role_ids {
             match group.parse::<u64>() {
@@ -351,6 +346,11 @@ fn change(args: ChangeArgs, adding: bool) -> anyhow::Result<Outcome> {
         } else {
             Value::String(group.clone())
         };
+        if adding && !public && !access.knows_group(&group) {
+            bail!(
+                "access.toml has no group {group}: an archive admin adds it to [groups] in access.toml as `\"{group}\" = [\"<user>\", ...]` (or lists it in a person's `groups`), commits and pushes that; then run this again"
+            );
+        }
         let same = |e: &Value| entry_text(e).is_some_and(|t| t.eq_ignore_ascii_case(&group));
         who = format!("e-group {group}");
         for &level in &levels {
@@ -399,9 +399,9 @@ fn change(args: ChangeArgs, adding: bool) -> anyhow::Result<Outcome> {
         print_saved(&args.id, &changes, false)?;
         writeln!(
             anstream::stdout(),
-            "Commit and push it: git commit -m \"Access to {}\" {}",
+            "Commit and push it: git add {path} && git commit -m \"Access to {}\"",
             args.id,
-            capsule::deposit::metadata_path(&args.id)
+            path = capsule::deposit::metadata_path(&args.id)
         )?;
     }
     Ok(Outcome::Ok)
