@@ -304,12 +304,7 @@ pub fn set_pointer_with(
             other => {
                 return Err(format!(
                     "cannot set {pointer}: the value at {here} is {}, not an object or array",
-                    match other {
-                        Value::Null => "null",
-                        Value::Bool(_) => "a boolean",
-                        Value::Number(_) => "a number",
-                        _ => "a string",
-                    }
+                    crate::json::kind(other)
                 ))
             }
         };

@@ -723,6 +723,24 @@ fn attach_copies_a_folder_with_its_layout_and_refuses_links_and_big_files() {
     assert!(!alice.path.join(dep("zee", "again")).exists());
 }
 
+/// An archive made by `capsule init` in a temporary folder, for commands that need no
+/// server (the folder goes when the first value is dropped).
+fn local_archive() -> (tempfile::TempDir, Work) {
+    let tmp = tempfile::TempDir::new().unwrap();
+    run_ok(capsule(tmp.path()).args([
+        "init",
+        "arch",
+        "--admin",
+        "alice",
+        "--admin-email",
+        "alice@example.org",
+    ]));
+    let work = Work {
+        path: tmp.path().join("arch"),
+    };
+    (tmp, work)
+}
+
 /// A schema with an in-document reference and one back to itself.
 const TREE_SCHEMA: &str = r##"{
   "$schema": "http://json-schema.org/draft-07/schema#",
@@ -737,18 +755,7 @@ const TREE_SCHEMA: &str = r##"{
 
 #[test]
 fn schema_show_resolves_refs_and_marks_circular_ones() {
-    let tmp = tempfile::TempDir::new().unwrap();
-    run_ok(capsule(tmp.path()).args([
-        "init",
-        "arch",
-        "--admin",
-        "alice",
-        "--admin-email",
-        "alice@example.org",
-    ]));
-    let work = Work {
-        path: tmp.path().join("arch"),
-    };
+    let (_tmp, work) = local_archive();
     work.write("tree.json", TREE_SCHEMA);
     let out = work.capsule(&[
         "schema",
@@ -814,18 +821,7 @@ fn schema_show_resolves_caps_schemas_and_their_cycles() {
     let Some(fixtures) = cap_fixtures() else {
         return;
     };
-    let tmp = tempfile::TempDir::new().unwrap();
-    run_ok(capsule(tmp.path()).args([
-        "init",
-        "arch",
-        "--admin",
-        "alice",
-        "--admin-email",
-        "alice@example.org",
-    ]));
-    let work = Work {
-        path: tmp.path().join("arch"),
-    };
+    let (_tmp, work) = local_archive();
     // The workflow schemas refer to most of the others: add them all (the one file
     // that is not valid JSON is reported and left out).
     let out = capsule(&work.path)

@@ -30,7 +30,7 @@ pub fn metadata_of(value: &Value) -> Result<Metadata, String> {
     let Value::Object(top) = value else {
         return Err(format!(
             "it holds {}, not a JSON object: give a deposit's metadata (an object with its fields), or CAP's response for a deposit (an object with `metadata`)",
-            kind(value)
+            crate::json::kind(value)
         ));
     };
     let is_response = !top.contains_key("$schema")
@@ -91,17 +91,6 @@ pub fn overlay(deposit: &mut Value, fields: Map<String, Value>) {
         for (key, value) in fields {
             map.insert(key, value);
         }
-    }
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
     }
 }
 
