@@ -286,29 +286,26 @@ fn change(args: ChangeArgs, adding: bool) -> anyhow::Result<Outcome> {
             None => entry_text(entry).is_some_and(|t| t.eq_ignore_ascii_case(given)),
         };
         who = person.unwrap_or(given).to_string();
-        for &level in &levels {
-            let place = format!("{}.users", level.key());
-            if adding {
-                let user = person.expect("checked");
+        let entry = match person {
+            Some(user) if adding => {
                 let wants_ids = compiled.as_deref().is_some_and(wants_cap_ids);
                 let schema = sref.clone().unwrap_or_else(|| capsule::deposit::SchemaRef {
                     name: "?".into(),
                     version: "?".into(),
                 });
-                let entry =
-                    person_entry(access, user, wants_ids, &schema).map_err(anyhow::Error::msg)?;
-                if !grants::add(&mut new, level, List::Users, entry, &same)
-                    .map_err(anyhow::Error::msg)?
-                {
-                    notes.push(format!("{who} is in {place} already"));
-                }
-            } else if grants::remove(&mut new, level, List::Users, &same)
-                .map_err(anyhow::Error::msg)?
-                .is_empty()
-            {
-                notes.push(format!("{who} is not in {place}"));
+                Some(person_entry(access, user, wants_ids, &schema).map_err(anyhow::Error::msg)?)
             }
-        }
+            _ => None,
+        };
+        apply(
+            &mut new,
+            &levels,
+            List::Users,
+            entry.as_ref(),
+            &same,
+            &who,
+            &mut notes,
+        )?;
         if !adding {
             if let Some(user) = person {
                 let now = DepositAccess::of(&new).level(access, user);
@@ -353,21 +350,16 @@ fn change(args: ChangeArgs, adding: bool) -> anyhow::Result<Outcome> {
         }
         let same = |e: &Value| entry_text(e).is_some_and(|t| t.eq_ignore_ascii_case(&group));
         who = format!("e-group {group}");
-        for &level in &levels {
-            let place = format!("{}.roles", level.key());
-            if adding {
-                if !grants::add(&mut new, level, List::Roles, entry.clone(), &same)
-                    .map_err(anyhow::Error::msg)?
-                {
-                    notes.push(format!("{who} is in {place} already"));
-                }
-            } else if grants::remove(&mut new, level, List::Roles, &same)
-                .map_err(anyhow::Error::msg)?
-                .is_empty()
-            {
-                notes.push(format!("{who} is not in {place}"));
-            }
-        }
+        let entry = adding.then_some(entry);
+        apply(
+            &mut new,
+            &levels,
+            List::Roles,
+            entry.as_ref(),
+            &same,
+            &who,
+            &mut notes,
+        )?;
     }
     for note in &notes {
         writeln!(anstream::stderr(), "{} {note}", output::bad("note:"))?;
@@ -405,6 +397,34 @@ fn change(args: ChangeArgs, adding: bool) -> anyhow::Result<Outcome> {
         )?;
     }
     Ok(Outcome::Ok)
+}
+
+/// Adds `entry` to `list` of each level (or, given none, removes what is `same` from
+/// it), noting each level where nothing changed.
+fn apply(
+    deposit: &mut Value,
+    levels: &[Level],
+    list: List,
+    entry: Option<&Value>,
+    same: &dyn Fn(&Value) -> bool,
+    who: &str,
+    notes: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    for &level in levels {
+        let place = format!("{}.{}", level.key(), list.key());
+        let changed = match entry {
+            Some(entry) => grants::add(deposit, level, list, entry.clone(), same),
+            None => grants::remove(deposit, level, list, same).map(|gone| !gone.is_empty()),
+        }
+        .map_err(anyhow::Error::msg)?;
+        if !changed {
+            notes.push(match entry {
+                Some(_) => format!("{who} is in {place} already"),
+                None => format!("{who} is not in {place}"),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Says so when the server will refuse this change from the person working here.
