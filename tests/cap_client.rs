@@ -471,6 +471,27 @@ fn new_from_a_cap_response_keeps_the_metadata_and_makes_you_the_owner() {
     for gone in ["_files", "control_number"] {
         assert!(copy.get(gone).is_none(), "{gone} was copied: {copy}");
     }
+    // cap-client's `metadata get` output (the metadata alone), piped in.
+    let mut child = capsule(&bob.path)
+        .env("CAPSULE_USER", "bob")
+        .args(["new", "--from", "-", "--id", "zee-piped"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(HIGGS.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_exit(&out, 0);
+    let piped = read_json(&bob, &dep("zee-piped", "deposit.json"));
+    assert_eq!(piped["basic_info"], original["basic_info"]);
+    assert_eq!(piped["_deposit"]["owners"], json!(["bob"]));
     bob.commit("bob's copy of a CAP analysis");
     bob.push_as("bob", "HEAD:main").assert_landed();
     drop(alice);

@@ -36,6 +36,7 @@ Examples:
   capsule new analysis                       newest analysis schema, minted id
   capsule new analysis/1.0.0 --id zee        a pinned version and a chosen id
   capsule new --from metadata.json           fields from a file (its $schema)
+  cap-client analysis get --pid X | capsule new --from -
   capsule new analysis --from response.json  CAP's API response, with this schema
   capsule new --from higgs-4l --id higgs-4l-run3   a copy of another deposit"
 )]
@@ -44,7 +45,8 @@ pub struct NewArgs {
     /// the schema the source names).
     #[arg(required_unless_present = "from")]
     schema: Option<String>,
-    /// Take the fields from a JSON file, or copy them from the deposit with this id.
+    /// Take the fields from a JSON file (`-`: standard input), or copy them from the
+    /// deposit with this id.
     #[arg(long, value_name = "FILE|ID")]
     from: Option<String>,
     /// The deposit's id (letters, digits, `.`, `_`, `-`).
@@ -71,11 +73,19 @@ struct Created {
     from: Option<String>,
 }
 
-/// Reads `--from`: an existing file, else a deposit of this clone.
+/// Reads `--from`: `-` for standard input, an existing file, else a deposit of this
+/// clone.
 fn read_source(clone: &Clone, from: &str) -> anyhow::Result<(Metadata, String)> {
     let path = Path::new(from);
-    if path.is_file() {
-        let bytes = std::fs::read(path).with_context(|| format!("cannot read {from}"))?;
+    if from == "-" || path.is_file() {
+        let bytes = if from == "-" {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
+                .context("cannot read standard input")?;
+            bytes
+        } else {
+            std::fs::read(path).with_context(|| format!("cannot read {from}"))?
+        };
         let (_, value) = capsule::json::parse(from, &bytes).map_err(|problems| {
             anyhow::anyhow!(
                 "--from {}; fix the file and run this again",
