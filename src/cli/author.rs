@@ -26,7 +26,8 @@ e.g. \"CMS-{$year}-\" gives CMS-2026-001), else a CAP-style CAP.<EXPERIMENT>.XXX
 
 --from FILE takes the fields from a JSON file: a deposit, CAP's response for a deposit
 or record (an object with `metadata`, as cap-client's `analysis get` prints it), or
-cap-client's `metadata get` output. --from ID copies another deposit of the archive.
+cap-client's `metadata get` output; `-` reads standard input. --from ID copies another
+deposit of the archive (a path that exists is read as a file first).
 Either way the copy gets a new id, you as its owner and fresh _access; system fields
 (_deposit, _access, _files, ...) and attached files are not copied. The schema is the
 one the source names, unless SCHEMA is given. Metadata the schema refuses is reported
