@@ -181,6 +181,40 @@ impl Access {
     pub fn knows(&self, user: &str) -> bool {
         self.people.contains_key(user)
     }
+
+    /// The user of `[people]` that `given` names: their user name, their e-mail (in any
+    /// case) or their CAP id. What `capsule access add --user` accepts.
+    pub fn find_person(&self, given: &str) -> Option<&str> {
+        if let Some((user, _)) = self.people.get_key_value(given) {
+            return Some(user.as_str());
+        }
+        as_cap_id(given)
+            .and_then(|id| self.user_by_cap_id(id))
+            .or_else(|| self.user_by_email(given))
+    }
+
+    /// Whether an entry of an access list, as a deposit writes it (a name, an e-mail,
+    /// a CAP id as a number or digits, an object with `email`), names `user` directly:
+    /// not through a group.
+    pub fn entry_names(&self, user: &str, entry: &Value) -> bool {
+        person_entry(entry).is_some_and(|text| self.names(user, &text))
+    }
+
+    /// Whether `group` is a group this archive knows: a key of `[groups]`, or a group
+    /// some person of `[people]` lists as theirs.
+    pub fn knows_group(&self, group: &str) -> bool {
+        self.groups.contains_key(group)
+            || self
+                .people
+                .values()
+                .any(|p| p.groups().iter().any(|g| g == group))
+    }
+}
+
+/// An entry of an access list as text (see [`Access::entry_names`]); `None` for values
+/// that name nobody (`null`, booleans, lists).
+pub fn entry_text(entry: &Value) -> Option<String> {
+    person_entry(entry)
 }
 
 /// What a person may do with a deposit, weakest first.

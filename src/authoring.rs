@@ -7,37 +7,82 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::deposit::check_id;
+use crate::access::Access;
+use crate::deposit::{check_id, SchemaRef};
 use crate::schema::{CompiledSchema, LoadedSchema};
+
+pub mod grants;
+pub mod source;
+
+/// Whether a list the schema describes at `node` holds numbers (CAP's user and role
+/// ids), judged from its items' `type` (CAP's one-element-list `items` included).
+fn holds_numbers(node: Option<crate::schema::SchemaNode<'_>>) -> bool {
+    node.and_then(|n| n.child("0")).is_some_and(|item| {
+        let ty = item.value().get("type");
+        let is_number = |t: &Value| matches!(t.as_str(), Some("integer" | "number"));
+        match ty {
+            Some(Value::Array(list)) => {
+                list.iter().any(is_number) && !list.iter().any(|t| t == "string")
+            }
+            Some(t) => is_number(t),
+            None => false,
+        }
+    })
+}
+
+/// The schema's description of `_access.<level>.<list>` (`users` or `roles`).
+fn access_list<'a>(
+    schema: &'a CompiledSchema,
+    level: &str,
+    list: &str,
+) -> Option<crate::schema::SchemaNode<'a>> {
+    schema
+        .node()
+        .child("_access")
+        .and_then(|a| a.child(level))
+        .and_then(|l| l.child(list))
+}
+
+const LEVELS: [&str; 3] = ["deposit-admin", "deposit-update", "deposit-read"];
 
 /// Whether a schema wants people in `_deposit.owners` and `_access.*.users` as CAP user
 /// ids (integers, as CAP's `deposit` and `access` schemas type them) rather than names.
 pub fn wants_cap_ids(schema: &CompiledSchema) -> bool {
-    let numeric = |node: Option<crate::schema::SchemaNode<'_>>| {
-        node.and_then(|n| n.child("0")).is_some_and(|item| {
-            let ty = item.value().get("type");
-            let is_number = |t: &Value| matches!(t.as_str(), Some("integer" | "number"));
-            match ty {
-                Some(Value::Array(list)) => {
-                    list.iter().any(is_number) && !list.iter().any(|t| t == "string")
-                }
-                Some(t) => is_number(t),
-                None => false,
-            }
-        })
-    };
-    let root = schema.node();
-    let owners = root.child("_deposit").and_then(|d| d.child("owners"));
-    let users = ["deposit-admin", "deposit-update", "deposit-read"]
+    let owners = schema
+        .node()
+        .child("_deposit")
+        .and_then(|d| d.child("owners"));
+    holds_numbers(owners)
+        || LEVELS
+            .iter()
+            .any(|level| holds_numbers(access_list(schema, level, "users")))
+}
+
+/// Whether a schema wants groups in `_access.*.roles` as CAP role ids (numbers), as
+/// CAP's own `access` schema types them, rather than e-group names.
+pub fn wants_cap_role_ids(schema: &CompiledSchema) -> bool {
+    LEVELS
         .iter()
-        .any(|level| {
-            numeric(
-                root.child("_access")
-                    .and_then(|a| a.child(level))
-                    .and_then(|l| l.child("users")),
-            )
-        });
-    numeric(owners) || users
+        .any(|level| holds_numbers(access_list(schema, level, "roles")))
+}
+
+/// How `user` is written into a deposit's owners and `users` lists: the user name, or
+/// their CAP id where the schema wants ids (`wants_ids`, from [`wants_cap_ids`]). When
+/// the schema wants an id and access.toml gives none, the error names the line to write.
+pub fn person_entry(
+    access: &Access,
+    user: &str,
+    wants_ids: bool,
+    schema: &SchemaRef,
+) -> Result<Value, String> {
+    match (wants_ids, access.cap_id(user)) {
+        (false, _) => Ok(Value::String(user.to_string())),
+        (true, Some(id)) => Ok(Value::from(id)),
+        (true, None) => Err(format!(
+            "schema {schema} wants CAP user ids (numbers) in _deposit.owners and _access, and access.toml gives {user} none: write their line in [people] as `{user} = {{ email = \"{}\", cap_id = <CAP user id> }}`, then run this again",
+            access.email(user).unwrap_or("...")
+        )),
+    }
 }
 
 /// A new deposit for `schema`: `$schema` pinned to its exact version, the author
@@ -259,17 +304,50 @@ pub fn set_pointer_with(
             other => {
                 return Err(format!(
                     "cannot set {pointer}: the value at {here} is {}, not an object or array",
-                    match other {
-                        Value::Null => "null",
-                        Value::Bool(_) => "a boolean",
-                        Value::Number(_) => "a number",
-                        _ => "a string",
-                    }
+                    crate::json::kind(other)
                 ))
             }
         };
     }
     Ok(())
+}
+
+/// Removes the value at a JSON pointer and returns it: a member of an object, or an
+/// element of an array (the elements after it move up, as in JSON Patch's `remove`).
+/// The whole deposit and its `$schema` cannot be removed.
+pub fn remove_pointer(root: &mut Value, pointer: &str) -> Result<Value, String> {
+    let Some(rest) = pointer.strip_prefix('/') else {
+        return Err(if pointer.is_empty() {
+            "the whole deposit cannot be removed: give the pointer of a field, as in /basic_info/status".into()
+        } else {
+            format!("`{pointer}` is not a JSON pointer: it must start with `/`, as in /basic_info/status")
+        });
+    };
+    if pointer == "/$schema" {
+        return Err("$schema names the schema the deposit is checked against and cannot be removed: to move to another schema version, set it (`capsule set ID /$schema NAME/VERSION`)".into());
+    }
+    let (parent, last) = match rest.rsplit_once('/') {
+        Some((parent, last)) => (format!("/{parent}"), last),
+        None => (String::new(), rest),
+    };
+    let token = last.replace("~1", "/").replace("~0", "~");
+    let missing = || format!("there is no field at {pointer}: nothing to remove");
+    match root.pointer_mut(&parent).ok_or_else(missing)? {
+        Value::Object(map) => map.shift_remove(&token).ok_or_else(missing),
+        Value::Array(items) => {
+            let index = token
+                .parse::<usize>()
+                .map_err(|_| format!("`{token}` is not an index of the array at {parent}"))?;
+            if index >= items.len() {
+                return Err(format!(
+                    "index {index} is past the end of the array at {parent} ({} items): nothing to remove",
+                    items.len()
+                ));
+            }
+            Ok(items.remove(index))
+        }
+        _ => Err(missing()),
+    }
 }
 
 /// Writes a deposit atomically: a temporary file beside it, flushed, then renamed, so a
@@ -327,6 +405,30 @@ mod tests {
         assert!(set_pointer(&mut d, "/basic_info/-", json!(1))
             .unwrap_err()
             .contains("is an object"));
+    }
+
+    #[test]
+    fn remove_pointer_removes_members_and_elements() {
+        let mut d = json!({"$schema": "a/1.0.0", "a": {"list": [1, 2, 3], "x/y": true}, "b": 1});
+        assert_eq!(remove_pointer(&mut d, "/a/list/1").unwrap(), json!(2));
+        assert_eq!(remove_pointer(&mut d, "/a/x~1y").unwrap(), json!(true));
+        assert_eq!(remove_pointer(&mut d, "/b").unwrap(), json!(1));
+        assert_eq!(d, json!({"$schema": "a/1.0.0", "a": {"list": [1, 3]}}));
+        assert!(remove_pointer(&mut d, "/$schema")
+            .unwrap_err()
+            .contains("cannot be removed"));
+        assert!(remove_pointer(&mut d, "")
+            .unwrap_err()
+            .contains("whole deposit"));
+        assert!(remove_pointer(&mut d, "/a/nope")
+            .unwrap_err()
+            .contains("no field at /a/nope"));
+        assert!(remove_pointer(&mut d, "/a/list/2")
+            .unwrap_err()
+            .contains("past the end"));
+        assert!(remove_pointer(&mut d, "/c/d")
+            .unwrap_err()
+            .contains("no field"));
     }
 
     #[test]

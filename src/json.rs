@@ -22,6 +22,18 @@ use serde_json::{Map, Value};
 
 use crate::problem::Problem;
 
+/// What kind of JSON value this is, as messages say it ("a string", "a list").
+pub fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
 /// UTF-8 text of a JSON file, without a leading byte order mark; invalid UTF-8 is a
 /// problem at the line and column of the first bad byte.
 pub fn decode_text(path: &str, bytes: &[u8]) -> Result<String, Vec<Problem>> {

@@ -29,9 +29,11 @@
 
 mod cap_keywords;
 pub mod engine;
+mod inline;
 mod node;
 
 pub use engine::{Draft, Engine};
+pub use inline::{Cycle, Inlined};
 pub use node::SchemaNode;
 use node::{child_schema, resolve};
 
@@ -936,6 +938,23 @@ pub enum LoadError {
     Io(String, std::io::Error),
     #[error("the schema has {} problem(s)", .0.len())]
     Invalid(Vec<Problem>),
+}
+
+/// The schema a person names on the command line: `NAME` for its newest version (even
+/// when the name holds `-v`, as `atlas-variables` does, if the archive has a schema of
+/// that name), `NAME/VERSION`, `NAME-vVERSION`, or a CAP URL. `None` when the text
+/// names no schema at all.
+pub fn schema_ref_from_user(source: &dyn Source, text: &str) -> std::io::Result<Option<SchemaRef>> {
+    let known = list_schemas(source)?
+        .into_iter()
+        .any(|(name, _)| name == text);
+    Ok(if known {
+        parse_latest_schema_ref(&format!("{text}/{LATEST}"))
+    } else if text.contains('/') || text.contains("-v") {
+        parse_schema_ref(text).or_else(|| parse_latest_schema_ref(text))
+    } else {
+        parse_latest_schema_ref(&format!("{text}/{LATEST}"))
+    })
 }
 
 /// Lists the schemas in a source: `(name, versions sorted numerically)`.

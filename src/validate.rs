@@ -404,7 +404,7 @@ fn describe(error: &ValidationError<'_>) -> Vec<(String, String)> {
         ValidationErrorKind::Type { kind } => one(format!(
             "must be {}, not {}",
             type_words(&format!("{kind:?}")),
-            json_type(error.instance())
+            crate::json::kind(error.instance())
         )),
         ValidationErrorKind::Enum { options } => one(format!(
             "{value} is not one of the allowed values: {}",
@@ -490,17 +490,6 @@ fn format_words(format: &str) -> String {
         "date" => "date (YYYY-MM-DD)".into(),
         "date-time" => "date and time (such as 2024-05-01T12:00:00Z)".into(),
         other => other.to_string(),
-    }
-}
-
-fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
     }
 }
 

@@ -1,15 +1,17 @@
-//! `capsule new`
+//! `capsule new`: a deposit from a schema, from a JSON file, or as a copy of another.
 
 use std::io::Write;
+use std::path::Path;
 
 use anyhow::{bail, Context};
 use clap::Args;
 use serde::Serialize;
 
 use capsule::archive::WorkTree;
-use capsule::authoring::{mint_id, new_deposit, today, wants_cap_ids};
-use capsule::deposit::{check_id, parse_latest_schema_ref, parse_schema_ref};
-use capsule::schema::{list_schemas, SchemaRegistry};
+use capsule::authoring::source::{metadata_of, overlay, Metadata};
+use capsule::authoring::{mint_id, new_deposit, person_entry, today, wants_cap_ids};
+use capsule::deposit::check_id;
+use capsule::schema::{list_schemas, schema_ref_from_user, SchemaRegistry};
 
 use super::clone::Clone;
 use super::output;
@@ -22,13 +24,32 @@ you as its owner with read, update and admin rights, and starts from the schema'
 defaults. Without --id, an id is minted from the schema's config.pid.format (CAP's,
 e.g. \"CMS-{$year}-\" gives CMS-2026-001), else a CAP-style CAP.<EXPERIMENT>.XXXX.XXXX.
 
+--from FILE takes the fields from a JSON file: a deposit, CAP's response for a deposit
+or record (an object with `metadata`, as cap-client's `analysis get` prints it), or
+cap-client's `metadata get` output; `-` reads standard input. --from ID copies another
+deposit of the archive (a path that exists is read as a file first).
+Either way the copy gets a new id, you as its owner and fresh _access; system fields
+(_deposit, _access, _files, ...) and attached files are not copied. The schema is the
+one the source names, unless SCHEMA is given. Metadata the schema refuses is reported
+and nothing is written.
+
 Examples:
-  capsule new analysis                 newest analysis schema, minted id
-  capsule new analysis/1.0.0 --id zee  a pinned version and a chosen id"
+  capsule new analysis                       newest analysis schema, minted id
+  capsule new analysis/1.0.0 --id zee        a pinned version and a chosen id
+  capsule new --from metadata.json           fields from a file (its $schema)
+  cap-client analysis get --pid X | capsule new --from -
+  capsule new analysis --from response.json  CAP's API response, with this schema
+  capsule new --from higgs-4l --id higgs-4l-run3   a copy of another deposit"
 )]
 pub struct NewArgs {
-    /// The schema: NAME for its newest version, or NAME/VERSION.
-    schema: String,
+    /// The schema: NAME for its newest version, or NAME/VERSION (default with --from:
+    /// the schema the source names).
+    #[arg(required_unless_present = "from")]
+    schema: Option<String>,
+    /// Take the fields from a JSON file (`-`: standard input), or copy them from the
+    /// deposit with this id.
+    #[arg(long, value_name = "FILE|ID")]
+    from: Option<String>,
     /// The deposit's id (letters, digits, `.`, `_`, `-`).
     #[arg(long)]
     id: Option<String>,
@@ -48,29 +69,71 @@ struct Created {
     owner: String,
     /// How the owner is written in the deposit (a name, or a CAP id).
     owner_entry: serde_json::Value,
+    /// Where the fields came from (`--from`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    from: Option<String>,
+}
+
+/// Reads `--from`: `-` for standard input, an existing file, else a deposit of this
+/// clone.
+fn read_source(clone: &Clone, from: &str) -> anyhow::Result<(Metadata, String)> {
+    let path = Path::new(from);
+    if from == "-" || path.is_file() {
+        let bytes = if from == "-" {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
+                .context("cannot read standard input")?;
+            bytes
+        } else {
+            std::fs::read(path).with_context(|| format!("cannot read {from}"))?
+        };
+        let (_, value) = capsule::json::parse(from, &bytes).map_err(|problems| {
+            anyhow::anyhow!(
+                "--from {}; fix the file and run this again",
+                problems
+                    .iter()
+                    .map(output::problem_line)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        })?;
+        let metadata = metadata_of(&value).map_err(|e| anyhow::anyhow!("--from {from}: {e}"))?;
+        return Ok((metadata, from.to_string()));
+    }
+    if check_id(from).is_ok()
+        && clone
+            .root
+            .join(capsule::deposit::metadata_path(from))
+            .is_file()
+    {
+        let value = clone.read_deposit(from)?;
+        let metadata = metadata_of(&value).map_err(|e| anyhow::anyhow!("--from {from}: {e}"))?;
+        return Ok((metadata, format!("deposit {from}")));
+    }
+    bail!(
+        "--from {from}: there is no such file, and no deposit {from} in this clone; give a JSON file or the id of a deposit"
+    )
 }
 
 pub fn run(args: NewArgs) -> anyhow::Result<Outcome> {
     let clone = Clone::open()?;
     let user = clone.user(args.as_user.as_deref())?;
     let tree = WorkTree::new(&clone.root);
-    // A bare name means its newest version, even when the name contains `-v`
-    // (atlas-variables); otherwise NAME/VERSION or NAME-vVERSION.
-    let known = list_schemas(&tree)?
-        .into_iter()
-        .any(|(name, _)| name == args.schema);
-    let sref = if known {
-        parse_latest_schema_ref(&format!("{}/latest", args.schema))
-    } else if args.schema.contains('/') || args.schema.contains("-v") {
-        parse_schema_ref(&args.schema)
-    } else {
-        parse_latest_schema_ref(&format!("{}/latest", args.schema))
-    }
-    .with_context(|| {
-        format!(
-            "`{}` does not name a schema: write NAME or NAME/VERSION",
-            args.schema
-        )
+    let source = match &args.from {
+        Some(from) => Some(read_source(&clone, from)?),
+        None => None,
+    };
+    let wanted = match (&args.schema, &source) {
+        (Some(schema), _) => schema.clone(),
+        (None, Some((Metadata { schema: Some(named), .. }, _))) => named.clone(),
+        (None, Some((_, from))) => bail!(
+            "{from} names no schema (no $schema): say which one, as in `capsule new NAME --from {}`",
+            args.from.as_deref().unwrap_or_default()
+        ),
+        (None, None) => unreachable!("clap requires SCHEMA without --from"),
+    };
+    let sref = schema_ref_from_user(&tree, &wanted)?.with_context(|| {
+        format!("`{wanted}` does not name a schema: write NAME or NAME/VERSION")
     })?;
     let mut registry = SchemaRegistry::new();
     let Some((_, schema)) = registry
@@ -79,8 +142,7 @@ pub fn run(args: NewArgs) -> anyhow::Result<Outcome> {
     else {
         let names: Vec<String> = list_schemas(&tree)?.into_iter().map(|(n, _)| n).collect();
         bail!(
-            "there is no schema {} in this archive; it has: {}",
-            args.schema,
+            "there is no schema {wanted} in this archive; it has: {}",
             if names.is_empty() {
                 "none".into()
             } else {
@@ -125,15 +187,8 @@ pub fn run(args: NewArgs) -> anyhow::Result<Outcome> {
         .ok()
         .flatten()
         .is_some_and(|compiled| wants_cap_ids(&compiled));
-    let person = match (wants_ids, clone.access.cap_id(&user)) {
-        (false, _) => serde_json::Value::String(user.clone()),
-        (true, Some(id)) => serde_json::Value::from(id),
-        (true, None) => bail!(
-            "schema {} wants CAP user ids (numbers) in _deposit.owners and _access, and access.toml gives {user} none: write their line in [people] as `{user} = {{ email = \"{}\", cap_id = <CAP user id> }}`, then run this again",
-            schema.sref,
-            clone.access.email(&user).unwrap_or("...")
-        ),
-    };
+    let person =
+        person_entry(&clone.access, &user, wants_ids, &schema.sref).map_err(anyhow::Error::msg)?;
     // CAP's own access schema types roles as CAP ids too: names such as `public` would
     // make the new deposit invalid there, so such deposits start with no default readers.
     let readers: &[String] = if wants_ids {
@@ -148,7 +203,24 @@ pub fn run(args: NewArgs) -> anyhow::Result<Outcome> {
     } else {
         &clone.settings.archive.default_readers
     };
-    let deposit = new_deposit(&schema, &person, readers);
+    let mut deposit = new_deposit(&schema, &person, readers);
+    if let Some((metadata, from)) = &source {
+        overlay(&mut deposit, metadata.fields.clone());
+        // Copied metadata is judged before anything is written, as the server would.
+        let problems = clone.problems_of(&id, &deposit)?;
+        if !problems.is_empty() {
+            output::problems(
+                &problems,
+                "refused:",
+                &format!(
+                    "the metadata from {from} does not fit schema {}: {}; nothing was written. Fix the source (the pointers are the same there), or name another schema version",
+                    schema.sref,
+                    output::count(problems.len(), "problem")
+                ),
+            )?;
+            return Ok(Outcome::Problems);
+        }
+    }
     let folder = clone.root.join(capsule::deposit::folder(&id));
     std::fs::create_dir_all(&folder)?;
     let path = folder.join("deposit.json");
@@ -169,6 +241,7 @@ pub fn run(args: NewArgs) -> anyhow::Result<Outcome> {
         id,
         owner: user,
         owner_entry: person,
+        from: source.map(|(_, from)| from),
     };
     if args.json {
         output::json(&created)?;
@@ -176,10 +249,15 @@ pub fn run(args: NewArgs) -> anyhow::Result<Outcome> {
         let mut out = anstream::stdout();
         writeln!(
             out,
-            "Created {} ({}, owner {}).\nFill it in, check it with `capsule validate {}`, then commit and push.",
+            "Created {} ({}, owner {}{}).\nFill it in, check it with `capsule validate {}`, then commit and push.",
             created.path,
             created.schema,
             created.owner,
+            created
+                .from
+                .as_ref()
+                .map(|f| format!(", fields from {f}; attached files are not copied"))
+                .unwrap_or_default(),
             created.id
         )?;
     }

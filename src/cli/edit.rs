@@ -1,4 +1,5 @@
-//! `capsule set`, `capsule edit` and `capsule attach`: changing a deposit in a clone.
+//! `capsule set`, `capsule unset`, `capsule edit` and `capsule attach`: changing a
+//! deposit in a clone.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -8,7 +9,7 @@ use clap::Args;
 use serde::Serialize;
 use serde_json::Value;
 
-use capsule::authoring::{set_pointer_with, write_json_atomically};
+use capsule::authoring::{remove_pointer, set_pointer_with, write_json_atomically};
 use capsule::deposit::{lfs_pointer, LfsPointer};
 use capsule::history::{diff_values, FieldChange};
 use capsule::problem::Problem;
@@ -164,26 +165,111 @@ pub fn set(args: SetArgs) -> anyhow::Result<Outcome> {
         &schema_says_list(&clone, &old),
     )
     .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let before = clone.problems_of(&args.id, &old)?;
-    let after = clone.problems_of(&args.id, &new)?;
+    save_and_print(
+        &clone,
+        &args.id,
+        &path,
+        &old,
+        &new,
+        &format!("{} {}", args.id, args.pointer),
+        args.json,
+    )
+}
+
+/// Writes `new` over `old` unless it adds problems (then they are reported, nothing is
+/// written, and `None` is returned), and lists the problems that remain. What `set`,
+/// `unset` and `capsule access` share.
+pub(super) fn save_change(
+    clone: &Clone,
+    id: &str,
+    path: &std::path::Path,
+    old: &Value,
+    new: &Value,
+    what: &str,
+) -> anyhow::Result<Option<Vec<FieldChange>>> {
+    let before = clone.problems_of(id, old)?;
+    let after = clone.problems_of(id, new)?;
     let added = new_problems(&before, &after);
     if !added.is_empty() {
-        return report_problems(&added, &format!("{} {}", args.id, args.pointer));
+        report_problems(&added, what)?;
+        return Ok(None);
     }
-    let changes = diff_values(&old, &new);
-    write_json_atomically(&path, &new)?;
+    let changes = diff_values(old, new);
+    write_json_atomically(path, new)?;
     report_remaining(&after)?;
-    if args.json {
-        output::json(&changes)?;
-    } else {
-        writeln!(
-            anstream::stdout(),
-            "Updated {}",
-            capsule::deposit::metadata_path(&args.id)
-        )?;
-        print_changes(&changes)?;
+    Ok(Some(changes))
+}
+
+/// Prints a saved change: `Updated <file>` and each field, or the changes as JSON.
+pub(super) fn print_saved(id: &str, changes: &[FieldChange], json: bool) -> anyhow::Result<()> {
+    if json {
+        return output::json(&changes);
     }
-    Ok(Outcome::Ok)
+    writeln!(
+        anstream::stdout(),
+        "Updated {}",
+        capsule::deposit::metadata_path(id)
+    )?;
+    print_changes(changes)
+}
+
+/// [`save_change`], then [`print_saved`].
+fn save_and_print(
+    clone: &Clone,
+    id: &str,
+    path: &std::path::Path,
+    old: &Value,
+    new: &Value,
+    what: &str,
+    json: bool,
+) -> anyhow::Result<Outcome> {
+    match save_change(clone, id, path, old, new, what)? {
+        Some(changes) => {
+            print_saved(id, &changes, json)?;
+            Ok(Outcome::Ok)
+        }
+        None => Ok(Outcome::Problems),
+    }
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Removes a member of an object, or an element of a list (the elements after it
+move up). The result is validated as a draft, as `capsule set` does: a removal that
+adds a problem is refused and nothing is written; otherwise the problems that remain
+are listed. `$schema` cannot be removed (set it to another version instead). This is
+cap-client's `metadata remove --field a.b.0`, with a JSON pointer: /a/b/0.
+
+Examples:
+  capsule unset zee /basic_info/keywords/2
+  capsule unset zee /analysis_software"
+)]
+pub struct UnsetArgs {
+    /// The deposit.
+    id: String,
+    /// What to remove, as a JSON pointer (e.g. /basic_info/keywords/0).
+    pointer: String,
+    /// Print the change as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn unset(args: UnsetArgs) -> anyhow::Result<Outcome> {
+    let clone = Clone::open()?;
+    let path = clone.deposit(&args.id)?;
+    let old = clone.read_deposit(&args.id)?;
+    let mut new = old.clone();
+    remove_pointer(&mut new, &args.pointer)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", capsule::deposit::metadata_path(&args.id)))?;
+    save_and_print(
+        &clone,
+        &args.id,
+        &path,
+        &old,
+        &new,
+        &format!("{} {}", args.id, args.pointer),
+        args.json,
+    )
 }
 
 #[derive(Debug, Args)]
@@ -304,20 +390,24 @@ fn keep_edit(clone: &Clone, id: &str, text: &[u8]) -> anyhow::Result<PathBuf> {
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Files are copied into the deposit's folder, deposits/<shard>/<ID>/ (or a folder inside it with --to). Files
-larger than the archive's policy.max_file_bytes are refused: track them with Git LFS
-(`git lfs track`) and attach the pointer git-lfs writes, which capsule recognises.
-Nothing is copied unless every file can be.
+    after_help = "Files are copied into the deposit's folder, deposits/<shard>/<ID>/ (or a folder
+inside it with --to). A folder is copied with everything in it, keeping its name and
+layout (cap-client uploaded a folder as one tarball; in git each file stays visible
+and versioned on its own). Files larger than the archive's policy.max_file_bytes are
+refused: track them with Git LFS (`git lfs track`) and attach the pointer git-lfs
+writes, which capsule recognises. Symbolic links, a .git folder and names git cannot
+hold are refused. Nothing is copied unless every file can be.
 
 Examples:
   capsule attach zee plots/mass.pdf notes.md
-  capsule attach zee ntuple.root --to data"
+  capsule attach zee ntuple.root --to data
+  capsule attach zee analysis-code/          the folder, as analysis-code/..."
 )]
 pub struct AttachArgs {
     /// The deposit.
     id: String,
-    /// The files to attach.
-    #[arg(required = true)]
+    /// The files and folders to attach.
+    #[arg(required = true, value_name = "FILE|FOLDER")]
     files: Vec<PathBuf>,
     /// A folder inside the deposit to put them in.
     #[arg(long, value_name = "FOLDER")]
@@ -336,6 +426,59 @@ struct Attached {
     bytes: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     lfs: Option<LfsPointer>,
+}
+
+/// Why a name found in a folder cannot be attached, if it cannot.
+fn bad_name(name: &std::ffi::OsStr) -> Option<String> {
+    let Some(text) = name.to_str() else {
+        return Some("its name is not valid UTF-8; rename it".into());
+    };
+    if text.eq_ignore_ascii_case(".git") {
+        return Some("it is a git repository's .git: record code with `capsule capture-repo ID URL --bundle` instead, or leave .git out".into());
+    }
+    if text.chars().any(|c| c.is_control() || c == '\\') {
+        return Some("its name holds a control character or a backslash, which the server refuses; rename it".into());
+    }
+    None
+}
+
+/// Every file under `dir` as (path on disk, path relative to `dir`'s parent, with `/`),
+/// sorted; what cannot be attached goes to `refused`.
+fn files_in(
+    dir: &std::path::Path,
+    prefix: &str,
+    out: &mut Vec<(PathBuf, String)>,
+    refused: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read the folder {}", dir.display()))?
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("cannot read the folder {}", dir.display()))?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let path = entry.path();
+        if let Some(why) = bad_name(&entry.file_name()) {
+            refused.push(format!("{}: {why}", path.display()));
+            continue;
+        }
+        let rel = format!("{prefix}/{}", entry.file_name().to_string_lossy());
+        let kind = entry
+            .file_type()
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        if kind.is_symlink() {
+            refused.push(format!("{} is a symbolic link: an archive holds only files and folders (the server refuses links); copy what it points to instead", path.display()));
+        } else if kind.is_dir() {
+            files_in(&path, &rel, out, refused)?;
+        } else if kind.is_file() {
+            out.push((path, rel));
+        } else {
+            refused.push(format!(
+                "{} is neither a file nor a folder; leave it out",
+                path.display()
+            ));
+        }
+    }
+    Ok(())
 }
 
 pub fn attach(args: AttachArgs) -> anyhow::Result<Outcome> {
@@ -358,26 +501,47 @@ pub fn attach(args: AttachArgs) -> anyhow::Result<Outcome> {
         }
         None => capsule::deposit::folder(&args.id),
     };
-    let mut plan = Vec::new();
+    // What to copy: (source, path inside `folder`).
+    let mut sources: Vec<(PathBuf, String)> = Vec::new();
     let mut refused = Vec::new();
-    for file in &args.files {
+    for given in &args.files {
         let meta =
-            std::fs::metadata(file).with_context(|| format!("cannot read {}", file.display()))?;
-        if !meta.is_file() {
-            bail!("{} is not a file", file.display());
-        }
-        let name = file
+            std::fs::metadata(given).with_context(|| format!("cannot read {}", given.display()))?;
+        // `capsule attach zee .` names the folder by its real name.
+        let named = if meta.is_dir() {
+            std::fs::canonicalize(given)?
+        } else {
+            given.clone()
+        };
+        let name = named
             .file_name()
             .and_then(|n| n.to_str())
-            .with_context(|| format!("{} has no usable file name", file.display()))?;
-        if name == "deposit.json" && args.to.is_none() {
-            bail!("a file named deposit.json would replace the deposit's metadata: rename it, or use --to");
+            .with_context(|| format!("{} has no usable file name", given.display()))?;
+        if let Some(why) = bad_name(std::ffi::OsStr::new(name)) {
+            refused.push(format!("{}: {why}", given.display()));
+        } else if meta.is_dir() {
+            if name == "reviews" && args.to.is_none() {
+                bail!("a folder named reviews would land in the deposit's reviews/, which holds only review files: use --to, or rename it");
+            }
+            files_in(given, name, &mut sources, &mut refused)?;
+        } else if meta.is_file() {
+            if name == "deposit.json" && args.to.is_none() {
+                bail!("a file named deposit.json would replace the deposit's metadata: rename it, or use --to");
+            }
+            sources.push((given.clone(), name.to_string()));
+        } else {
+            bail!("{} is neither a file nor a folder", given.display());
         }
-        let target = format!("{folder}/{name}");
+    }
+    let mut plan = Vec::new();
+    for (file, rel) in sources {
+        let target = format!("{folder}/{rel}");
         if clone.root.join(&target).exists() && !args.force {
             bail!("{target} exists already: use --force to replace it");
         }
-        let head = read_head(file)?;
+        let meta =
+            std::fs::metadata(&file).with_context(|| format!("cannot read {}", file.display()))?;
+        let head = read_head(&file)?;
         let lfs = lfs_pointer(&head);
         if lfs.is_none() && meta.len() > max {
             refused.push(format!(
@@ -387,7 +551,7 @@ pub fn attach(args: AttachArgs) -> anyhow::Result<Outcome> {
             ));
             continue;
         }
-        plan.push((file.clone(), target, meta.len(), lfs));
+        plan.push((file, target, meta.len(), lfs));
     }
     if !refused.is_empty() {
         for why in &refused {
@@ -400,20 +564,7 @@ pub fn attach(args: AttachArgs) -> anyhow::Result<Outcome> {
         )?;
         return Ok(Outcome::Problems);
     }
-    let mut attached = Vec::new();
-    for (source, target, bytes, lfs) in plan {
-        let destination = clone.root.join(&target);
-        std::fs::create_dir_all(destination.parent().unwrap())?;
-        let mut partial = tempfile::NamedTempFile::new_in(destination.parent().unwrap())?;
-        std::io::copy(&mut std::fs::File::open(&source)?, &mut partial)?;
-        partial.as_file().sync_all()?;
-        partial.persist(&destination).map_err(|e| e.error)?;
-        attached.push(Attached {
-            path: target,
-            bytes,
-            lfs,
-        });
-    }
+    let attached = copy_all(&clone.root, plan)?;
     if args.json {
         output::json(&attached)?;
     } else {
@@ -435,6 +586,57 @@ pub fn attach(args: AttachArgs) -> anyhow::Result<Outcome> {
         )?;
     }
     Ok(Outcome::Ok)
+}
+
+/// Copies every planned file in two steps, so that an error leaves nothing behind:
+/// first each file into a temporary file beside its target (a failure drops them all,
+/// and the folders this run made), then every temporary file renamed into place.
+fn copy_all(
+    root: &std::path::Path,
+    plan: Vec<(PathBuf, String, u64, Option<LfsPointer>)>,
+) -> anyhow::Result<Vec<Attached>> {
+    let mut made: Vec<PathBuf> = Vec::new();
+    let mut staged = Vec::new();
+    let mut stage = || -> anyhow::Result<()> {
+        for (source, target, bytes, lfs) in &plan {
+            let destination = root.join(target);
+            let parent = destination.parent().expect("inside the deposit");
+            // Remember the first folder on the way that does not exist yet.
+            let mut missing = None;
+            for dir in parent.ancestors() {
+                if dir.exists() {
+                    break;
+                }
+                missing = Some(dir.to_path_buf());
+            }
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+            made.extend(missing);
+            let mut partial = tempfile::NamedTempFile::new_in(parent)?;
+            std::io::copy(
+                &mut std::fs::File::open(source)
+                    .with_context(|| format!("cannot read {}", source.display()))?,
+                &mut partial,
+            )
+            .with_context(|| format!("cannot copy {}", source.display()))?;
+            partial.as_file().sync_all()?;
+            staged.push((partial, destination, target.clone(), *bytes, lfs.clone()));
+        }
+        Ok(())
+    };
+    if let Err(e) = stage() {
+        drop(staged);
+        for dir in made.iter().rev() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        return Err(e.context("nothing was attached"));
+    }
+    let mut attached = Vec::new();
+    for (partial, destination, path, bytes, lfs) in staged {
+        partial.persist(&destination).map_err(|e| e.error)?;
+        attached.push(Attached { path, bytes, lfs });
+    }
+    Ok(attached)
 }
 
 fn read_head(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {

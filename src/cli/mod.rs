@@ -3,6 +3,7 @@
 //! Exit codes mean the same for every command: 0 success, 1 the input was checked and
 //! found wanting (problems, a rejected push), 2 the command could not run.
 
+mod access;
 mod author;
 mod clone;
 mod demo;
@@ -74,10 +75,15 @@ enum Command {
     Review(record::ReviewArgs),
     /// Set one field of a deposit (validated before it is written).
     Set(edit::SetArgs),
+    /// Remove one field of a deposit (validated before it is written).
+    Unset(edit::UnsetArgs),
     /// Edit a deposit in your editor; it is validated before it is saved.
     Edit(edit::EditArgs),
-    /// Add analysis files to a deposit (large files go to Git LFS).
+    /// Add analysis files and folders to a deposit (large files go to Git LFS).
     Attach(edit::AttachArgs),
+    /// Show or change who may read, update and administer a deposit (its _access).
+    #[command(subcommand)]
+    Access(access::AccessCommand),
     /// Fill a deposit's fields from an experiment database declared in capsule.toml.
     Fetch(fetch::FetchArgs),
     /// Record a git repository's commit in a deposit, optionally with its code as a bundle.
@@ -144,8 +150,10 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Publish(args) => record::publish(args),
         Command::Review(args) => record::review(args),
         Command::Set(args) => edit::set(args),
+        Command::Unset(args) => edit::unset(args),
         Command::Edit(args) => edit::edit(args),
         Command::Attach(args) => edit::attach(args),
+        Command::Access(cmd) => access::run(cmd),
         Command::Fetch(args) => fetch::fetch(args),
         Command::CaptureRepo(args) => fetch::capture(args),
         Command::Log(args) => history::run_log(args),

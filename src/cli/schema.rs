@@ -1,4 +1,4 @@
-//! `capsule schema list|check|add`
+//! `capsule schema list|check|show|add`
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -30,6 +30,32 @@ pub enum SchemaCommand {
         /// `name/version` of the schemas to check (default: all).
         schemas: Vec<String>,
         /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a schema, optionally with every $ref resolved inline.
+    #[command(
+        after_help = "Prints the JSON Schema that deposits are checked against: for a CAP schema file,
+its deposit_schema, as capsule reads it (draft-03 `required: true` turned into lists,
+references named by capsule's canonical URIs). With --resolved, every $ref is
+replaced by the schema it names, as CAP's /api/jsonschemas/NAME/VERSION?resolve=1
+and cap-client's `analysis schema` gave it. A reference that leads back into a schema
+it is already inside cannot be inlined (it would never end: this is why CAP kept
+*_no_circ_refs copies of some schemas); it stays a $ref, named NAME/VERSION#FRAGMENT,
+with a $comment, and a note on standard error says where.
+
+Examples:
+  capsule schema show analysis                 the newest version
+  capsule schema show cms-analysis/0.0.1 --resolved
+  capsule schema show analysis --resolved --json | jq .properties"
+    )]
+    Show {
+        /// The schema: NAME for its newest version, or NAME/VERSION.
+        schema: String,
+        /// Replace every $ref with the schema it names.
+        #[arg(long)]
+        resolved: bool,
+        /// Print compact JSON on one line (default: indented).
         #[arg(long)]
         json: bool,
     },
@@ -223,6 +249,11 @@ pub fn run(cmd: SchemaCommand) -> anyhow::Result<Outcome> {
                 Outcome::Problems
             })
         }
+        SchemaCommand::Show {
+            schema,
+            resolved,
+            json,
+        } => show_schema(&schema, resolved, json),
         SchemaCommand::Add {
             files,
             name,
@@ -235,6 +266,71 @@ pub fn run(cmd: SchemaCommand) -> anyhow::Result<Outcome> {
             }
             add_schemas(&root, &files, name.as_deref(), version.as_deref(), force)
         }
+    }
+}
+
+/// `schema show`: the schema's body, optionally with its references inlined.
+fn show_schema(wanted: &str, resolved: bool, json: bool) -> anyhow::Result<Outcome> {
+    let root = archive_root()?;
+    let tree = WorkTree::new(&root);
+    let sref = capsule::schema::schema_ref_from_user(&tree, wanted)?.with_context(|| {
+        format!("`{wanted}` does not name a schema: write NAME or NAME/VERSION")
+    })?;
+    let mut registry =
+        SchemaRegistry::with_validation(capsule::validate::validation_settings(&tree));
+    // The exact version first, so that the schema's references to itself resolve.
+    let Some((_, loaded)) = registry
+        .load(&tree, &sref)
+        .map_err(|e| load_failure(wanted, e))?
+    else {
+        let names: Vec<String> = list_schemas(&tree)?.into_iter().map(|(n, _)| n).collect();
+        bail!(
+            "there is no schema {wanted} in this archive; it has: {} (`capsule schema list` shows their versions)",
+            if names.is_empty() { "none".into() } else { names.join(", ") }
+        );
+    };
+    let sref = loaded.sref.clone();
+    let value = if resolved {
+        let compiled = registry
+            .compile(&tree, &sref)
+            .map_err(|e| load_failure(wanted, e))?
+            .with_context(|| format!("schema {sref} disappeared while it was read"))?;
+        let inlined = compiled.inlined();
+        if let Some(first) = inlined.cycles.first() {
+            output::warning(&format!(
+                "{}: {} left as $ref because inlining would never end (the first at {}, naming {}); each carries a $comment",
+                sref,
+                count(inlined.cycles.len(), "circular reference"),
+                if first.pointer.is_empty() { "/" } else { &first.pointer },
+                first.target
+            ));
+        }
+        inlined.value
+    } else {
+        loaded.body.clone()
+    };
+    let mut out = anstream::stdout();
+    if json {
+        writeln!(out, "{}", serde_json::to_string(&value)?)?;
+    } else {
+        writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
+    }
+    Ok(Outcome::Ok)
+}
+
+/// A schema that cannot be loaded, with every problem (file, line:column, pointer).
+fn load_failure(wanted: &str, e: LoadError) -> anyhow::Error {
+    match e {
+        LoadError::Invalid(problems) => anyhow::anyhow!(
+            "schema {wanted} cannot be used ({}); `capsule schema check` shows the same:\n{}",
+            count(problems.len(), "problem"),
+            problems
+                .iter()
+                .map(output::problem_line)
+                .collect::<Vec<_>>()
+                .join("\n")
+        ),
+        other => other.into(),
     }
 }
 

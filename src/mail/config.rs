@@ -272,17 +272,6 @@ struct Reader {
     issues: Vec<Issue>,
 }
 
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
-}
-
 fn child(pointer: &str, key: &str) -> String {
     format!("{pointer}/{}", escape_token(key))
 }
@@ -315,7 +304,7 @@ impl Reader {
             other => {
                 self.error(
                     pointer,
-                    format!("{what} must be an object, not {}", kind(other)),
+                    format!("{what} must be an object, not {}", crate::json::kind(other)),
                 );
                 None
             }
@@ -328,7 +317,7 @@ impl Reader {
             other => {
                 self.error(
                     pointer,
-                    format!("{what} must be a list, not {}", kind(other)),
+                    format!("{what} must be a list, not {}", crate::json::kind(other)),
                 );
                 &[]
             }
@@ -365,7 +354,7 @@ impl Reader {
             other => {
                 self.error(
                     &child(pointer, key),
-                    format!("`{key}` must be a string, not {}", kind(other)),
+                    format!("`{key}` must be a string, not {}", crate::json::kind(other)),
                 );
                 None
             }
@@ -487,7 +476,10 @@ impl Reader {
                     Some(other) => {
                         self.error(
                             &child(&p, "plain"),
-                            format!("`plain` must be true or false, not {}", kind(other)),
+                            format!(
+                                "`plain` must be true or false, not {}",
+                                crate::json::kind(other)
+                            ),
                         );
                         false
                     }
@@ -592,7 +584,7 @@ impl Reader {
                     &ip,
                     format!(
                         "a recipient is an address or an object, not {}",
-                        kind(other)
+                        crate::json::kind(other)
                     ),
                 ),
             }
@@ -642,7 +634,10 @@ impl Reader {
                         }
                         other => self.error(
                             &np,
-                            format!("a method name must be a string, not {}", kind(other)),
+                            format!(
+                                "a method name must be a string, not {}",
+                                crate::json::kind(other)
+                            ),
                         ),
                     }
                 }
@@ -651,7 +646,7 @@ impl Reader {
                 &child(pointer, "method"),
                 format!(
                     "`method` must be a name or a list of names, not {}",
-                    kind(other)
+                    crate::json::kind(other)
                 ),
             ),
         }
@@ -672,7 +667,10 @@ impl Reader {
                             }
                             other => self.error(
                                 &ap,
-                                format!("an address must be a string, not {}", kind(other)),
+                                format!(
+                                    "an address must be a string, not {}",
+                                    crate::json::kind(other)
+                                ),
                             ),
                         }
                     }
@@ -724,7 +722,10 @@ impl Reader {
             Some(other) => {
                 self.error(
                     &child(pointer, "op"),
-                    format!("`op` must be \"and\" or \"or\", not {}", kind(other)),
+                    format!(
+                        "`op` must be \"and\" or \"or\", not {}",
+                        crate::json::kind(other)
+                    ),
                 );
                 Op::Invalid(other.to_string())
             }
