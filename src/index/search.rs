@@ -16,12 +16,13 @@ use std::sync::Arc;
 
 use git2::{Oid, Repository};
 use serde::Serialize;
-use tantivy::collector::{DocSetCollector, TopDocs};
+use tantivy::collector::TopDocs;
 use tantivy::query::{
     BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, QueryParser, TermQuery,
 };
+use tantivy::query::{EnableScoring, Scorer};
 use tantivy::schema::{IndexRecordOption, Term, Value as _};
-use tantivy::{Searcher, TantivyDocument, TantivyError};
+use tantivy::{DocAddress, DocSet, Searcher, TantivyDocument, TantivyError};
 
 use crate::schema::{CompiledSchema, SchemaRegistry};
 
@@ -141,6 +142,9 @@ pub struct VersionHit {
     pub commit: String,
     /// Whether this version matched the query and the filters.
     pub matched: bool,
+    /// Where the version is in the index (not part of the output).
+    #[serde(skip)]
+    pub address: DocAddress,
 }
 
 /// One string of a deposit that matched the query.
@@ -316,7 +320,7 @@ pub fn search(repo: &Repository, request: &SearchRequest) -> Result<SearchResult
             _ => Vec::new(),
         };
         hits.push(Hit {
-            versions: versions_of(&store, &searcher, &id, compiled.query.as_ref())?,
+            versions: versions_of(&store, &searcher, &id)?,
             id,
             version,
             status: status_of(version),
@@ -332,6 +336,8 @@ pub fn search(repo: &Repository, request: &SearchRequest) -> Result<SearchResult
             matches,
         });
     }
+
+    mark_matched(&store, &searcher, compiled.query.as_ref(), &mut hits)?;
 
     Ok(SearchResults {
         query: request.query.clone(),
@@ -361,22 +367,17 @@ fn status_of(version: Option<u32>) -> Status {
     }
 }
 
-/// Every version of `id` in the index, newest first, marked where `query` matches.
+/// Every version of `id` in the index, newest first (`matched` is set afterwards, by
+/// [`mark_matched`]).
 fn versions_of(
     store: &Store,
     searcher: &Searcher,
     id: &str,
-    query: &dyn Query,
 ) -> Result<Vec<VersionHit>, IndexError> {
     let f = store.fields;
     let of_id = TermQuery::new(Term::from_field_text(f.id, id), IndexRecordOption::Basic);
     // A deposit has one draft and a handful of records; the cap only bounds the work.
     let found = store.at(searcher.search(&of_id, &TopDocs::with_limit(10_000)))?;
-    let matching = BooleanQuery::new(vec![
-        (Occur::Must, query.box_clone()),
-        (Occur::Must, Box::new(of_id.clone())),
-    ]);
-    let matched = store.at(searcher.search(&matching, &DocSetCollector))?;
     let mut out = Vec::with_capacity(found.len());
     for (_, address) in found {
         let doc: TantivyDocument = store.at(searcher.doc(address))?;
@@ -392,11 +393,49 @@ fn versions_of(
             status: status_of(version),
             updated: stored_date(&doc, f.updated).unwrap_or_default(),
             commit: text(f.commit),
-            matched: matched.contains(&address),
+            matched: false,
+            address,
         });
     }
     out.sort_by_key(|v| std::cmp::Reverse(rank(u64::from(v.version.unwrap_or(0)))));
     Ok(out)
+}
+
+/// Marks the versions of the page's hits that the query matches: one scorer per
+/// segment, moved forward through the versions in document order (running the query
+/// again per hit restarted a phrase query's scan each time).
+fn mark_matched(
+    store: &Store,
+    searcher: &Searcher,
+    query: &dyn Query,
+    hits: &mut [Hit],
+) -> Result<(), IndexError> {
+    let mut versions: Vec<&mut VersionHit> = hits
+        .iter_mut()
+        .flat_map(|h| h.versions.iter_mut())
+        .collect();
+    versions.sort_by_key(|v| (v.address.segment_ord, v.address.doc_id));
+    let weight = store.at(query.weight(EnableScoring::disabled_from_searcher(searcher)))?;
+    let mut scorer: Option<(u32, Box<dyn Scorer>)> = None;
+    for version in versions {
+        let DocAddress {
+            segment_ord,
+            doc_id,
+        } = version.address;
+        if scorer.as_ref().is_none_or(|(s, _)| *s != segment_ord) {
+            let reader = searcher.segment_reader(segment_ord);
+            scorer = Some((segment_ord, store.at(weight.scorer(reader, 1.0))?));
+        }
+        if let Some((_, scorer)) = scorer.as_mut() {
+            let at = if scorer.doc() < doc_id {
+                scorer.seek(doc_id)
+            } else {
+                scorer.doc()
+            };
+            version.matched = at == doc_id;
+        }
+    }
+    Ok(())
 }
 
 /// The request as one tantivy query (words, filters, `--mine`), and the words to mark.
