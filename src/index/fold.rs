@@ -47,7 +47,7 @@ pub struct Folded {
     titles: Vec<String>,
     /// Every facet of the group's matching versions, as indices into `facet_names`
     /// (only when counting facets).
-    facets: Vec<Vec<u32>>,
+    facets: FacetLists,
     pub facet_names: Vec<FacetName>,
 }
 
@@ -57,14 +57,27 @@ impl Folded {
             groups: Vec::new(),
             versions: 0,
             titles: Vec::new(),
-            facets: Vec::new(),
+            facets: FacetLists::default(),
             facet_names: Vec::new(),
         }
     }
 
-    /// Each group's facets (for counting), in any order.
-    pub fn facets(&self) -> impl Iterator<Item = &[u32]> {
-        self.facets.iter().map(Vec::as_slice)
+    /// How many analyses have each facet, by index into `facet_names`.
+    pub fn facet_counts(&self) -> Vec<u64> {
+        let mut counts = vec![0u64; self.facet_names.len()];
+        let lists = &self.facets;
+        for i in 0..lists.len() {
+            match lists.extra.get(&i) {
+                None => lists.of(i).iter().for_each(|f| counts[*f as usize] += 1),
+                Some(more) => {
+                    let mut all: Vec<u32> = lists.of(i).iter().chain(more).copied().collect();
+                    all.sort_unstable();
+                    all.dedup();
+                    all.iter().for_each(|f| counts[*f as usize] += 1);
+                }
+            }
+        }
+        counts
     }
 
     /// Puts the first `n` analyses in order (the rest stay after them, unordered): a
@@ -105,6 +118,37 @@ fn select_then_sort<T>(items: &mut [T], n: usize, order: impl Fn(&T, &T) -> std:
         items.select_nth_unstable_by(n - 1, &order);
     }
     items[..n].sort_unstable_by(&order);
+}
+
+/// Each group's facets as indices into the facet names: one flat list cut by offsets
+/// (tens of thousands of analyses, a handful of facets each: one allocation, not one
+/// per analysis), and for the few analyses met again in another segment, what those
+/// segments added.
+#[derive(Default)]
+struct FacetLists {
+    /// `starts[i]..starts[i + 1]` is group `i`'s part of `flat`; empty when the request
+    /// counts no facets.
+    starts: Vec<usize>,
+    flat: Vec<u32>,
+    extra: HashMap<usize, Vec<u32>>,
+}
+
+impl FacetLists {
+    fn len(&self) -> usize {
+        self.starts.len().saturating_sub(1)
+    }
+
+    fn of(&self, group: usize) -> &[u32] {
+        &self.flat[self.starts[group]..self.starts[group + 1]]
+    }
+
+    fn push(&mut self, list: impl IntoIterator<Item = u32>) {
+        if self.starts.is_empty() {
+            self.starts.push(0);
+        }
+        self.flat.extend(list);
+        self.starts.push(self.flat.len());
+    }
 }
 
 /// Versions rank by number, and the draft (version 0) above them all.
@@ -162,7 +206,7 @@ pub struct FoldSegment {
     groups: Vec<Group>,
     versions: usize,
     /// (group slot, facet ordinal of this segment).
-    facet_ords: Vec<(u32, u64)>,
+    facet_ords: Vec<(u32, u32)>,
 }
 
 const NONE: u32 = u32::MAX;
@@ -259,7 +303,7 @@ impl SegmentCollector for FoldSegment {
         if let Some(reader) = &cols.facets {
             let slot = *slot;
             self.facet_ords
-                .extend(reader.facet_ords(doc).map(|ord| (slot, ord)));
+                .extend(reader.facet_ords(doc).map(|ord| (slot, ord as u32)));
         }
     }
 
@@ -289,30 +333,57 @@ impl SegmentCollector for FoldSegment {
                 .collect();
         }
         if let Some(reader) = &self.cols.facets {
-            let ords = sorted_distinct(self.facet_ords.iter().map(|(_, o)| *o).collect());
-            let terms = terms_of(reader.facet_dict(), &ords).unwrap_or_default();
-            let mut index_of: HashMap<u64, u32> = HashMap::new();
-            for (ord, bytes) in terms {
+            let pairs = std::mem::take(&mut self.facet_ords);
+            // Facet ordinals index arrays: a segment has a few thousand facet values.
+            let terms = reader.facet_dict().num_terms();
+            let mut seen = vec![false; terms];
+            for (_, ord) in &pairs {
+                if let Some(s) = seen.get_mut(*ord as usize) {
+                    *s = true;
+                }
+            }
+            let ords: Vec<u64> = (0..terms as u64).filter(|o| seen[*o as usize]).collect();
+            let mut local = vec![NONE; terms];
+            for (ord, bytes) in terms_of(reader.facet_dict(), &ords).unwrap_or_default() {
                 let Ok(facet) = Facet::from_encoded(bytes) else {
                     continue;
                 };
                 if let [dimension, value] = facet.to_path().as_slice() {
-                    index_of.insert(ord, folded.facet_names.len() as u32);
+                    local[ord as usize] = folded.facet_names.len() as u32;
                     folded
                         .facet_names
                         .push((dimension.to_string(), value.to_string()));
                 }
             }
-            folded.facets = vec![Vec::new(); self.groups.len()];
-            for (slot, ord) in std::mem::take(&mut self.facet_ords) {
-                if let Some(index) = index_of.get(&ord) {
-                    folded.facets[slot as usize].push(*index);
-                }
+            // Bucketed by group (a counting sort), then each group's few facets
+            // sorted and made distinct.
+            let groups = self.groups.len();
+            let mut starts = vec![0usize; groups + 1];
+            for (slot, _) in &pairs {
+                starts[*slot as usize + 1] += 1;
             }
-            for list in &mut folded.facets {
+            for i in 0..groups {
+                starts[i + 1] += starts[i];
+            }
+            let mut fill = starts.clone();
+            let mut bucketed = vec![NONE; pairs.len()];
+            for (slot, ord) in pairs {
+                let at = &mut fill[slot as usize];
+                bucketed[*at] = local.get(ord as usize).copied().unwrap_or(NONE);
+                *at += 1;
+            }
+            let mut lists = FacetLists::default();
+            for i in 0..groups {
+                let list = &mut bucketed[starts[i]..starts[i + 1]];
                 list.sort_unstable();
-                list.dedup();
+                let mut last = NONE;
+                lists.push(list.iter().copied().filter(|f| {
+                    let fresh = *f != NONE && *f != last;
+                    last = *f;
+                    fresh
+                }));
             }
+            folded.facets = lists;
         }
         folded.groups = self.groups;
         folded.versions = self.versions;
@@ -360,18 +431,25 @@ fn merge(mut fruits: Vec<Folded>) -> Folded {
             })
             .collect();
         let mut titles = fruit.titles.into_iter();
-        let mut facets = fruit.facets.into_iter();
-        for group in fruit.groups {
+        let counting = fruit.facets.len() == fruit.groups.len();
+        for (i, group) in fruit.groups.into_iter().enumerate() {
             let title = titles.next();
-            let list: Option<Vec<u32>> = facets
-                .next()
-                .map(|list| list.into_iter().map(|f| remap[f as usize]).collect());
+            let list: Option<Vec<u32>> = counting.then(|| {
+                fruit
+                    .facets
+                    .of(i)
+                    .iter()
+                    .map(|f| remap[*f as usize])
+                    .collect()
+            });
             match slot_of.get(&group.key) {
                 None => {
                     slot_of.insert(group.key, out.groups.len());
                     out.groups.push(group);
                     out.titles.extend(title);
-                    out.facets.extend(list);
+                    if let Some(list) = list {
+                        out.facets.push(list);
+                    }
                 }
                 Some(&slot) => {
                     let into = &mut out.groups[slot];
@@ -384,10 +462,8 @@ fn merge(mut fruits: Vec<Folded>) -> Folded {
                             *old = title;
                         }
                     }
-                    if let (Some(list), Some(into)) = (list, out.facets.get_mut(slot)) {
-                        into.extend(list);
-                        into.sort_unstable();
-                        into.dedup();
+                    if let Some(list) = list {
+                        out.facets.extra.entry(slot).or_default().extend(list);
                     }
                 }
             }
@@ -430,6 +506,14 @@ mod tests {
         }
     }
 
+    fn lists(of: &[&[u32]]) -> FacetLists {
+        let mut lists = FacetLists::default();
+        for list in of {
+            lists.push(list.iter().copied());
+        }
+        lists
+    }
+
     fn name(dim: &str, value: &str) -> FacetName {
         (dim.to_string(), value.to_string())
     }
@@ -442,15 +526,16 @@ mod tests {
             groups: vec![group(1, 2.0, 1, 0, 10), group(2, 1.0, 1, 0, 5)],
             versions: 2,
             titles: vec!["a".into(), "b".into()],
-            facets: vec![vec![0], vec![1]],
+            facets: lists(&[&[0], &[1]]),
             facet_names: vec![name("year", "2020"), name("year", "2021")],
         };
         let second = Folded {
             groups: vec![group(1, 1.5, u32::MAX, 1, 20)],
             versions: 1,
             titles: vec!["a draft".into()],
-            facets: vec![vec![0]],
-            facet_names: vec![name("year", "2022")],
+            // The same analysis, met again: 2020 must count once.
+            facets: lists(&[&[0, 1]]),
+            facet_names: vec![name("year", "2022"), name("year", "2020")],
         };
         let merged = merge(vec![second, first]);
         assert_eq!(merged.versions, 3);
@@ -462,11 +547,19 @@ mod tests {
         );
         assert_eq!(one.shown, DocAddress::new(1, 0));
         assert_eq!(merged.titles[0], "a draft");
-        let names: Vec<&FacetName> = merged.facets[0]
+        let counts: Vec<(&FacetName, u64)> = merged
+            .facet_names
             .iter()
-            .map(|i| &merged.facet_names[*i as usize])
+            .zip(merged.facet_counts())
             .collect();
-        assert_eq!(names, [&name("year", "2020"), &name("year", "2022")]);
+        assert_eq!(
+            counts,
+            [
+                (&name("year", "2020"), 1),
+                (&name("year", "2021"), 1),
+                (&name("year", "2022"), 1)
+            ]
+        );
     }
 
     /// Only the first `n` are ordered, and they are the `n` best; ties go by key.

@@ -212,12 +212,7 @@ pub fn identities(access: &crate::access::Access, user: &str) -> Vec<String> {
 fn count_facets(folded: &Folded) -> Facets {
     // Counted by facet index first: one increment per facet of each analysis, and the
     // names are looked at once each.
-    let mut by_index = vec![0u64; folded.facet_names.len()];
-    for list in folded.facets() {
-        for i in list {
-            by_index[*i as usize] += 1;
-        }
-    }
+    let by_index = folded.facet_counts();
     let mut counts: BTreeMap<&str, BTreeMap<String, u64>> = BTreeMap::new();
     for ((dimension, value), count) in folded.facet_names.iter().zip(by_index) {
         if count == 0 {
