@@ -117,6 +117,12 @@ pub struct SiteSettings {
     /// rebuilt on every push cannot afford; turn it on where harvesters need it.
     #[serde(default)]
     pub oai_pmh: bool,
+    /// The static repository gateway that serves `oai.xml` to harvesters (for example
+    /// `https://gateway.example.org/oai`). The OAI-PMH static repository specification
+    /// makes the repository's `baseURL` the gateway's address followed by the file's
+    /// address without its scheme; without a gateway it is the file's own address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oai_gateway: Option<String>,
 }
 
 /// Where the pusher's user name comes from.

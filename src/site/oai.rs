@@ -136,6 +136,21 @@ fn admin_email(settings: &Settings, host: &str) -> String {
     }
 }
 
+/// The repository's `baseURL`: the file's address, or behind the gateway that
+/// `[site] oai_gateway` names, the gateway's address followed by the file's address
+/// without its scheme (`https://gw.example.org/oai/data.example.org/oai.xml`), as the
+/// static repository specification builds it.
+fn oai_base_url(settings: &Settings, base: &str) -> String {
+    let file = format!("{base}{OAI_FILE}");
+    match settings.site.oai_gateway.as_deref().map(str::trim) {
+        Some(gateway) if !gateway.is_empty() => {
+            let without_scheme = file.split_once("://").map_or(file.as_str(), |(_, r)| r);
+            format!("{}/{without_scheme}", gateway.trim_end_matches('/'))
+        }
+        _ => file,
+    }
+}
+
 fn repository_xml(settings: &Settings, base_url: &str, entries: &[Entry]) -> String {
     let host = namespace(base_url);
     let base = base_with_slash(base_url);
@@ -155,8 +170,8 @@ fn repository_xml(settings: &Settings, base_url: &str, entries: &[Entry]) -> Str
         xml_escape(&settings.archive.name)
     ));
     x.push_str(&format!(
-        "    <oai:baseURL>{}{OAI_FILE}</oai:baseURL>\n",
-        xml_escape(&base)
+        "    <oai:baseURL>{}</oai:baseURL>\n",
+        xml_escape(&oai_base_url(settings, &base))
     ));
     x.push_str("    <oai:protocolVersion>2.0</oai:protocolVersion>\n");
     x.push_str(&format!(
@@ -307,5 +322,19 @@ mod tests {
             .mail;
         assert_eq!(admin_email(&settings, "x.org"), "capsule@localhost.invalid");
         assert_eq!(xml_escape("a<b & \"c\"\u{1}"), "a&lt;b &amp; &quot;c&quot;");
+    }
+
+    #[test]
+    fn behind_a_gateway_the_base_url_is_the_gateways_followed_by_the_file() {
+        let mut settings = Settings::default();
+        assert_eq!(
+            oai_base_url(&settings, "https://data.example.org/"),
+            "https://data.example.org/oai.xml"
+        );
+        settings.site.oai_gateway = Some("https://gw.example.org/oai/".into());
+        assert_eq!(
+            oai_base_url(&settings, "https://data.example.org/"),
+            "https://gw.example.org/oai/data.example.org/oai.xml"
+        );
     }
 }
