@@ -322,57 +322,106 @@ fn a_deposit_with_cap_ids_is_owned_and_guarded_as_their_people() {
 }
 
 /// A CAP-like REST server on loopback: routes by path and query, a bearer token, and
-/// optionally a limit of answers after which it stops (the port then refuses).
+/// optionally a limit of answers after which it stops (the port then refuses). It
+/// logs every request's URL and `Authorization` header.
 struct Cap {
     port: u16,
-    routes: Arc<Mutex<HashMap<String, (u16, String)>>>,
+    routes: Arc<Mutex<HashMap<String, Answer>>>,
+    log: Arc<Mutex<Vec<(String, Option<String>)>>>,
+}
+
+#[derive(Clone)]
+struct Answer {
+    status: u16,
+    body: Vec<u8>,
+    location: Option<String>,
 }
 
 impl Cap {
     fn start(answers: Option<usize>) -> Cap {
+        Cap::start_with(answers, Some("Bearer t0ken"))
+    }
+
+    /// Another server (file storage, or a host a link must not lead to): answers
+    /// without asking for a token.
+    fn start_open() -> Cap {
+        Cap::start_with(None, None)
+    }
+
+    fn start_with(answers: Option<usize>, auth: Option<&'static str>) -> Cap {
         let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
         let port = server.server_addr().to_ip().unwrap().port();
-        let routes: Arc<Mutex<HashMap<String, (u16, String)>>> = Arc::default();
-        let table = routes.clone();
+        let routes: Arc<Mutex<HashMap<String, Answer>>> = Arc::default();
+        let log: Arc<Mutex<Vec<(String, Option<String>)>>> = Arc::default();
+        let (table, seen) = (routes.clone(), log.clone());
         std::thread::spawn(move || {
             for (served, request) in server.incoming_requests().enumerate() {
                 if answers.is_some_and(|n| served >= n) {
                     break; // the server goes away: the listener is dropped with it
                 }
-                let ok = request
+                let given = request
                     .headers()
                     .iter()
-                    .any(|h| h.field.equiv("Authorization") && h.value.as_str() == "Bearer t0ken");
-                let (status, body) = if !ok {
-                    (
-                        401,
-                        r#"{"message": "The server could not verify that you are authorized"}"#
-                            .to_string(),
-                    )
+                    .find(|h| h.field.equiv("Authorization"))
+                    .map(|h| h.value.as_str().to_string());
+                seen.lock()
+                    .unwrap()
+                    .push((request.url().to_string(), given.clone()));
+                let answer = if auth.is_some() && given.as_deref() != auth {
+                    Answer {
+                        status: 401,
+                        body:
+                            br#"{"message": "The server could not verify that you are authorized"}"#
+                                .to_vec(),
+                        location: None,
+                    }
                 } else {
                     table
                         .lock()
                         .unwrap()
                         .get(request.url())
                         .cloned()
-                        .unwrap_or((404, "{}".into()))
+                        .unwrap_or(Answer {
+                            status: 404,
+                            body: b"{}".to_vec(),
+                            location: None,
+                        })
                 };
-                let _ = request
-                    .respond(tiny_http::Response::from_string(body).with_status_code(status));
+                let mut response =
+                    tiny_http::Response::from_data(answer.body).with_status_code(answer.status);
+                if let Some(to) = answer.location {
+                    response.add_header(
+                        tiny_http::Header::from_bytes("Location", to.as_bytes()).unwrap(),
+                    );
+                }
+                let _ = request.respond(response);
             }
         });
-        Cap { port, routes }
+        Cap { port, routes, log }
     }
 
     fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    fn answer(&self, path: &str, status: u16, body: &[u8], location: Option<String>) {
+        self.routes.lock().unwrap().insert(
+            path.into(),
+            Answer {
+                status,
+                body: body.to_vec(),
+                location,
+            },
+        );
+    }
+
     fn route(&self, path: &str, body: Value) {
-        self.routes
-            .lock()
-            .unwrap()
-            .insert(path.into(), (200, body.to_string()));
+        self.answer(path, 200, body.to_string().as_bytes(), None);
+    }
+
+    /// The requests answered so far: URL and `Authorization` header.
+    fn requests(&self) -> Vec<(String, Option<String>)> {
+        self.log.lock().unwrap().clone()
     }
 }
 
@@ -508,4 +557,298 @@ fn a_bad_token_or_a_server_that_stops_midway_writes_nothing() {
     assert_eq!(work.head(), head);
     assert_eq!(status(&work), "");
     assert!(!work.path.join("schemas/alice-analysis").exists());
+}
+
+fn md5_hex(bytes: &[u8]) -> String {
+    use md5::{Digest, Md5};
+    Md5::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A file reference as CAP's deposit answers give it (`files` of the deposit).
+fn cap_file(key: &str, bytes: &[u8], link: &str, bucket: Option<&str>) -> Value {
+    json!({"key": key, "checksum": format!("md5:{}", md5_hex(bytes)), "size": bytes.len(),
+           "bucket": bucket, "version_id": "v1", "links": {"self": link}})
+}
+
+/// A CAP deposit of the stand-in schema `test-analysis`, owned by alice (CAP id 1234).
+fn cap_deposit(id: &str, files: Vec<Value>) -> Value {
+    json!({"id": id, "created": "2022-05-01T09:00:00+00:00", "updated": "2022-05-02T09:00:00+00:00",
+           "status": "draft", "schema": {"name": "test-analysis", "version": "0.0.1"},
+           "metadata": {"title": "An analysis with files", "_deposit": {"owners": [1234]}},
+           "files": files})
+}
+
+/// CAP's listings: `deposits` on /api/deposits/, `records` on /api/records/ (one page
+/// each), and the schema they follow.
+fn serve(cap: &Cap, deposits: &[Value], records: &[Value]) {
+    cap.route(
+        "/api/deposits/?page=1&size=100",
+        json!({"hits": {"hits": deposits, "total": deposits.len()}, "links": {}}),
+    );
+    cap.route(
+        "/api/records/?page=1&size=100",
+        json!({"hits": {"hits": records, "total": records.len()}, "links": {}}),
+    );
+    cap.route(
+        "/api/jsonschemas/test-analysis/0.0.1",
+        serde_json::from_str(&stand_in("test-analysis")).unwrap(),
+    );
+}
+
+/// `git show REF:PATH` in the server's repository.
+fn server_file(server: &Server, at: &str, path: &str) -> Option<Vec<u8>> {
+    let out = git(&server.git_dir)
+        .args(["show", &format!("{at}:{path}")])
+        .output()
+        .unwrap();
+    out.status.success().then_some(out.stdout)
+}
+
+#[test]
+fn files_are_fetched_with_the_token_checked_and_pushed_through_the_hook() {
+    let cap = Cap::start(None);
+    // Another origin (another port): file storage a redirect leads to, and a host a
+    // link names that must never see the token.
+    let storage = Cap::start_open();
+    let (base, other) = (cap.url(), storage.url());
+    let id = "files-1";
+    let data: &[u8] = b"events,weight\n1,0.5\n2,0.25\n";
+    let fit: &[u8] = b"{\"mu\": 1.02}\n";
+    let ntuple: &[u8] = &[0, 159, 146, 150, 1, 2, 3, 255];
+    let files = vec![
+        // CAP's own link, on the server (with CAP's query).
+        cap_file(
+            "data.txt",
+            data,
+            &format!("{base}/api/files/b1/data.txt?versionId=v1"),
+            Some("b1"),
+        ),
+        // CAP's link names the host CAP was configured with: fetched from the server's
+        // /api/files/<bucket>/<key> instead.
+        cap_file(
+            "plots/fit.json",
+            fit,
+            "https://localhost/api/files/b1/plots/fit.json",
+            Some("b1"),
+        ),
+        // The server redirects to its storage: followed without the token.
+        cap_file(
+            "ntuple.root",
+            ntuple,
+            &format!("{base}/api/files/b1/ntuple.root"),
+            Some("b1"),
+        ),
+        // Gone from CAP's storage: 404.
+        cap_file(
+            "gone.txt",
+            b"lost",
+            &format!("{base}/api/files/b1/gone.txt"),
+            Some("b1"),
+        ),
+        // On another server, and no bucket to ask the server for: not fetched.
+        cap_file(
+            "mirror.txt",
+            b"m",
+            &format!("{other}/api/files/x/mirror.txt"),
+            None,
+        ),
+    ];
+    serve(&cap, &[cap_deposit(id, files)], &[]);
+    cap.answer("/api/files/b1/data.txt?versionId=v1", 200, data, None);
+    cap.answer("/api/files/b1/plots/fit.json", 200, fit, None);
+    cap.answer(
+        "/api/files/b1/ntuple.root",
+        302,
+        b"",
+        Some(format!("{other}/storage/ntuple.root")),
+    );
+    storage.answer("/storage/ntuple.root", 200, ntuple, None);
+    storage.answer("/api/files/x/mirror.txt", 200, b"m", None);
+
+    let (server, work) = archive();
+    let out = capsule(&work.path)
+        .env("CAPSULE_USER", "alice")
+        .env("CAP_TEST_TOKEN", "t0ken")
+        .args([
+            "import",
+            "cap",
+            "--from-api",
+            &base,
+            "--token-env",
+            "CAP_TEST_TOKEN",
+        ])
+        .args(["--push", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r = report(&out);
+    assert_eq!(ids(&r["imported"]), [id]);
+
+    // In the deposit's folder, with CAP's bytes, and on the server through the hook.
+    assert_eq!(server.rev("main"), Some(work.head()), "{}", stderr(&out));
+    for (key, bytes) in [
+        ("data.txt", data),
+        ("plots/fit.json", fit),
+        ("ntuple.root", ntuple),
+    ] {
+        assert_eq!(
+            std::fs::read(work.path.join(dep(id, key))).unwrap(),
+            bytes,
+            "{key}"
+        );
+        assert_eq!(
+            server_file(&server, "main", &dep(id, key)).as_deref(),
+            Some(bytes),
+            "{key}"
+        );
+    }
+    // The reference of every file stays in _files with CAP's checksum.
+    let deposit: Value =
+        serde_json::from_slice(&std::fs::read(work.path.join(dep(id, "deposit.json"))).unwrap())
+            .unwrap();
+    assert_eq!(
+        deposit["_files"][0]["checksum"],
+        format!("md5:{}", md5_hex(data))
+    );
+    assert_eq!(deposit["_files"].as_array().unwrap().len(), 5);
+
+    // What could not be fetched is listed, with why: a warning, the rest imports.
+    let missing: Vec<(&str, &str)> = r["missing_files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["key"].as_str().unwrap(), m["reason"].as_str().unwrap()))
+        .collect();
+    assert_eq!(missing.len(), 2, "{missing:?}");
+    assert_eq!(missing[0].0, "gone.txt");
+    assert!(
+        missing[0].1.contains("404") && missing[0].1.contains("/api/files/b1/gone.txt"),
+        "{missing:?}"
+    );
+    assert_eq!(missing[1].0, "mirror.txt");
+    assert!(
+        missing[1].1.contains("is not on") && missing[1].1.contains("token is not sent"),
+        "{missing:?}"
+    );
+    assert!(!work.path.join(dep(id, "gone.txt")).exists());
+
+    // The token went to the server only, in the header, never in an address; the
+    // other origin saw one request (the redirect), without it.
+    let asked = cap.requests();
+    assert!(
+        asked
+            .iter()
+            .all(|(_, auth)| auth.as_deref() == Some("Bearer t0ken")),
+        "{asked:?}"
+    );
+    let seen = storage.requests();
+    assert_eq!(seen, [("/storage/ntuple.root".to_string(), None)]);
+    assert!(
+        asked
+            .iter()
+            .chain(&seen)
+            .all(|(url, _)| !url.contains("t0ken")),
+        "{asked:?}"
+    );
+
+    // Again: nothing changes, and files the archive holds with CAP's bytes are not
+    // fetched again (only the missing one is asked for).
+    let head = work.head();
+    let before = cap.requests().len();
+    let out = import_api(&work, &base, "t0ken");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(ids(&report(&out)["unchanged"]), [id]);
+    assert_eq!(work.head(), head);
+    let fetched: Vec<String> = cap.requests()[before..]
+        .iter()
+        .map(|(url, _)| url.clone())
+        .filter(|url| url.starts_with("/api/files/"))
+        .collect();
+    assert_eq!(fetched, ["/api/files/b1/gone.txt"]);
+    assert_eq!(storage.requests().len(), 1);
+}
+
+#[test]
+fn a_file_whose_bytes_do_not_match_cap_stops_the_import_with_nothing_written() {
+    let cap = Cap::start(None);
+    let base = cap.url();
+    let good: &[u8] = b"the selection, as CAP holds it\n";
+    let damaged: &[u8] = b"the selection, as CAP holds iT\n";
+    let link = format!("{base}/api/files/b2/selection.txt");
+    serve(
+        &cap,
+        &[
+            cap_deposit("ok-1", vec![]),
+            cap_deposit(
+                "damaged-1",
+                vec![cap_file("selection.txt", good, &link, Some("b2"))],
+            ),
+        ],
+        &[],
+    );
+    cap.answer("/api/files/b2/selection.txt", 200, damaged, None);
+    let (_server, work) = archive();
+    let head = work.head();
+
+    let out = import_api(&work, &base, "t0ken");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let r = report(&out);
+    assert_eq!(r["written"], false);
+    let invalid = r["invalid"].as_array().unwrap();
+    assert_eq!(invalid.len(), 1, "{invalid:?}");
+    assert_eq!(
+        (invalid[0]["id"].as_str(), invalid[0]["kind"].as_str()),
+        (Some("damaged-1"), Some("file"))
+    );
+    let message = invalid[0]["message"].as_str().unwrap();
+    // md5 of the damaged bytes, computed apart: `printf '...iT\n' | md5sum`.
+    assert_eq!(md5_hex(damaged), "9c3966a6377a5659824594f796c618cb");
+    for needle in [
+        "`selection.txt`",
+        "deposit damaged-1",
+        &link,
+        &format!("expected md5:{}", md5_hex(good)),
+        &format!("got md5:{}", md5_hex(damaged)),
+        "run the import again",
+    ] {
+        assert!(message.contains(needle), "`{needle}` in {message}");
+    }
+    // Nothing written: not the valid deposit, not the schema, not the file.
+    assert_eq!(work.head(), head);
+    assert_eq!(status(&work), "");
+    assert!(!work.path.join(dep("ok-1", "deposit.json")).exists());
+    assert!(!work.path.join("schemas/test-analysis").exists());
+
+    // The right bytes, but more of them than CAP's size: refused as well, and the
+    // read stops one byte past the size.
+    let mut longer = good.to_vec();
+    longer.extend_from_slice(b"and a tail the server should not have sent\n");
+    cap.answer("/api/files/b2/selection.txt", 200, &longer, None);
+    let out = import_api(&work, &base, "t0ken");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let message = report(&out)["invalid"][0]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains(&format!(
+            "more than {} bytes arrived, CAP says {}",
+            good.len(),
+            good.len()
+        )),
+        "{message}"
+    );
+    assert_eq!(work.head(), head);
+
+    // With the right bytes it imports.
+    cap.answer("/api/files/b2/selection.txt", 200, good, None);
+    let out = import_api(&work, &base, "t0ken");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read(work.path.join(dep("damaged-1", "selection.txt"))).unwrap(),
+        good
+    );
 }
