@@ -4,10 +4,9 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
+use common::cap::Cap;
 use common::*;
 use serde_json::{json, Value};
 
@@ -319,110 +318,6 @@ fn a_deposit_with_cap_ids_is_owned_and_guarded_as_their_people() {
     work.commit("carol's change");
     work.push_as("carol", "HEAD:main")
         .assert_rejected_with("carol may not change deposit cap-ids-1");
-}
-
-/// A CAP-like REST server on loopback: routes by path and query, a bearer token, and
-/// optionally a limit of answers after which it stops (the port then refuses). It
-/// logs every request's URL and `Authorization` header.
-struct Cap {
-    port: u16,
-    routes: Arc<Mutex<HashMap<String, Answer>>>,
-    log: Arc<Mutex<Vec<(String, Option<String>)>>>,
-}
-
-#[derive(Clone)]
-struct Answer {
-    status: u16,
-    body: Vec<u8>,
-    location: Option<String>,
-}
-
-impl Cap {
-    fn start(answers: Option<usize>) -> Cap {
-        Cap::start_with(answers, Some("Bearer t0ken"))
-    }
-
-    /// Another server (file storage, or a host a link must not lead to): answers
-    /// without asking for a token.
-    fn start_open() -> Cap {
-        Cap::start_with(None, None)
-    }
-
-    fn start_with(answers: Option<usize>, auth: Option<&'static str>) -> Cap {
-        let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
-        let port = server.server_addr().to_ip().unwrap().port();
-        let routes: Arc<Mutex<HashMap<String, Answer>>> = Arc::default();
-        let log: Arc<Mutex<Vec<(String, Option<String>)>>> = Arc::default();
-        let (table, seen) = (routes.clone(), log.clone());
-        std::thread::spawn(move || {
-            for (served, request) in server.incoming_requests().enumerate() {
-                if answers.is_some_and(|n| served >= n) {
-                    break; // the server goes away: the listener is dropped with it
-                }
-                let given = request
-                    .headers()
-                    .iter()
-                    .find(|h| h.field.equiv("Authorization"))
-                    .map(|h| h.value.as_str().to_string());
-                seen.lock()
-                    .unwrap()
-                    .push((request.url().to_string(), given.clone()));
-                let answer = if auth.is_some() && given.as_deref() != auth {
-                    Answer {
-                        status: 401,
-                        body:
-                            br#"{"message": "The server could not verify that you are authorized"}"#
-                                .to_vec(),
-                        location: None,
-                    }
-                } else {
-                    table
-                        .lock()
-                        .unwrap()
-                        .get(request.url())
-                        .cloned()
-                        .unwrap_or(Answer {
-                            status: 404,
-                            body: b"{}".to_vec(),
-                            location: None,
-                        })
-                };
-                let mut response =
-                    tiny_http::Response::from_data(answer.body).with_status_code(answer.status);
-                if let Some(to) = answer.location {
-                    response.add_header(
-                        tiny_http::Header::from_bytes("Location", to.as_bytes()).unwrap(),
-                    );
-                }
-                let _ = request.respond(response);
-            }
-        });
-        Cap { port, routes, log }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn answer(&self, path: &str, status: u16, body: &[u8], location: Option<String>) {
-        self.routes.lock().unwrap().insert(
-            path.into(),
-            Answer {
-                status,
-                body: body.to_vec(),
-                location,
-            },
-        );
-    }
-
-    fn route(&self, path: &str, body: Value) {
-        self.answer(path, 200, body.to_string().as_bytes(), None);
-    }
-
-    /// The requests answered so far: URL and `Authorization` header.
-    fn requests(&self) -> Vec<(String, Option<String>)> {
-        self.log.lock().unwrap().clone()
-    }
 }
 
 /// CAP's routes answered from the fixtures: the recorded search page as page 1 (its
@@ -851,4 +746,179 @@ fn a_file_whose_bytes_do_not_match_cap_stops_the_import_with_nothing_written() {
         std::fs::read(work.path.join(dep("damaged-1", "selection.txt"))).unwrap(),
         good
     );
+}
+
+/// One published revision of CAP's record `CAP.TEST.R1`, whose deposit is `rec-1`.
+fn cap_record(revision: u64, title: &str, updated: &str) -> Value {
+    json!({"id": "CAP.TEST.R1", "type": "record", "revision": revision,
+           "created": "2023-01-10T08:00:00+00:00", "updated": updated,
+           "metadata": {
+               "$schema": "https://analysispreservation.cern.ch/schemas/deposits/records/test-analysis-v0.0.1.json",
+               "title": title,
+               "_deposit": {"id": "rec-1", "owners": [1234], "status": "published"}}})
+}
+
+/// `refs/tags/records/rec-1/vN` on the server: the commit's title and committer date,
+/// and the tag's object type and tagger date.
+fn server_version(server: &Server, n: u32) -> (String, String, String, String) {
+    let tag = format!("refs/tags/records/rec-1/v{n}");
+    let show = |args: &[&str]| {
+        stdout(&run_ok(git(&server.git_dir).args(args)))
+            .trim()
+            .to_string()
+    };
+    let deposit: Value =
+        serde_json::from_slice(&server_file(server, &tag, &dep("rec-1", "deposit.json")).unwrap())
+            .unwrap();
+    (
+        deposit["title"].as_str().unwrap().to_string(),
+        show(&["log", "-1", "--format=%ct", &tag]),
+        show(&["cat-file", "-t", &tag]),
+        show(&["for-each-ref", "--format=%(taggerdate:unix)", &tag]),
+    )
+}
+
+#[test]
+fn published_revisions_become_record_versions_in_order_and_a_later_one_adds_exactly_the_next() {
+    let (first, second, third) = (
+        cap_record(2, "First publication", "2023-02-01T10:00:00+00:00"),
+        cap_record(5, "Second publication", "2023-03-15T12:30:00+01:00"),
+        cap_record(9, "Third publication", "2024-01-20T16:45:00+00:00"),
+    );
+    let (server, work) = archive();
+    let saved = server.tmp.path().join("saved");
+    std::fs::create_dir_all(saved.join("schemas")).unwrap();
+    std::fs::write(
+        saved.join("schemas/test-analysis.json"),
+        stand_in("test-analysis"),
+    )
+    .unwrap();
+    // Saved answers of /api/records/, in names that do not sort as the revisions do.
+    std::fs::write(saved.join("a-latest.json"), second.to_string()).unwrap();
+    std::fs::write(saved.join("b-earlier.json"), first.to_string()).unwrap();
+    let (a, b, schemas) = (
+        saved.join("a-latest.json").display().to_string(),
+        saved.join("b-earlier.json").display().to_string(),
+        saved.join("schemas").display().to_string(),
+    );
+    let out = import(
+        &work,
+        &["--from", &a, &b, "--schemas", &schemas, "--push", "--json"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r = report(&out);
+    assert_eq!(
+        r["tags"],
+        json!(["refs/tags/records/rec-1/v1", "refs/tags/records/rec-1/v2"])
+    );
+    assert_eq!(r["imported"][0]["commits"], 2);
+    // On the server through the hook: each version an annotated tag on its own commit,
+    // with CAP's contents and dates, in revision order.
+    assert_eq!(server.rev("main"), Some(work.head()));
+    assert_eq!(
+        server_version(&server, 1),
+        (
+            "First publication".into(),
+            "1675245600".into(),
+            "tag".into(),
+            "1675245600".into()
+        )
+    );
+    assert_eq!(
+        server_version(&server, 2),
+        (
+            "Second publication".into(),
+            "1678879800".into(),
+            "tag".into(),
+            "1678879800".into()
+        )
+    );
+    assert_eq!(
+        stdout(&work.git(&["rev-parse", "records/rec-1/v2^{commit}^"])).trim(),
+        stdout(&work.git(&["rev-parse", "records/rec-1/v1^{commit}"])).trim(),
+        "v2's commit follows v1's"
+    );
+
+    // The same two revisions from the server: nothing changes.
+    let cap = Cap::start(None);
+    serve(&cap, &[], &[second.clone(), first.clone()]);
+    let head = work.head();
+    let out = import_api(&work, &cap.url(), "t0ken");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r = report(&out);
+    assert_eq!(ids(&r["unchanged"]), ["rec-1"]);
+    assert_eq!(
+        (r["commits"].clone(), r["tags"].clone()),
+        (json!([]), json!([]))
+    );
+    assert_eq!(work.head(), head);
+
+    // A third revision in CAP: exactly v3, one commit, and the hook takes it.
+    let (v1, v2) = (
+        server.rev("refs/tags/records/rec-1/v1"),
+        server.rev("refs/tags/records/rec-1/v2"),
+    );
+    serve(&cap, &[], &[third, second, first]);
+    let out = capsule(&work.path)
+        .env("CAPSULE_USER", "alice")
+        .env("CAP_TEST_TOKEN", "t0ken")
+        .args([
+            "import",
+            "cap",
+            "--from-api",
+            &cap.url(),
+            "--token-env",
+            "CAP_TEST_TOKEN",
+        ])
+        .args(["--push", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r = report(&out);
+    assert_eq!(r["tags"], json!(["refs/tags/records/rec-1/v3"]));
+    assert_eq!(r["commits"].as_array().unwrap().len(), 1);
+    assert_eq!(stdout(&work.git(&["rev-parse", "HEAD^"])).trim(), head);
+    assert_eq!(server.rev("main"), Some(work.head()));
+    assert_eq!(
+        server_version(&server, 3),
+        (
+            "Third publication".into(),
+            "1705769100".into(),
+            "tag".into(),
+            "1705769100".into()
+        )
+    );
+    assert_eq!(
+        (
+            server.rev("refs/tags/records/rec-1/v1"),
+            server.rev("refs/tags/records/rec-1/v2")
+        ),
+        (v1, v2)
+    );
+    assert_eq!(server.rev("refs/tags/records/rec-1/v4"), None);
+}
+
+#[test]
+fn a_next_link_to_another_server_is_refused_naming_the_page_it_came_from() {
+    let cap = Cap::start(None);
+    let elsewhere = Cap::start_open();
+    let (base, other) = (cap.url(), elsewhere.url());
+    serve(&cap, &[], &[]);
+    let next = format!("{other}/api/deposits/?page=2&size=100");
+    cap.route(
+        "/api/deposits/?page=1&size=100",
+        json!({"hits": {"hits": [cap_deposit("n-1", vec![])], "total": 2}, "links": {"next": next}}),
+    );
+    let (_server, work) = archive();
+    let head = work.head();
+    let out = import_api(&work, &base, "t0ken");
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    let page = format!("{base}/api/deposits/?page=1&size=100");
+    let expected = format!(
+        "{page}: `links.next` leads to {next}, another server than {base}: refusing to send the token there"
+    );
+    assert!(stderr(&out).contains(&expected), "{}", stderr(&out));
+    assert!(elsewhere.requests().is_empty());
+    assert_eq!(work.head(), head);
+    assert_eq!(status(&work), "");
 }
