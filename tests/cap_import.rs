@@ -4,10 +4,9 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
+use common::cap::Cap;
 use common::*;
 use serde_json::{json, Value};
 
@@ -321,61 +320,6 @@ fn a_deposit_with_cap_ids_is_owned_and_guarded_as_their_people() {
         .assert_rejected_with("carol may not change deposit cap-ids-1");
 }
 
-/// A CAP-like REST server on loopback: routes by path and query, a bearer token, and
-/// optionally a limit of answers after which it stops (the port then refuses).
-struct Cap {
-    port: u16,
-    routes: Arc<Mutex<HashMap<String, (u16, String)>>>,
-}
-
-impl Cap {
-    fn start(answers: Option<usize>) -> Cap {
-        let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
-        let port = server.server_addr().to_ip().unwrap().port();
-        let routes: Arc<Mutex<HashMap<String, (u16, String)>>> = Arc::default();
-        let table = routes.clone();
-        std::thread::spawn(move || {
-            for (served, request) in server.incoming_requests().enumerate() {
-                if answers.is_some_and(|n| served >= n) {
-                    break; // the server goes away: the listener is dropped with it
-                }
-                let ok = request
-                    .headers()
-                    .iter()
-                    .any(|h| h.field.equiv("Authorization") && h.value.as_str() == "Bearer t0ken");
-                let (status, body) = if !ok {
-                    (
-                        401,
-                        r#"{"message": "The server could not verify that you are authorized"}"#
-                            .to_string(),
-                    )
-                } else {
-                    table
-                        .lock()
-                        .unwrap()
-                        .get(request.url())
-                        .cloned()
-                        .unwrap_or((404, "{}".into()))
-                };
-                let _ = request
-                    .respond(tiny_http::Response::from_string(body).with_status_code(status));
-            }
-        });
-        Cap { port, routes }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn route(&self, path: &str, body: Value) {
-        self.routes
-            .lock()
-            .unwrap()
-            .insert(path.into(), (200, body.to_string()));
-    }
-}
-
 /// CAP's routes answered from the fixtures: the recorded search page as page 1 (its
 /// `links.next` pointing at page 2), page 2 with the recorded created deposit, every
 /// hit's full form, an empty record listing and the schemas the deposits name.
@@ -508,4 +452,473 @@ fn a_bad_token_or_a_server_that_stops_midway_writes_nothing() {
     assert_eq!(work.head(), head);
     assert_eq!(status(&work), "");
     assert!(!work.path.join("schemas/alice-analysis").exists());
+}
+
+fn md5_hex(bytes: &[u8]) -> String {
+    use md5::{Digest, Md5};
+    Md5::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A file reference as CAP's deposit answers give it (`files` of the deposit).
+fn cap_file(key: &str, bytes: &[u8], link: &str, bucket: Option<&str>) -> Value {
+    json!({"key": key, "checksum": format!("md5:{}", md5_hex(bytes)), "size": bytes.len(),
+           "bucket": bucket, "version_id": "v1", "links": {"self": link}})
+}
+
+/// A CAP deposit of the stand-in schema `test-analysis`, owned by alice (CAP id 1234).
+fn cap_deposit(id: &str, files: Vec<Value>) -> Value {
+    json!({"id": id, "created": "2022-05-01T09:00:00+00:00", "updated": "2022-05-02T09:00:00+00:00",
+           "status": "draft", "schema": {"name": "test-analysis", "version": "0.0.1"},
+           "metadata": {"title": "An analysis with files", "_deposit": {"owners": [1234]}},
+           "files": files})
+}
+
+/// CAP's listings: `deposits` on /api/deposits/, `records` on /api/records/ (one page
+/// each), and the schema they follow.
+fn serve(cap: &Cap, deposits: &[Value], records: &[Value]) {
+    cap.route(
+        "/api/deposits/?page=1&size=100",
+        json!({"hits": {"hits": deposits, "total": deposits.len()}, "links": {}}),
+    );
+    cap.route(
+        "/api/records/?page=1&size=100",
+        json!({"hits": {"hits": records, "total": records.len()}, "links": {}}),
+    );
+    cap.route(
+        "/api/jsonschemas/test-analysis/0.0.1",
+        serde_json::from_str(&stand_in("test-analysis")).unwrap(),
+    );
+}
+
+/// `git show REF:PATH` in the server's repository.
+fn server_file(server: &Server, at: &str, path: &str) -> Option<Vec<u8>> {
+    let out = git(&server.git_dir)
+        .args(["show", &format!("{at}:{path}")])
+        .output()
+        .unwrap();
+    out.status.success().then_some(out.stdout)
+}
+
+#[test]
+fn files_are_fetched_with_the_token_checked_and_pushed_through_the_hook() {
+    let cap = Cap::start(None);
+    // Another origin (another port): file storage a redirect leads to, and a host a
+    // link names that must never see the token.
+    let storage = Cap::start_open();
+    let (base, other) = (cap.url(), storage.url());
+    let id = "files-1";
+    let data: &[u8] = b"events,weight\n1,0.5\n2,0.25\n";
+    let fit: &[u8] = b"{\"mu\": 1.02}\n";
+    let ntuple: &[u8] = &[0, 159, 146, 150, 1, 2, 3, 255];
+    let files = vec![
+        // CAP's own link, on the server (with CAP's query).
+        cap_file(
+            "data.txt",
+            data,
+            &format!("{base}/api/files/b1/data.txt?versionId=v1"),
+            Some("b1"),
+        ),
+        // CAP's link names the host CAP was configured with: fetched from the server's
+        // /api/files/<bucket>/<key> instead.
+        cap_file(
+            "plots/fit.json",
+            fit,
+            "https://localhost/api/files/b1/plots/fit.json",
+            Some("b1"),
+        ),
+        // The server redirects to its storage: followed without the token.
+        cap_file(
+            "ntuple.root",
+            ntuple,
+            &format!("{base}/api/files/b1/ntuple.root"),
+            Some("b1"),
+        ),
+        // Gone from CAP's storage: 404.
+        cap_file(
+            "gone.txt",
+            b"lost",
+            &format!("{base}/api/files/b1/gone.txt"),
+            Some("b1"),
+        ),
+        // On another server, and no bucket to ask the server for: not fetched.
+        cap_file(
+            "mirror.txt",
+            b"m",
+            &format!("{other}/api/files/x/mirror.txt"),
+            None,
+        ),
+    ];
+    serve(&cap, &[cap_deposit(id, files)], &[]);
+    cap.answer("/api/files/b1/data.txt?versionId=v1", 200, data, None);
+    cap.answer("/api/files/b1/plots/fit.json", 200, fit, None);
+    cap.answer(
+        "/api/files/b1/ntuple.root",
+        302,
+        b"",
+        Some(format!("{other}/storage/ntuple.root")),
+    );
+    storage.answer("/storage/ntuple.root", 200, ntuple, None);
+    storage.answer("/api/files/x/mirror.txt", 200, b"m", None);
+
+    let (server, work) = archive();
+    let out = capsule(&work.path)
+        .env("CAPSULE_USER", "alice")
+        .env("CAP_TEST_TOKEN", "t0ken")
+        .args([
+            "import",
+            "cap",
+            "--from-api",
+            &base,
+            "--token-env",
+            "CAP_TEST_TOKEN",
+        ])
+        .args(["--push", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r = report(&out);
+    assert_eq!(ids(&r["imported"]), [id]);
+
+    // In the deposit's folder, with CAP's bytes, and on the server through the hook.
+    assert_eq!(server.rev("main"), Some(work.head()), "{}", stderr(&out));
+    for (key, bytes) in [
+        ("data.txt", data),
+        ("plots/fit.json", fit),
+        ("ntuple.root", ntuple),
+    ] {
+        assert_eq!(
+            std::fs::read(work.path.join(dep(id, key))).unwrap(),
+            bytes,
+            "{key}"
+        );
+        assert_eq!(
+            server_file(&server, "main", &dep(id, key)).as_deref(),
+            Some(bytes),
+            "{key}"
+        );
+    }
+    // The reference of every file stays in _files with CAP's checksum.
+    let deposit: Value =
+        serde_json::from_slice(&std::fs::read(work.path.join(dep(id, "deposit.json"))).unwrap())
+            .unwrap();
+    assert_eq!(
+        deposit["_files"][0]["checksum"],
+        format!("md5:{}", md5_hex(data))
+    );
+    assert_eq!(deposit["_files"].as_array().unwrap().len(), 5);
+
+    // What could not be fetched is listed, with why: a warning, the rest imports.
+    let missing: Vec<(&str, &str)> = r["missing_files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["key"].as_str().unwrap(), m["reason"].as_str().unwrap()))
+        .collect();
+    assert_eq!(missing.len(), 2, "{missing:?}");
+    assert_eq!(missing[0].0, "gone.txt");
+    assert!(
+        missing[0].1.contains("404") && missing[0].1.contains("/api/files/b1/gone.txt"),
+        "{missing:?}"
+    );
+    assert_eq!(missing[1].0, "mirror.txt");
+    assert!(
+        missing[1].1.contains("is not on") && missing[1].1.contains("token is not sent"),
+        "{missing:?}"
+    );
+    assert!(!work.path.join(dep(id, "gone.txt")).exists());
+
+    // The token went to the server only, in the header, never in an address; the
+    // other origin saw one request (the redirect), without it.
+    let asked = cap.requests();
+    assert!(
+        asked
+            .iter()
+            .all(|(_, auth)| auth.as_deref() == Some("Bearer t0ken")),
+        "{asked:?}"
+    );
+    let seen = storage.requests();
+    assert_eq!(seen, [("/storage/ntuple.root".to_string(), None)]);
+    assert!(
+        asked
+            .iter()
+            .chain(&seen)
+            .all(|(url, _)| !url.contains("t0ken")),
+        "{asked:?}"
+    );
+
+    // Again: nothing changes, and files the archive holds with CAP's bytes are not
+    // fetched again (only the missing one is asked for).
+    let head = work.head();
+    let before = cap.requests().len();
+    let out = import_api(&work, &base, "t0ken");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(ids(&report(&out)["unchanged"]), [id]);
+    assert_eq!(work.head(), head);
+    let fetched: Vec<String> = cap.requests()[before..]
+        .iter()
+        .map(|(url, _)| url.clone())
+        .filter(|url| url.starts_with("/api/files/"))
+        .collect();
+    assert_eq!(fetched, ["/api/files/b1/gone.txt"]);
+    assert_eq!(storage.requests().len(), 1);
+}
+
+#[test]
+fn a_file_whose_bytes_do_not_match_cap_stops_the_import_with_nothing_written() {
+    let cap = Cap::start(None);
+    let base = cap.url();
+    let good: &[u8] = b"the selection, as CAP holds it\n";
+    let damaged: &[u8] = b"the selection, as CAP holds iT\n";
+    let link = format!("{base}/api/files/b2/selection.txt");
+    serve(
+        &cap,
+        &[
+            cap_deposit("ok-1", vec![]),
+            cap_deposit(
+                "damaged-1",
+                vec![cap_file("selection.txt", good, &link, Some("b2"))],
+            ),
+        ],
+        &[],
+    );
+    cap.answer("/api/files/b2/selection.txt", 200, damaged, None);
+    let (_server, work) = archive();
+    let head = work.head();
+
+    let out = import_api(&work, &base, "t0ken");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let r = report(&out);
+    assert_eq!(r["written"], false);
+    let invalid = r["invalid"].as_array().unwrap();
+    assert_eq!(invalid.len(), 1, "{invalid:?}");
+    assert_eq!(
+        (invalid[0]["id"].as_str(), invalid[0]["kind"].as_str()),
+        (Some("damaged-1"), Some("file"))
+    );
+    let message = invalid[0]["message"].as_str().unwrap();
+    // md5 of the damaged bytes, computed apart: `printf '...iT\n' | md5sum`.
+    assert_eq!(md5_hex(damaged), "9c3966a6377a5659824594f796c618cb");
+    for needle in [
+        "`selection.txt`",
+        "deposit damaged-1",
+        &link,
+        &format!("expected md5:{}", md5_hex(good)),
+        &format!("got md5:{}", md5_hex(damaged)),
+        "run the import again",
+    ] {
+        assert!(message.contains(needle), "`{needle}` in {message}");
+    }
+    // Nothing written: not the valid deposit, not the schema, not the file.
+    assert_eq!(work.head(), head);
+    assert_eq!(status(&work), "");
+    assert!(!work.path.join(dep("ok-1", "deposit.json")).exists());
+    assert!(!work.path.join("schemas/test-analysis").exists());
+
+    // The right bytes, but more of them than CAP's size: refused as well, and the
+    // read stops one byte past the size.
+    let mut longer = good.to_vec();
+    longer.extend_from_slice(b"and a tail the server should not have sent\n");
+    cap.answer("/api/files/b2/selection.txt", 200, &longer, None);
+    let out = import_api(&work, &base, "t0ken");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let message = report(&out)["invalid"][0]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains(&format!(
+            "more than {} bytes arrived, CAP says {}",
+            good.len(),
+            good.len()
+        )),
+        "{message}"
+    );
+    assert_eq!(work.head(), head);
+
+    // With the right bytes it imports.
+    cap.answer("/api/files/b2/selection.txt", 200, good, None);
+    let out = import_api(&work, &base, "t0ken");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read(work.path.join(dep("damaged-1", "selection.txt"))).unwrap(),
+        good
+    );
+}
+
+/// One published revision of CAP's record `CAP.TEST.R1`, whose deposit is `rec-1`.
+fn cap_record(revision: u64, title: &str, updated: &str) -> Value {
+    json!({"id": "CAP.TEST.R1", "type": "record", "revision": revision,
+           "created": "2023-01-10T08:00:00+00:00", "updated": updated,
+           "metadata": {
+               "$schema": "https://analysispreservation.cern.ch/schemas/deposits/records/test-analysis-v0.0.1.json",
+               "title": title,
+               "_deposit": {"id": "rec-1", "owners": [1234], "status": "published"}}})
+}
+
+/// `refs/tags/records/rec-1/vN` on the server: the commit's title and committer date,
+/// and the tag's object type and tagger date.
+fn server_version(server: &Server, n: u32) -> (String, String, String, String) {
+    let tag = format!("refs/tags/records/rec-1/v{n}");
+    let show = |args: &[&str]| {
+        stdout(&run_ok(git(&server.git_dir).args(args)))
+            .trim()
+            .to_string()
+    };
+    let deposit: Value =
+        serde_json::from_slice(&server_file(server, &tag, &dep("rec-1", "deposit.json")).unwrap())
+            .unwrap();
+    (
+        deposit["title"].as_str().unwrap().to_string(),
+        show(&["log", "-1", "--format=%ct", &tag]),
+        show(&["cat-file", "-t", &tag]),
+        show(&["for-each-ref", "--format=%(taggerdate:unix)", &tag]),
+    )
+}
+
+#[test]
+fn published_revisions_become_record_versions_in_order_and_a_later_one_adds_exactly_the_next() {
+    let (first, second, third) = (
+        cap_record(2, "First publication", "2023-02-01T10:00:00+00:00"),
+        cap_record(5, "Second publication", "2023-03-15T12:30:00+01:00"),
+        cap_record(9, "Third publication", "2024-01-20T16:45:00+00:00"),
+    );
+    let (server, work) = archive();
+    let saved = server.tmp.path().join("saved");
+    std::fs::create_dir_all(saved.join("schemas")).unwrap();
+    std::fs::write(
+        saved.join("schemas/test-analysis.json"),
+        stand_in("test-analysis"),
+    )
+    .unwrap();
+    // Saved answers of /api/records/, in names that do not sort as the revisions do.
+    std::fs::write(saved.join("a-latest.json"), second.to_string()).unwrap();
+    std::fs::write(saved.join("b-earlier.json"), first.to_string()).unwrap();
+    let (a, b, schemas) = (
+        saved.join("a-latest.json").display().to_string(),
+        saved.join("b-earlier.json").display().to_string(),
+        saved.join("schemas").display().to_string(),
+    );
+    let out = import(
+        &work,
+        &["--from", &a, &b, "--schemas", &schemas, "--push", "--json"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r = report(&out);
+    assert_eq!(
+        r["tags"],
+        json!(["refs/tags/records/rec-1/v1", "refs/tags/records/rec-1/v2"])
+    );
+    assert_eq!(r["imported"][0]["commits"], 2);
+    // On the server through the hook: each version an annotated tag on its own commit,
+    // with CAP's contents and dates, in revision order.
+    assert_eq!(server.rev("main"), Some(work.head()));
+    assert_eq!(
+        server_version(&server, 1),
+        (
+            "First publication".into(),
+            "1675245600".into(),
+            "tag".into(),
+            "1675245600".into()
+        )
+    );
+    assert_eq!(
+        server_version(&server, 2),
+        (
+            "Second publication".into(),
+            "1678879800".into(),
+            "tag".into(),
+            "1678879800".into()
+        )
+    );
+    assert_eq!(
+        stdout(&work.git(&["rev-parse", "records/rec-1/v2^{commit}^"])).trim(),
+        stdout(&work.git(&["rev-parse", "records/rec-1/v1^{commit}"])).trim(),
+        "v2's commit follows v1's"
+    );
+
+    // The same two revisions from the server: nothing changes.
+    let cap = Cap::start(None);
+    serve(&cap, &[], &[second.clone(), first.clone()]);
+    let head = work.head();
+    let out = import_api(&work, &cap.url(), "t0ken");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r = report(&out);
+    assert_eq!(ids(&r["unchanged"]), ["rec-1"]);
+    assert_eq!(
+        (r["commits"].clone(), r["tags"].clone()),
+        (json!([]), json!([]))
+    );
+    assert_eq!(work.head(), head);
+
+    // A third revision in CAP: exactly v3, one commit, and the hook takes it.
+    let (v1, v2) = (
+        server.rev("refs/tags/records/rec-1/v1"),
+        server.rev("refs/tags/records/rec-1/v2"),
+    );
+    serve(&cap, &[], &[third, second, first]);
+    let out = capsule(&work.path)
+        .env("CAPSULE_USER", "alice")
+        .env("CAP_TEST_TOKEN", "t0ken")
+        .args([
+            "import",
+            "cap",
+            "--from-api",
+            &cap.url(),
+            "--token-env",
+            "CAP_TEST_TOKEN",
+        ])
+        .args(["--push", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r = report(&out);
+    assert_eq!(r["tags"], json!(["refs/tags/records/rec-1/v3"]));
+    assert_eq!(r["commits"].as_array().unwrap().len(), 1);
+    assert_eq!(stdout(&work.git(&["rev-parse", "HEAD^"])).trim(), head);
+    assert_eq!(server.rev("main"), Some(work.head()));
+    assert_eq!(
+        server_version(&server, 3),
+        (
+            "Third publication".into(),
+            "1705769100".into(),
+            "tag".into(),
+            "1705769100".into()
+        )
+    );
+    assert_eq!(
+        (
+            server.rev("refs/tags/records/rec-1/v1"),
+            server.rev("refs/tags/records/rec-1/v2")
+        ),
+        (v1, v2)
+    );
+    assert_eq!(server.rev("refs/tags/records/rec-1/v4"), None);
+}
+
+#[test]
+fn a_next_link_to_another_server_is_refused_naming_the_page_it_came_from() {
+    let cap = Cap::start(None);
+    let elsewhere = Cap::start_open();
+    let (base, other) = (cap.url(), elsewhere.url());
+    serve(&cap, &[], &[]);
+    let next = format!("{other}/api/deposits/?page=2&size=100");
+    cap.route(
+        "/api/deposits/?page=1&size=100",
+        json!({"hits": {"hits": [cap_deposit("n-1", vec![])], "total": 2}, "links": {"next": next}}),
+    );
+    let (_server, work) = archive();
+    let head = work.head();
+    let out = import_api(&work, &base, "t0ken");
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    let page = format!("{base}/api/deposits/?page=1&size=100");
+    let expected = format!(
+        "{page}: `links.next` leads to {next}, another server than {base}: refusing to send the token there"
+    );
+    assert!(stderr(&out).contains(&expected), "{}", stderr(&out));
+    assert!(elsewhere.requests().is_empty());
+    assert_eq!(work.head(), head);
+    assert_eq!(status(&work), "");
 }

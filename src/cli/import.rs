@@ -31,8 +31,9 @@ access.toml (people it does not know are kept as CAP wrote them, and listed), an
 published revision becomes the record tag records/<id>/v<N>, in order.
 
 Everything is read and judged first, as the server's hook will judge it. Any problem (a
-record CAP itself would reject, a missing schema, a file that is not a CAP record) stops
-the import before anything is written, unless --skip-invalid. Running it again changes
+record CAP itself would reject, a missing schema, a file that is not a CAP record, a
+fetched file whose size or md5 differs from CAP's) stops the import before anything is
+written, unless --skip-invalid. Files CAP cannot serve (404) are listed and skipped. Running it again changes
 nothing. It commits in this clone and does not push unless --push: push the branch first,
 then the record tags (the server accepts a record tag only on a commit it already has).
 Run it as an archive admin, on the default branch, in a clean clone.",

@@ -3,6 +3,7 @@
 //! installed hook.
 #![allow(dead_code)]
 
+pub mod cap;
 pub mod servers;
 pub mod smtp;
 

@@ -40,6 +40,9 @@ pub struct FileRef {
     /// Where CAP serves its bytes (`links.self`), when the snapshot says.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// CAP's bucket: the file is also at `/api/files/<bucket>/<key>`.
+    #[serde(skip)]
+    pub bucket: Option<String>,
 }
 
 /// One snapshot of a deposit or record, as read.
@@ -64,6 +67,9 @@ pub struct Item {
     pub updated: Option<Timestamp>,
     /// A published version (a record, or a deposit CAP says is published).
     pub published: bool,
+    /// A record snapshot (from `/api/records/`, `type: record`, a record list entry),
+    /// not a deposit: its revisions are the record's versions.
+    pub record: bool,
     pub revision: Option<u64>,
     /// The full form of this snapshot, when it is only a summary (`links.self`).
     pub self_link: Option<String>,
@@ -123,8 +129,8 @@ pub fn read_item(origin: &str, value: &Value, from_records: bool) -> Result<Item
         text(o.get("status")).or_else(|| text(deposit_sys.as_ref().and_then(|d| d.get("status"))));
     let is_record_type = o.get("type").and_then(Value::as_str) == Some("record");
     let legacy = o.contains_key("collection") && !o.contains_key("id") && !o.contains_key("pid");
-    let published =
-        from_records || is_record_type || legacy || status.as_deref() == Some("published");
+    let record = from_records || is_record_type || legacy;
+    let published = record || status.as_deref() == Some("published");
 
     // The id: the deposit's pid (a record names it in `_deposit.id`).
     let deposit_id = deposit_sys.as_ref().and_then(|d| text(d.get("id")));
@@ -234,6 +240,7 @@ pub fn read_item(origin: &str, value: &Value, from_records: bool) -> Result<Item
         created: text(o.get("created")).and_then(|t| parse_timestamp(&t)),
         updated: text(o.get("updated")).and_then(|t| parse_timestamp(&t)),
         published,
+        record,
         revision,
         self_link: o
             .get("links")
@@ -323,11 +330,22 @@ fn read_file(f: &Value) -> Option<FileRef> {
         .and_then(|l| l.get("self").or_else(|| l.get("download")))
         .and_then(Value::as_str)
         .map(str::to_string);
+    // CAP writes `size: 0` with `checksum: "None"` for a file it never received; with
+    // a checksum, 0 is the size of an empty file.
+    let size = f
+        .get("size")
+        .and_then(Value::as_u64)
+        .filter(|s| *s > 0 || checksum.is_some());
     Some(FileRef {
         key,
         checksum,
-        size: f.get("size").and_then(Value::as_u64).filter(|s| *s > 0),
+        size,
         url,
+        bucket: f
+            .get("bucket")
+            .and_then(Value::as_str)
+            .filter(|b| !b.is_empty())
+            .map(str::to_string),
     })
 }
 

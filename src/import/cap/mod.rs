@@ -7,6 +7,8 @@
 //! schemas  (schema names -> the archive's; missing ones and their $refs from an export)
 //! plan     (items -> deposits with their states, judged as the hook judges them,
 //!           compared with the archive: what to commit and tag; the report)
+//! files    (CAP's file references -> fetched bytes checked against CAP's size and
+//!           checksum, or listed as missing)
 //! write    (commits dated as in CAP, record tags, then the branch moves once)
 //! ```
 //!
@@ -14,6 +16,7 @@
 //! answering, a bad token or an invalid record leaves the clone as it was. Nothing
 //! here prints; the report is a value the command line renders.
 
+pub mod files;
 pub mod map;
 pub mod plan;
 pub mod schemas;
@@ -102,11 +105,26 @@ pub fn plan(repo: &Repository, input: &Input<'_>) -> Result<Plan, ImportError> {
             .map(|v| v.len() as u32)
             .unwrap_or(0),
     };
-    let fetch = |f: &map::FileRef| -> Result<Option<Vec<u8>>, ApiError> {
-        match (input.api, &f.url) {
-            (Some(api), Some(url)) => api.get_bytes(url, "application/octet-stream"),
-            _ => Ok(None),
-        }
+    let fetch = |f: &map::FileRef| -> Result<files::Fetched, ApiError> {
+        let Some(api) = input.api else {
+            return Ok(files::Fetched::Missing(
+                if f.url.is_some() || f.bucket.is_some() {
+                    "not fetched: import from the API (--from-api with a token) to fetch it".into()
+                } else {
+                    "CAP's export gives no address for it".into()
+                },
+            ));
+        };
+        let url = match api.file_url(f) {
+            Ok(url) => url,
+            Err(why) => return Ok(files::Fetched::Missing(why)),
+        };
+        Ok(match api.get_file(&url, f.size)? {
+            Some(bytes) => files::Fetched::Bytes(bytes),
+            None => files::Fetched::Missing(format!(
+                "CAP answered 404 at {url}: the file is gone from CAP's storage; its reference stays in _files, add the file with `capsule attach` if you have it"
+            )),
+        })
     };
     Ok(plan::plan(
         &tree as &dyn Source,

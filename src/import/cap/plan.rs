@@ -16,7 +16,8 @@ use crate::problem::Problem;
 use crate::schema::{CompiledSchema, Mode, SchemaRegistry};
 use crate::validate::{check, parse_deposit, prepare};
 
-use super::map::{map_person, FileRef, Item, Mapped, SchemaName, Timestamp};
+use super::files::{plan_files, FileFetcher};
+use super::map::{map_person, Item, Mapped, SchemaName, Timestamp};
 use super::schemas::{AddedSchema, Overlay, Schemas};
 use super::source::Unreadable;
 
@@ -118,10 +119,6 @@ pub struct Existing {
     pub value: Option<Value>,
     pub versions: u32,
 }
-
-/// Fetches a file CAP refers to; `Ok(None)` when it cannot be fetched (no URL or token).
-pub type FileFetcher<'a> =
-    dyn Fn(&FileRef) -> Result<Option<Vec<u8>>, super::source::ApiError> + 'a;
 
 /// Plans the import of `items` into the archive at `archive`.
 #[allow(clippy::too_many_arguments)]
@@ -282,72 +279,44 @@ pub fn plan(
         }
         report.unknown_users.extend(unknown);
 
-        // Files: fetched where CAP says where and a token is given, else listed.
+        // Files: fetched where CAP says where and a token is given, checked against
+        // CAP's size and checksum; else listed as missing.
         let latest_files = group
             .iter()
             .rev()
             .find(|i| !i.files.is_empty())
             .map(|i| i.files.clone())
             .unwrap_or_default();
-        let mut files = Vec::new();
-        let mut file_problem = None;
-        for f in &latest_files {
-            if !safe_file_name(&f.key) {
-                file_problem = Some(format!(
-                    "CAP file `{}` has a name that cannot be a file of the deposit's folder",
-                    f.key
-                ));
-                break;
+        let files = match plan_files(archive, &id, &latest_files, fetch)? {
+            Ok(files) => files,
+            Err(message) => {
+                report.invalid.push(invalid("file", message, vec![]));
+                continue;
             }
-            match fetch(f)? {
-                Some(bytes) => {
-                    if let Some(size) = f.size {
-                        if bytes.len() as u64 != size {
-                            file_problem = Some(format!(
-                                "CAP file `{}`: {} bytes arrived, CAP says {size}",
-                                f.key,
-                                bytes.len()
-                            ));
-                            break;
-                        }
-                    }
-                    files.push((f.key.clone(), bytes));
-                }
-                None => report.missing_files.push(MissingFile {
-                    id: id.clone(),
-                    key: f.key.clone(),
-                    checksum: f.checksum.clone(),
-                    reason: if f.url.is_some() {
-                        "not fetched: import from the API (--from-api with a token) to fetch it"
-                            .into()
-                    } else {
-                        "CAP's export gives no address for it".into()
-                    },
-                }),
-            }
-        }
-        if let Some(message) = file_problem {
-            report.invalid.push(invalid("file", message, vec![]));
-            continue;
-        }
+        };
+        report.missing_files.extend(files.missing);
+        let files = files.write;
 
-        // Compare with the archive: unchanged states make no commit, versions already
-        // tagged make no tag.
+        // Compare with the archive: the revisions it holds as record versions already
+        // (v1..vN, in the same order) are skipped whole; of the rest, a state equal to
+        // the archive's deposit makes no commit (only its tag).
         let now = existing(&id);
         let mut current = now.value;
         let mut version = 0u32;
         let mut new_versions = Vec::new();
         for (step, state) in steps.iter_mut().zip(&states) {
+            if state.published {
+                version += 1;
+                if version <= now.versions {
+                    step.changes = false;
+                    continue;
+                }
+                step.version = Some(version);
+                new_versions.push(crate::record::record_ref(&id, version));
+            }
             step.changes = current.as_ref() != Some(&step.value);
             if step.changes {
                 current = Some(step.value.clone());
-            }
-            if state.published {
-                version += 1;
-                if version > now.versions {
-                    step.version = Some(version);
-                    new_versions.push(crate::record::record_ref(&id, version));
-                }
             }
         }
         steps.retain(|s| s.changes || s.version.is_some());
@@ -377,14 +346,6 @@ pub fn plan(
     })
 }
 
-/// A file name CAP gave that can live in a deposit's folder: segments of the id
-/// alphabet, not the deposit's own `deposit.json` or `reviews/`.
-fn safe_file_name(key: &str) -> bool {
-    key != "deposit.json"
-        && !key.starts_with("reviews/")
-        && key.split('/').all(|segment| check_id(segment).is_ok())
-}
-
 fn origins_of(group: &[Item]) -> Vec<String> {
     let mut o: Vec<String> = group.iter().map(|i| i.origin.clone()).collect();
     o.dedup();
@@ -401,6 +362,11 @@ struct State {
 }
 
 /// The published revisions in order, then the newest draft if it came after them.
+///
+/// The published revisions are the record's when CAP gave any record snapshot (its
+/// revisions are the versions; a deposit's own revision numbers count something
+/// else), else the deposits CAP calls published. One revision read twice (a saved
+/// file and the API) is one version, and so is a revision that changed nothing.
 fn states_of(group: &[Item]) -> Vec<State> {
     let fields_of = |item: &Item| -> Map<String, Value> {
         if item.has_fields {
@@ -414,12 +380,19 @@ fn states_of(group: &[Item]) -> Vec<State> {
                 .unwrap_or_default()
         }
     };
-    let mut published: Vec<&Item> = group.iter().filter(|i| i.published).collect();
+    let has_records = group.iter().any(|i| i.record);
+    let mut published: Vec<&Item> = group
+        .iter()
+        .filter(|i| i.published && (i.record || !has_records))
+        .collect();
     published.sort_by_key(|i| (i.revision, i.updated));
     let mut states: Vec<State> = Vec::new();
+    let mut last_revision = None;
     for item in &published {
         let fields = fields_of(item);
-        if states.last().is_some_and(|s| s.fields == fields) {
+        let same_revision = item.revision.is_some() && item.revision == last_revision;
+        last_revision = item.revision;
+        if same_revision || states.last().is_some_and(|s| s.fields == fields) {
             continue;
         }
         states.push(State {

@@ -2,12 +2,13 @@
 //! or a CAP server's REST API with an access token. Everything is read before anything
 //! is written, so a server that stops answering half-way leaves the archive untouched.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
 
-use super::map::{is_record, not_a_record_reason};
+use super::map::{is_record, not_a_record_reason, FileRef};
 
 /// One JSON value that should be a CAP deposit or record, and where it came from.
 #[derive(Debug, Clone)]
@@ -38,12 +39,15 @@ pub enum ApiError {
     Http { url: String, message: String },
     #[error("{url}: the answer is not JSON ({message}); is this the address of a CAP server (e.g. https://analysispreservation.cern.ch)?")]
     NotJson { url: String, message: String },
-    #[error("{url}: `links.next` leads to {next}, another server than {base}: refusing to send the token there")]
+    #[error("{page}: `links.next` leads to {next}, another server than {base}: refusing to send the token there; nothing was imported (is --from-api the address CAP itself uses, as in its links?)")]
     ForeignLink {
-        url: String,
+        /// The page whose `links.next` it is.
+        page: String,
         next: String,
         base: String,
     },
+    #[error("refusing to send the token to {url}: it is not on {base}")]
+    ForeignAddress { url: String, base: String },
     #[error("{url}: more than {limit} pages: stopping (does `links.next` loop?)")]
     TooManyPages { url: String, limit: usize },
 }
@@ -167,6 +171,9 @@ impl Api {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .timeout_global(Some(Duration::from_secs(timeout_secs.max(1))))
             .http_status_as_error(false)
+            // A redirect (a file served from storage) is followed without the token:
+            // it goes to CAP's server only. Said here, not left to ureq's default.
+            .redirect_auth_headers(ureq::config::RedirectAuthHeaders::Never)
             .build()
             .into();
         Api {
@@ -181,19 +188,57 @@ impl Api {
         &self.base
     }
 
-    /// `scheme://host:port` of a URL, to keep the token on its server.
-    fn origin_of(url: &str) -> String {
-        let rest = url.split_once("://").map_or(url, |(_, r)| r);
-        let host = rest.split('/').next().unwrap_or("");
-        format!("{}://{host}", url.split("://").next().unwrap_or(""))
+    /// Whether `url` is on the server the token is for (scheme, host and port, as
+    /// the `url` crate reads them: default ports, case, user info).
+    pub fn is_on_server(&self, url: &str) -> bool {
+        match (url::Url::parse(url), url::Url::parse(&self.base)) {
+            (Ok(a), Ok(b)) => a.origin().is_tuple() && a.origin() == b.origin(),
+            _ => false,
+        }
+    }
+
+    /// Where to fetch a file CAP refers to: its `links.self` when that is on the
+    /// server, else `/api/files/<bucket>/<key>` on the server (CAP's links name the
+    /// host CAP was configured with, which may not be the address given). `Err` says
+    /// why there is no address to send the token to.
+    pub fn file_url(&self, file: &FileRef) -> Result<String, String> {
+        if let Some(url) = file.url.as_deref().filter(|u| self.is_on_server(u)) {
+            return Ok(url.to_string());
+        }
+        if let Some(bucket) = &file.bucket {
+            let mut url = url::Url::parse(&self.base).map_err(|e| format!("{}: {e}", self.base))?;
+            url.path_segments_mut()
+                .map_err(|()| format!("{} cannot have a path", self.base))?
+                .pop_if_empty()
+                .extend(["api", "files", bucket])
+                .extend(file.key.split('/'));
+            return Ok(url.to_string());
+        }
+        Err(match &file.url {
+            Some(url) => format!("its address {url} is not on {} and CAP gives no bucket: the token is not sent there; download it yourself and add it with `capsule attach`", self.base),
+            None => "CAP gives no address for it".into(),
+        })
+    }
+
+    /// The bytes of a file at `url`, reading at most `size + 1` bytes when CAP gave a
+    /// size (more than that is a mismatch already). `Ok(None)` for 404.
+    pub fn get_file(&self, url: &str, size: Option<u64>) -> Result<Option<Vec<u8>>, ApiError> {
+        self.get(
+            url,
+            "application/octet-stream",
+            size.map(|s| s.saturating_add(1)),
+        )
     }
 
     /// The bytes at `url`, with the token. `Ok(None)` for 404.
     pub fn get_bytes(&self, url: &str, accept: &str) -> Result<Option<Vec<u8>>, ApiError> {
-        if Self::origin_of(url) != Self::origin_of(&self.base) {
-            return Err(ApiError::ForeignLink {
-                url: self.base.clone(),
-                next: url.to_string(),
+        self.get(url, accept, None)
+    }
+
+    fn get(&self, url: &str, accept: &str, cap: Option<u64>) -> Result<Option<Vec<u8>>, ApiError> {
+        if !self.is_on_server(url) {
+            return Err(ApiError::ForeignAddress {
+                url: url.to_string(),
                 base: self.base.clone(),
             });
         }
@@ -222,12 +267,23 @@ impl Api {
         if status == 404 {
             return Ok(None);
         }
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(1024 * 1024 * 1024)
-            .read_to_vec()
-            .map_err(|e| http(format!("the answer broke off: {e}")))?;
+        let body = match cap {
+            // Bounded before reading: an answer longer than CAP's size stops one byte
+            // past it, which the size check then refuses.
+            Some(cap) => {
+                let mut body = Vec::new();
+                std::io::Read::take(response.body_mut().as_reader(), cap)
+                    .read_to_end(&mut body)
+                    .map(|_| body)
+            }
+            None => response
+                .body_mut()
+                .with_config()
+                .limit(1024 * 1024 * 1024)
+                .read_to_vec()
+                .map_err(std::io::Error::other),
+        }
+        .map_err(|e| http(format!("the answer broke off: {e}")))?;
         if !(200..300).contains(&status) {
             let text: String = String::from_utf8_lossy(&body).chars().take(200).collect();
             return Err(http(format!(
@@ -290,6 +346,7 @@ impl Api {
                             .get("links")
                             .and_then(|l| l.get("self"))
                             .and_then(Value::as_str)
+                            .filter(|link| self.is_on_server(link))
                             .map(str::to_string)
                             .unwrap_or_else(|| format!("{}/api/{route}/{id}", self.base));
                         if let Some(value) = self.get_json(&whole)? {
@@ -307,7 +364,16 @@ impl Api {
                     .and_then(|l| l.get("next"))
                     .and_then(Value::as_str)
                 {
-                    Some(next) if !next.is_empty() && next != url => url = next.to_string(),
+                    Some(next) if !next.is_empty() && next != url => {
+                        if !self.is_on_server(next) {
+                            return Err(ApiError::ForeignLink {
+                                page: url,
+                                next: next.to_string(),
+                                base: self.base.clone(),
+                            });
+                        }
+                        url = next.to_string();
+                    }
                     _ => break,
                 }
             }

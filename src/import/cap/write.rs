@@ -147,6 +147,28 @@ pub fn apply(
                 tags.push((deposit.id.clone(), n, parent.id(), step.committer));
             }
         }
+        if first && !deposit.files.is_empty() {
+            // The deposit is as CAP has it, but files arrived that the archive lacks
+            // (fetched now, or changed in CAP): one commit of their own.
+            let mut update = TreeUpdateBuilder::new();
+            for (key, bytes) in &deposit.files {
+                update.upsert(
+                    file_path(&deposit.id, key),
+                    repo.blob(bytes)?,
+                    FileMode::Blob,
+                );
+            }
+            let new_tree = repo.find_tree(update.create_updated(repo, &tree)?)?;
+            let sig = signature(who, None)?;
+            let message = format!(
+                "Import files of {} from CAP\n\nCAP-pid: {}\n",
+                deposit.id, deposit.id
+            );
+            let oid = repo.commit(None, &sig, &sig, &message, &new_tree, &[&parent])?;
+            parent = repo.find_commit(oid)?;
+            tree = new_tree;
+            commits.push(oid.to_string());
+        }
     }
 
     if parent.id() != start.id() {
