@@ -195,23 +195,7 @@ http {{
             socket = socket.display(),
             root = root.display(),
         );
-        std::fs::write(d.join("nginx.conf"), config).unwrap();
-        let error_log = d.join("error.log");
-        let mut nginx = Running::spawn(
-            "nginx",
-            Command::new(find_tool("nginx").unwrap())
-                .env_clear()
-                .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-                .arg("-p")
-                .arg(d)
-                .arg("-c")
-                .arg(d.join("nginx.conf"))
-                .arg("-e")
-                .arg(&error_log)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null()),
-        );
-        nginx.wait_for_port(port, &error_log);
+        let nginx = spawn_nginx(d, port, &config);
         Some(HttpGit {
             _nginx: nginx,
             _fcgiwrap: fcgiwrap,
@@ -271,6 +255,29 @@ fn base64(text: &str) -> String {
     out
 }
 
+/// Writes `config` as `d/nginx.conf` and runs nginx on it in the foreground (its
+/// stderr in `d/stderr.log`, its error log in `d/error.log`), once it answers on `port`.
+fn spawn_nginx(d: &Path, port: u16, config: &str) -> Running {
+    std::fs::write(d.join("nginx.conf"), config).unwrap();
+    let error_log = d.join("error.log");
+    let mut nginx = Running::spawn(
+        "nginx",
+        Command::new(find_tool("nginx").unwrap())
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .arg("-p")
+            .arg(d)
+            .arg("-c")
+            .arg(d.join("nginx.conf"))
+            .arg("-e")
+            .arg(&error_log)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(d.join("stderr.log")).unwrap()),
+    );
+    nginx.wait_for_port(port, &error_log);
+    nginx
+}
+
 /// nginx alone, run from a temp folder with the `http { }` block that `http` writes
 /// for its port and folder (temp paths are set already); killed on drop. For tests
 /// that put a configuration of their own in front of a site.
@@ -297,23 +304,7 @@ impl Nginx {
             error_log = p("error.log"),
             tmp = p("tmp"),
         );
-        std::fs::write(d.join("nginx.conf"), config).unwrap();
-        let error_log = d.join("error.log");
-        let mut nginx = Running::spawn(
-            "nginx",
-            Command::new(find_tool("nginx").unwrap())
-                .env_clear()
-                .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-                .arg("-p")
-                .arg(d)
-                .arg("-c")
-                .arg(d.join("nginx.conf"))
-                .arg("-e")
-                .arg(&error_log)
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(d.join("stderr.log")).unwrap()),
-        );
-        nginx.wait_for_port(port, &error_log);
+        let nginx = spawn_nginx(d, port, &config);
         Some(Nginx {
             _nginx: nginx,
             port,
