@@ -239,6 +239,12 @@ pub fn check_links(site: &Path) -> usize {
             {
                 continue;
             }
+            // A citation to download is in the page itself: nothing to resolve.
+            if link.starts_with("data:application/x-bibtex;")
+                || link.starts_with("data:application/vnd.citationstyles.csl+json;")
+            {
+                continue;
+            }
             assert!(
                 !link.contains("://") && !link.starts_with('/') && !link.starts_with("javascript:"),
                 "{}: `{link}` is not a relative link",
@@ -374,6 +380,43 @@ fn a_public_site_has_every_page_and_every_link_resolves() {
         .unwrap()
         .ends_with("/api/records/higgs/v2/index.json"));
     assert_eq!(api["files"][0]["key"], "plots/mass fit.txt");
+    // What a record costs: a file for each URL a route or a standard needs (citations
+    // are data: URLs in the page, one linkset serves every page of the record), and
+    // CAP's route of the record is the latest version's document under a second name.
+    let mut record_files: Vec<String> = ["records/higgs", "api/records/higgs", "files/higgs"]
+        .iter()
+        .flat_map(|top| {
+            files(&site.join(top))
+                .into_keys()
+                .map(move |p| format!("{top}/{}", p.display()))
+        })
+        .collect();
+    record_files.sort();
+    assert_eq!(
+        record_files,
+        [
+            "api/records/higgs/index.json",
+            "api/records/higgs/v1/index.json",
+            "api/records/higgs/v2/index.json",
+            "files/higgs/v1/plots/mass fit.txt",
+            "files/higgs/v2/plots/mass fit.txt",
+            "records/higgs/index.html",
+            "records/higgs/linkset.json",
+            "records/higgs/v1/datacite.json",
+            "records/higgs/v1/index.html",
+            "records/higgs/v2/datacite.json",
+            "records/higgs/v2/diff/index.html",
+            "records/higgs/v2/index.html",
+        ]
+    );
+    {
+        use std::os::unix::fs::MetadataExt;
+        let inode = |p: &str| std::fs::metadata(site.join(p)).unwrap().ino();
+        assert_eq!(
+            inode("api/records/higgs/index.json"),
+            inode("api/records/higgs/v2/index.json")
+        );
+    }
     let index: serde_json::Value =
         serde_json::from_str(&read(&site, "api/records/index.json")).unwrap();
     assert_eq!(index["hits"]["total"], 2);
@@ -599,7 +642,8 @@ fn a_rebuild_renders_only_the_record_that_changed() {
 
 /// Real headless Chromium (Debian's), driven through playwright-core from
 /// tests/browser/drive.js: home, a listing to a record, another version, a diff, a
-/// search and its result, and the canary deposit whose `<script>`s must not run.
+/// search and its result, the citation downloads, and the canary deposit whose
+/// `<script>`s must not run.
 /// Screenshots are kept in target/site-screenshots/.
 #[test]
 fn a_reader_in_chromium_browses_searches_and_no_deposit_script_runs() {
@@ -661,7 +705,15 @@ fn a_reader_in_chromium_browses_searches_and_no_deposit_script_runs() {
     );
     let parsed: serde_json::Value = serde_json::from_str(&report).unwrap();
     let steps = parsed["steps"].as_array().unwrap();
-    assert_eq!(steps.len(), 11, "{report}");
+    assert_eq!(steps.len(), 12, "{report}");
+    assert_eq!(
+        parsed["citation"],
+        serde_json::json!({
+            "BibTeX": {"file": "higgs-v2.bib", "start": "@misc{"},
+            "CSL-JSON": {"file": "higgs-v2.json", "start": "[\n  {\n"}
+        }),
+        "{report}"
+    );
     // Tables read well on a phone and on a desktop: the page never scrolls sideways
     // (wide tables scroll in their own box), no cell is a sliver, no word is cut, and
     // only long tokens may break anywhere.
