@@ -64,13 +64,16 @@ pub fn encode_path(path: &str) -> String {
 /// unreserved ones), so that a page can offer it as a download without a file of its
 /// own: a record's citation files were two of the ten files it cost the site.
 pub fn data_url(media_type: &str, text: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut out = format!("data:{media_type};charset=utf-8,");
-    out.reserve(text.len() + text.len() / 2);
+    out.reserve(text.len() * 2);
     for b in text.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
             out.push(b as char);
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            out.push('%');
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 15)] as char);
         }
     }
     out
