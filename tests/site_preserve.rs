@@ -309,13 +309,38 @@ fn landing_pages_carry_identifiers_citations_and_json_ld() {
     assert!(bib.starts_with('@') && bib.contains(&version), "{bib}");
     let csl: Value = serde_json::from_str(&data_download(&html, "higgs-v1.json")).unwrap();
     assert_eq!(csl[0]["URL"], json!(version), "{csl}");
-    for gone in [
-        "citation.bib",
-        "citation.json",
-        "linkset.json",
-        "datacite.xml",
-    ] {
-        assert!(!site.join("records/higgs/v1").join(gone).exists(), "{gone}");
+    // What a record costs: a file for each URL a route or a standard needs (citations
+    // are in the page, one linkset serves every page of the record, DataCite XML waits
+    // for a DOI), and CAP's route of the record is the latest version's document under
+    // a second name.
+    let mut record_files: Vec<String> = ["records/higgs", "api/records/higgs", "files/higgs"]
+        .iter()
+        .flat_map(|top| {
+            files(&site.join(top))
+                .into_keys()
+                .map(move |p| format!("{top}/{}", p.display()))
+        })
+        .collect();
+    record_files.sort();
+    assert_eq!(
+        record_files,
+        [
+            "api/records/higgs/index.json",
+            "api/records/higgs/v1/index.json",
+            "files/higgs/v1/notes/selection.txt",
+            "records/higgs/index.html",
+            "records/higgs/linkset.json",
+            "records/higgs/v1/datacite.json",
+            "records/higgs/v1/index.html",
+        ]
+    );
+    {
+        use std::os::unix::fs::MetadataExt;
+        let inode = |p: &str| std::fs::metadata(site.join(p)).unwrap().ino();
+        assert_eq!(
+            inode("api/records/higgs/index.json"),
+            inode("api/records/higgs/v1/index.json")
+        );
     }
     assert!(
         read(&site, "records/higgs/index.html")
