@@ -8,7 +8,7 @@
 # --public, bench/make_git.sh --pack, bench/tag_records.sh) under $WORK (default
 # /tmp/capsule-site-bench), then measures. HISTORY=1 gives the archive the history
 # pushes leave instead (bench/make_git_history.py: one commit and record tag per
-# deposit), in $WORK/h$N.
+# deposit), in $WORK/h$N. HUGO=0 leaves Hugo out.
 set -euo pipefail
 n=$1
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -75,7 +75,7 @@ chunks = {d // m["chunk"] for d in top}
 size += sum(os.path.getsize(f"{site}/search/d/{c}.js") for c in chunks)
 print(f"{len(total)} matches; first query loads {size/1e3:.0f} kB ({len(chunks)} result chunks)")
 PY
-if command -v hugo >/dev/null; then
+if [ "${HUGO:-1}" = 1 ] && command -v hugo >/dev/null; then
   echo "== hugo on the same records"
   rm -rf "$work/hugo$label"
   python3 "$root/bench/hugo_pages.py" "$repo" "$work/hugo$label"

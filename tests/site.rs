@@ -239,6 +239,12 @@ pub fn check_links(site: &Path) -> usize {
             {
                 continue;
             }
+            // A citation to download is in the page itself: nothing to resolve.
+            if link.starts_with("data:application/x-bibtex;")
+                || link.starts_with("data:application/vnd.citationstyles.csl+json;")
+            {
+                continue;
+            }
             assert!(
                 !link.contains("://") && !link.starts_with('/') && !link.starts_with("javascript:"),
                 "{}: `{link}` is not a relative link",
@@ -599,7 +605,8 @@ fn a_rebuild_renders_only_the_record_that_changed() {
 
 /// Real headless Chromium (Debian's), driven through playwright-core from
 /// tests/browser/drive.js: home, a listing to a record, another version, a diff, a
-/// search and its result, and the canary deposit whose `<script>`s must not run.
+/// search and its result, the citation downloads, and the canary deposit whose
+/// `<script>`s must not run.
 /// Screenshots are kept in target/site-screenshots/.
 #[test]
 fn a_reader_in_chromium_browses_searches_and_no_deposit_script_runs() {
@@ -661,7 +668,15 @@ fn a_reader_in_chromium_browses_searches_and_no_deposit_script_runs() {
     );
     let parsed: serde_json::Value = serde_json::from_str(&report).unwrap();
     let steps = parsed["steps"].as_array().unwrap();
-    assert_eq!(steps.len(), 11, "{report}");
+    assert_eq!(steps.len(), 12, "{report}");
+    assert_eq!(
+        parsed["citation"],
+        serde_json::json!({
+            "BibTeX": {"file": "higgs-v2.bib", "start": "@misc{"},
+            "CSL-JSON": {"file": "higgs-v2.json", "start": "[\n  {\n"}
+        }),
+        "{report}"
+    );
     // Tables read well on a phone and on a desktop: the page never scrolls sideways
     // (wide tables scroll in their own box), no cell is a sliver, no word is cut, and
     // only long tokens may break anywhere.

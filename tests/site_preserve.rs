@@ -146,6 +146,33 @@ fn read(site: &Path, path: &str) -> String {
 }
 
 /// Whether Python has `module`; else a skip line (a failure under CI).
+/// The text a page offers to download as `name`: the `data:` URL of the link with
+/// `download="name"`, percent-decoded.
+fn data_download(html: &str, name: &str) -> String {
+    let end = html
+        .find(&format!("\" download=\"{name}\""))
+        .unwrap_or_else(|| panic!("no download named {name}"));
+    let start = html[..end].rfind("href=\"").unwrap() + 6;
+    let url = &html[start..end];
+    let (head, body) = url.split_once(',').unwrap();
+    assert!(
+        head.starts_with("data:") && head.ends_with(";charset=utf-8"),
+        "{head}"
+    );
+    let mut bytes = Vec::new();
+    let mut rest = body.as_bytes();
+    while let Some((&b, tail)) = rest.split_first() {
+        if b == b'%' {
+            bytes.push(u8::from_str_radix(std::str::from_utf8(&tail[..2]).unwrap(), 16).unwrap());
+            rest = &tail[2..];
+        } else {
+            bytes.push(b);
+            rest = tail;
+        }
+    }
+    String::from_utf8(bytes).unwrap()
+}
+
 fn python_has(module: &str, package: &str) -> bool {
     Command::new("python3")
         .args(["-c", &format!("import {module}")])
@@ -275,16 +302,46 @@ fn landing_pages_carry_identifiers_citations_and_json_ld() {
             html.contains(&format!("href=\"{version}\" class=\"identifier version\"")),
             "{page} lacks the version identifier"
         );
-        assert!(html.contains("v1/citation.bib\" download>BibTeX"), "{page}");
-        assert!(
-            html.contains("v1/citation.json\" download>CSL-JSON"),
-            "{page}"
+    }
+    // The citation files are the page's own downloads (`data:` URLs), not files.
+    let html = read(&site, page);
+    let bib = data_download(&html, "higgs-v1.bib");
+    assert!(bib.starts_with('@') && bib.contains(&version), "{bib}");
+    let csl: Value = serde_json::from_str(&data_download(&html, "higgs-v1.json")).unwrap();
+    assert_eq!(csl[0]["URL"], json!(version), "{csl}");
+    // What a record costs: a file for each URL a route or a standard needs (citations
+    // are in the page, one linkset serves every page of the record, DataCite XML waits
+    // for a DOI), and CAP's route of the record is the latest version's document under
+    // a second name.
+    let mut record_files: Vec<String> = ["records/higgs", "api/records/higgs", "files/higgs"]
+        .iter()
+        .flat_map(|top| {
+            files(&site.join(top))
+                .into_keys()
+                .map(move |p| format!("{top}/{}", p.display()))
+        })
+        .collect();
+    record_files.sort();
+    assert_eq!(
+        record_files,
+        [
+            "api/records/higgs/index.json",
+            "api/records/higgs/v1/index.json",
+            "files/higgs/v1/notes/selection.txt",
+            "records/higgs/index.html",
+            "records/higgs/linkset.json",
+            "records/higgs/v1/datacite.json",
+            "records/higgs/v1/index.html",
+        ]
+    );
+    {
+        use std::os::unix::fs::MetadataExt;
+        let inode = |p: &str| std::fs::metadata(site.join(p)).unwrap().ino();
+        assert_eq!(
+            inode("api/records/higgs/index.json"),
+            inode("api/records/higgs/v1/index.json")
         );
     }
-    let bib = read(&site, "records/higgs/v1/citation.bib");
-    assert!(bib.starts_with('@') && bib.contains(&version), "{bib}");
-    let csl: Value = serde_json::from_str(&read(&site, "records/higgs/v1/citation.json")).unwrap();
-    assert_eq!(csl[0]["URL"], json!(version), "{csl}");
     assert!(
         read(&site, "records/higgs/index.html")
             .contains(&format!("[Data set]. Test Archive. {version}")),
@@ -345,11 +402,22 @@ fn signposting_links_and_linksets_parse() {
     let (_server, work) = archive();
     let site = work.path.join("out/site");
     build(&work, &site);
+    // One linkset for the record: the landing page, then each version's page.
     let ls: Value = serde_json::from_str(&read(&site, "records/higgs/linkset.json")).unwrap();
+    let anchors: Vec<&Value> = ls["linkset"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["anchor"])
+        .collect();
     assert_eq!(
-        ls["linkset"][0]["anchor"],
-        json!(format!("{BASE}/records/higgs/"))
+        anchors,
+        [
+            &json!(format!("{BASE}/records/higgs/")),
+            &json!(format!("{BASE}/records/higgs/v1/"))
+        ]
     );
+    assert_eq!(ls["linkset"][0]["cite-as"], ls["linkset"][1]["cite-as"]);
     if !python_has("signposting", "signposting") {
         return;
     }
@@ -365,9 +433,10 @@ fn signposting_links_and_linksets_parse() {
     let expected = json!({
         "cite-as": dir,
         "author": [format!("https://orcid.org/{ORCID}"), "https://orcid.org/0000-0001-8830-264X"],
+        // DataCite XML is invalid without a DOI: JSON alone until one is registered
+        // (the OAI test checks the XML once it is).
         "describedby": [
             [format!("{dir}/datacite.json"), "application/vnd.datacite.datacite+json"],
-            [format!("{dir}/datacite.xml"), "application/vnd.datacite.datacite+xml"],
         ],
         "item": [format!("{BASE}/files/higgs/v1/notes/selection.txt")],
         "license": "https://spdx.org/licenses/CC-BY-4.0",
@@ -399,8 +468,7 @@ fn signposting_links_and_linksets_parse() {
         .as_str()
         .unwrap()
         .contains("Higgs"));
-    assert!(read(&site, "records/higgs/v1/datacite.xml")
-        .contains("http://datacite.org/schema/kernel-4"));
+    assert!(!site.join("records/higgs/v1/datacite.xml").exists());
 }
 
 /// `oai.xml` is an OAI-PMH static repository: Identify, ListMetadataFormats (oai_dc,
@@ -431,6 +499,15 @@ fn the_oai_static_repository_lists_records_and_deletions() {
     .commit("Register DOIs of higgs");
     work.push().assert_landed();
     build(&work, &site);
+    // With its DOI, the version is described by DataCite XML too, valid against
+    // kernel-4, and its page says so.
+    let xml = site.join("records/higgs/v1/datacite.xml");
+    assert!(std::fs::read_to_string(&xml)
+        .unwrap()
+        .contains("10.5072/capsule.higgs.v1"));
+    assert!(read(&site, "records/higgs/index.html").contains(&format!(
+        "href=\"{BASE}/records/higgs/v1/datacite.xml\" type=\"application/vnd.datacite.datacite+xml\""
+    )));
     let oai = python_json(OAI, &[site.join("oai.xml").to_str().unwrap()]);
     let sr = "{http://www.openarchives.org/OAI/2.0/static-repository}";
     assert_eq!(oai["root"], json!(format!("{sr}Repository")));
@@ -502,6 +579,7 @@ fn the_oai_static_repository_lists_records_and_deletions() {
         ] {
             assert!(valid.contains(&format!("valid: {part}\n")), "{valid}");
         }
+        xsd::validate(dir, "datacite", &[&xml]);
     }
 
     ok(work.capsule_as(
@@ -590,7 +668,7 @@ fn a_withdrawn_record_keeps_only_its_tombstone() {
             "the version identifier"
         );
         assert!(landing.contains("class=\"citation\""));
-        let bib = read(&site, "records/gone/citation.bib");
+        let bib = data_download(&landing, "gone-v1.bib");
         assert!(
             bib.contains("A withdrawn analysis") && bib.contains("Lovelace"),
             "{bib}"

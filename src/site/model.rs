@@ -210,9 +210,12 @@ pub struct ReviewView {
 pub struct Citation {
     pub text: String,
     pub bibtex: String,
-    /// The BibTeX and CSL-JSON files beside the page, from the site's root.
-    pub bibtex_path: String,
-    pub csl_path: String,
+    /// The BibTeX and CSL-JSON as `data:` URLs the page offers as downloads (no file
+    /// of the site holds them), and the names they download as.
+    pub bibtex_url: String,
+    pub csl_url: String,
+    pub bibtex_name: String,
+    pub csl_name: String,
 }
 
 /// A record's landing page, or one of its version pages.
@@ -246,6 +249,9 @@ pub struct RecordView {
     pub ids: super::preserve::IdentifiersView,
     /// FAIR Signposting links for the page's head.
     pub signposts: Vec<super::preserve::Signpost>,
+    /// The record's linkset (one for the landing page and every version's page):
+    /// absolute, or from the site's root when the site has no base URL.
+    pub linkset: String,
 }
 
 #[derive(Debug, Clone, Serialize)]

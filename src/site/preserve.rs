@@ -1,7 +1,16 @@
 //! Preservation on the site: a record version's identifiers, citation, schema.org
 //! JSON-LD and FAIR Signposting, the machine-readable files written next to its page
-//! (`citation.bib`, `citation.json`, `datacite.json`, `datacite.xml`, `linkset.json`),
-//! and what stays of a withdrawn record (its tombstone page and a 410 API document).
+//! (`datacite.json`, and `datacite.xml` once the version has a DOI), the record's one
+//! RFC 9264 linkset (`records/<id>/linkset.json`, a context for the landing page and
+//! one for each version's page), and what stays of a withdrawn record (its tombstone
+//! page and a 410 API document).
+//!
+//! Every file costs a site more than its bytes (on ext4, right after a site was
+//! deleted, creating files and folders is most of a full build), so a record version
+//! gets a file only where a standard needs a URL: Signposting's `describedby` needs
+//! the DataCite metadata at one, `linkset` the linkset. The BibTeX and CSL-JSON are
+//! offered by the page itself, as `data:` URLs, and DataCite XML, which its schema
+//! makes invalid without a DOI, waits for one.
 //!
 //! Every fact comes from [`crate::preserve`]'s pure builders, so the site, `capsule
 //! cite` and `capsule export` say the same thing about a record. This module must
@@ -22,7 +31,7 @@ use crate::preserve::{cite, identifiers, Identifier, Snapshot};
 use crate::settings::Settings;
 
 use super::model::Citation;
-use super::util::{base_with_slash, script_json};
+use super::util::{base_with_slash, data_url, script_json};
 use super::write::Output;
 use super::SiteError;
 
@@ -119,14 +128,31 @@ pub fn version_dir(id: &str, version: u32) -> String {
     format!("records/{id}/v{version}")
 }
 
-/// The human citation and the BibTeX shown on the page, with links to both files.
-pub fn citation(record: &Record, dir: &str) -> Citation {
+/// The human citation and the BibTeX shown on the page, with both files as `data:`
+/// URLs to download (named after the record and version: `<id>-v<N>.bib`).
+pub fn citation(record: &Record) -> Citation {
+    let name = format!("{}-v{}", record.id, record.version);
     Citation {
         text: cite::text(record),
         bibtex: cite::bibtex(record).trim_end().to_string(),
-        bibtex_path: format!("{dir}/citation.bib"),
-        csl_path: format!("{dir}/citation.json"),
+        bibtex_url: data_url(
+            "application/x-bibtex",
+            &cite::cite(record, cite::Format::Bibtex),
+        ),
+        csl_url: data_url(
+            "application/vnd.citationstyles.csl+json",
+            &cite::cite(record, cite::Format::CslJson),
+        ),
+        bibtex_name: format!("{name}.bib"),
+        csl_name: format!("{name}.json"),
     }
+}
+
+/// Whether a version has DataCite XML on the site: DataCite's XML Schema requires the
+/// DOI, so a version without one would only have an invalid file there (`capsule
+/// export` writes it anyway, for registration, where DataCite fills the DOI in).
+pub fn has_datacite_xml(record: &Record) -> bool {
+    record.ids.version.is_doi()
 }
 
 /// A license as a URL: SPDX ids become their page at spdx.org.
@@ -200,11 +226,13 @@ pub fn signposts(record: &Record, downloads: &[Download], base_url: &str) -> Vec
         format!("{base}{dir}/datacite.json"),
         Some("application/vnd.datacite.datacite+json"),
     ));
-    out.push(link(
-        "describedby",
-        format!("{base}{dir}/datacite.xml"),
-        Some("application/vnd.datacite.datacite+xml"),
-    ));
+    if has_datacite_xml(record) {
+        out.push(link(
+            "describedby",
+            format!("{base}{dir}/datacite.xml"),
+            Some("application/vnd.datacite.datacite+xml"),
+        ));
+    }
     out.extend(
         downloads
             .iter()
@@ -218,14 +246,14 @@ pub fn signposts(record: &Record, downloads: &[Download], base_url: &str) -> Vec
     out
 }
 
-/// An RFC 9264 JSON linkset: `anchors` each carry the same `signposts`.
-pub fn linkset(anchors: &[String], signposts: &[Signpost]) -> Vec<u8> {
-    let contexts: Vec<Value> = anchors
+/// An RFC 9264 JSON linkset: one link context per `(anchor, signposts)`.
+pub fn linkset(contexts: &[(String, &[Signpost])]) -> Vec<u8> {
+    let contexts: Vec<Value> = contexts
         .iter()
-        .map(|anchor| {
+        .map(|(anchor, signposts)| {
             let mut context = Map::new();
             context.insert("anchor".into(), json!(anchor));
-            for s in signposts {
+            for s in signposts.iter() {
                 let mut target = Map::new();
                 target.insert("href".into(), json!(s.href));
                 if let Some(t) = &s.media_type {
@@ -242,44 +270,49 @@ pub fn linkset(anchors: &[String], signposts: &[Signpost]) -> Vec<u8> {
     super::api::to_bytes(&json!({ "linkset": contexts }))
 }
 
-/// Writes the files beside a version's page: citations, DataCite metadata and the
-/// linkset; the newest version's linkset also at the record's own folder.
-pub fn write_version_files(
-    output: &Output,
-    record: &Record,
-    signposts: &[Signpost],
-    base_url: &str,
-    is_latest: bool,
-) -> Result<(), SiteError> {
+/// Where a record's linkset is, as its pages link it: absolute from the base URL, else
+/// from the site's root (`/records/<id>/linkset.json`, made relative by the templates).
+pub fn linkset_href(base_url: &str, id: &str) -> String {
+    format!("{}records/{id}/linkset.json", base_with_slash(base_url))
+}
+
+/// Writes the files beside a version's page: its DataCite metadata (JSON, and XML once
+/// it has a DOI).
+pub fn write_version_files(output: &Output, record: &Record) -> Result<(), SiteError> {
     let dir = version_dir(&record.id, record.version);
-    let base = base_with_slash(base_url);
-    output.write(
-        &format!("{dir}/citation.bib"),
-        cite::cite(record, cite::Format::Bibtex).as_bytes(),
-    )?;
-    output.write(
-        &format!("{dir}/citation.json"),
-        cite::cite(record, cite::Format::CslJson).as_bytes(),
-    )?;
     output.write(
         &format!("{dir}/datacite.json"),
         &super::api::to_bytes(&datacite_json(record, Target::Version)),
     )?;
-    output.write(
-        &format!("{dir}/datacite.xml"),
-        datacite_xml(record, Target::Version).as_bytes(),
-    )?;
-    output.write(
-        &format!("{dir}/linkset.json"),
-        &linkset(&[format!("{base}{dir}/")], signposts),
-    )?;
-    if is_latest {
+    if has_datacite_xml(record) {
         output.write(
-            &format!("records/{}/linkset.json", record.id),
-            &linkset(&[format!("{base}records/{}/", record.id)], signposts),
+            &format!("{dir}/datacite.xml"),
+            datacite_xml(record, Target::Version).as_bytes(),
         )?;
     }
     Ok(())
+}
+
+/// Writes the record's linkset: the landing page (`records/<id>/`, showing the latest
+/// version) and each version's page, with the signposts of the version each shows.
+/// `versions` are `(number, signposts)`, ascending.
+pub fn write_record_linkset(
+    output: &Output,
+    id: &str,
+    versions: &[(u32, Vec<Signpost>)],
+    base_url: &str,
+) -> Result<(), SiteError> {
+    let Some((_, latest)) = versions.last() else {
+        return Ok(());
+    };
+    let base = base_with_slash(base_url);
+    let mut contexts = vec![(format!("{base}records/{id}/"), latest.as_slice())];
+    contexts.extend(
+        versions
+            .iter()
+            .map(|(n, s)| (format!("{base}{}/", version_dir(id, *n)), s.as_slice())),
+    );
+    output.write(&format!("records/{id}/linkset.json"), &linkset(&contexts))
 }
 
 /// What a withdrawn record's landing page shows.
@@ -294,6 +327,7 @@ pub struct WithdrawnView {
     pub ids: IdentifiersView,
     pub citation: Citation,
     pub signposts: Vec<Signpost>,
+    pub linkset: String,
     pub json_ld: String,
     pub api_path: String,
 }
@@ -320,8 +354,8 @@ pub fn tombstone_record(mut record: Record) -> Record {
     record
 }
 
-/// Writes what stays of a withdrawn record: its landing page, its citation files and
-/// an API document that says it is gone (HTTP 410's meaning, as Zenodo's tombstones
+/// Writes what stays of a withdrawn record: its landing page (with its citation), its
+/// linkset and an API document that says it is gone (HTTP 410's meaning, as Zenodo's tombstones
 /// do). `record` must come from [`tombstone_record`].
 pub fn write_withdrawn(
     renderer: &super::render::Renderer,
@@ -362,8 +396,9 @@ pub fn write_withdrawn(
         reason: tombstone.reason.clone(),
         date: tombstone.date.clone(),
         ids: identifiers_view(record),
-        citation: citation(record, &dir),
+        citation: citation(record),
         signposts: signposts.clone(),
+        linkset: linkset_href(base_url, id),
         json_ld: script_json(&ld),
         api_path: api_path.clone(),
     };
@@ -371,16 +406,8 @@ pub fn write_withdrawn(
     let html = renderer.render("withdrawn.html", &view.title, &path, &view)?;
     output.write(&path, html.as_bytes())?;
     output.write(
-        &format!("{dir}/citation.bib"),
-        cite::cite(record, cite::Format::Bibtex).as_bytes(),
-    )?;
-    output.write(
-        &format!("{dir}/citation.json"),
-        cite::cite(record, cite::Format::CslJson).as_bytes(),
-    )?;
-    output.write(
         &format!("{dir}/linkset.json"),
-        &linkset(&[format!("{base}{dir}/")], &signposts),
+        &linkset(&[(format!("{base}{dir}/"), &signposts)]),
     )?;
     let api = json!({
         "id": id,
@@ -437,6 +464,34 @@ mod tests {
         assert!(s
             .iter()
             .any(|s| s.rel == "license" && s.href == "https://spdx.org/licenses/CC-BY-4.0"));
+        // DataCite XML is invalid without the DOI: described by JSON alone until then.
+        let described = |s: &[Signpost]| {
+            s.iter()
+                .filter(|s| s.rel == "describedby")
+                .map(|s| s.href.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            described(&s),
+            ["https://a.org/x/records/zee/v2/datacite.json"]
+        );
+        let mut with_doi = r.clone();
+        with_doi.ids.version = Identifier::doi("10.5072/zee.v2");
+        assert_eq!(
+            described(&signposts(&with_doi, &[], "https://a.org/x")),
+            [
+                "https://a.org/x/records/zee/v2/datacite.json",
+                "https://a.org/x/records/zee/v2/datacite.xml"
+            ]
+        );
+        let c = citation(&r);
+        assert_eq!(
+            (c.bibtex_name.as_str(), c.csl_name.as_str()),
+            ("zee-v2.bib", "zee-v2.json")
+        );
+        assert!(c
+            .bibtex_url
+            .starts_with("data:application/x-bibtex;charset=utf-8,%40"));
     }
 
     #[test]
@@ -462,8 +517,14 @@ mod tests {
                 media_type: None,
             },
         ];
-        let v: Value = serde_json::from_slice(&linkset(&["https://a.org/r/".into()], &s)).unwrap();
+        let v: Value = serde_json::from_slice(&linkset(&[
+            ("https://a.org/r/".into(), &s),
+            ("https://a.org/r/v1/".into(), &s[..1]),
+        ]))
+        .unwrap();
         assert_eq!(v["linkset"][0]["anchor"], "https://a.org/r/");
         assert_eq!(v["linkset"][0]["type"].as_array().unwrap().len(), 2);
+        assert_eq!(v["linkset"][1]["anchor"], "https://a.org/r/v1/");
+        assert_eq!(v["linkset"][1]["type"].as_array().unwrap().len(), 1);
     }
 }

@@ -312,6 +312,8 @@ impl<'r> Worker<'r> {
             })
             .collect();
         let numbers: Vec<u32> = versions.iter().map(|v| v.number).collect();
+        // Each version's signposts, for the record's one linkset.
+        let mut signposts: Vec<(u32, Vec<preserve::Signpost>)> = Vec::new();
         for (i, v) in versions.iter().enumerate() {
             let schema = self.schema(v.commit, &v.schema);
             let is_latest = i + 1 == versions.len();
@@ -363,13 +365,8 @@ impl<'r> Worker<'r> {
             } else {
                 shared.output.write(&version_path, html[0].as_bytes())?;
             }
-            preserve::write_version_files(
-                shared.output,
-                &record,
-                &view.signposts,
-                &shared.base_url,
-                is_latest,
-            )?;
+            preserve::write_version_files(shared.output, &record)?;
+            signposts.push((v.number, view.signposts.clone()));
             let json = api::record(
                 &shared.base_url,
                 shared.internal,
@@ -382,10 +379,8 @@ impl<'r> Worker<'r> {
                 &v.files_api(id, shared),
             );
             let json_bytes = api::to_bytes(&json);
-            shared.output.write(
-                &format!("api/records/{id}/v{}/index.json", v.number),
-                &json_bytes,
-            )?;
+            let version_api = format!("api/records/{id}/v{}/index.json", v.number);
+            shared.output.write(&version_api, &json_bytes)?;
             if i > 0 {
                 let prev = &versions[i - 1];
                 let mut diff = diff_view(id, &view.title, prev, v, schema.as_deref());
@@ -399,12 +394,16 @@ impl<'r> Worker<'r> {
             }
             if is_latest {
                 shared.output.write(&landing, html[0].as_bytes())?;
+                // CAP's route of the record is the latest version's document, byte
+                // for byte: the same file under a second name (a hard link), not a
+                // second file.
                 shared
                     .output
-                    .write(&format!("api/records/{id}/index.json"), &json_bytes)?;
+                    .write_same(&version_api, &format!("api/records/{id}/index.json"))?;
                 out = Some((view, v, json));
             }
         }
+        preserve::write_record_linkset(shared.output, id, &signposts, &shared.base_url)?;
         if let Some(d) = &draft {
             let schema = self.schema(d.commit, &d.schema);
             let path = format!("drafts/{id}/index.html");
@@ -499,7 +498,7 @@ impl<'r> Worker<'r> {
             .collect();
         let (schema_link, experiment) = schema_link(v.schema.as_ref(), schema, &v.deposit);
         let landing_path = format!("records/{id}/index.html");
-        let citation = preserve::citation(record, &preserve::version_dir(id, v.number));
+        let citation = preserve::citation(record);
         let json_ld = preserve::json_ld(record, downloads, created, &v.date);
         let signposts = if draft {
             Vec::new()
@@ -552,6 +551,7 @@ impl<'r> Worker<'r> {
             json_ld,
             ids: preserve::identifiers_view(record),
             signposts,
+            linkset: preserve::linkset_href(&shared.base_url, id),
         }
     }
 }

@@ -101,6 +101,28 @@ impl Output {
         Ok(())
     }
 
+    /// Makes `path` a second name of the file already written at `existing` (both
+    /// relative to the site's root): a hard link, so that two byte-identical files of
+    /// the site cost one inode and one set of blocks; a copy where the file system
+    /// has no hard links. Files of a site are only ever replaced by renaming a new
+    /// file over them, never written in place, so the two names never share a change.
+    pub fn write_same(&self, existing: &str, path: &str) -> Result<(), SiteError> {
+        let from = self.stage.join(safe_relative(existing)?);
+        let full = self.stage.join(safe_relative(path)?);
+        if let Some(parent) = full.parent() {
+            if !parent.is_dir() {
+                std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+            }
+        }
+        let size = match std::fs::hard_link(&from, &full) {
+            Ok(()) => std::fs::metadata(&full).map_err(|e| io(&full, e))?.len(),
+            Err(_) => std::fs::copy(&from, &full).map_err(|e| io(&full, e))?,
+        };
+        self.files.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(size, Ordering::Relaxed);
+        Ok(())
+    }
+
     /// Writes one file of the site through a buffered writer, for files too large to
     /// hold in memory first (the manifest is 71 MB at 100k records).
     pub fn write_streamed(

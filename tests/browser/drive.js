@@ -169,6 +169,21 @@ const profile = fs.mkdtempSync(path.join(require("os").tmpdir(), "capsule-chromi
   }
   await page.setViewportSize({ width: 1200, height: 900 });
 
+  // The citation downloads are data: URLs in the page: a click saves the file, named
+  // after the record and version, from disk as from a server.
+  await step("citation-download", async () => {
+    await page.goto(url("records/higgs/index.html"));
+    report.citation = {};
+    for (const name of ["BibTeX", "CSL-JSON"]) {
+      const [download] = await Promise.all([
+        page.waitForEvent("download", { timeout: 5000 }),
+        page.getByRole("link", { name, exact: true }).click(),
+      ]);
+      const text = fs.readFileSync(await download.path(), "utf8");
+      report.citation[name] = { file: download.suggestedFilename(), start: text.slice(0, 6) };
+    }
+  });
+
   // The not-found page: where it lies (file://), and in place of a missing page
   // deep under a sub-path.
   await step("404-from-disk", async () => {
