@@ -5,6 +5,7 @@
 
 pub mod cap;
 pub mod servers;
+pub mod site_check;
 pub mod smtp;
 
 use std::path::{Path, PathBuf};
