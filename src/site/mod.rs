@@ -66,7 +66,7 @@ use records::Shared;
 use render::Renderer;
 use search::SearchDoc;
 use shared_pages::SiteParts;
-use state::{hidden_key, RecordState, State, Totals};
+use state::{hidden_key, RecordState, State, Totals, Touched};
 use write::Output;
 
 pub use error::SiteError;
@@ -291,6 +291,17 @@ pub fn build(
             None => (hidden_key(&id), state),
         })
         .collect();
+    let touched = if incremental {
+        // `previous.records` now holds what was not carried over.
+        Touched::of(
+            changed.iter().map(|i| i.id.as_str()),
+            previous.records.keys().map(String::as_str),
+            &previous.pages,
+            &page_keys,
+        )
+    } else {
+        Touched::All
+    };
     let previous_parts = previous.take_parts();
     let mut manifest = State {
         global,
@@ -302,7 +313,7 @@ pub fn build(
         totals: totals.clone(),
         ..State::default()
     };
-    removals.extend(manifest.write(&output, &previous_parts)?);
+    removals.extend(manifest.write(&output, &previous_parts, &touched)?);
     let totals = manifest.totals.clone();
     // Now with the state's own files.
     let (files_written, bytes_written) = (output.files(), output.bytes());

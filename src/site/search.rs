@@ -533,17 +533,19 @@ pub fn patch_index(
         return Ok((None, old_keys.to_vec()));
     }
     let mut keys: Vec<String> = old_keys.to_vec();
-    let shard_of = |term: &str, keys: &mut Vec<String>| -> String {
-        let found = keys
-            .iter()
-            .filter(|k| term.starts_with(k.as_str()))
-            .max_by_key(|k| k.len())
-            .cloned();
-        found.unwrap_or_else(|| {
-            let key = prefix(term, 1).to_string();
-            keys.push(key.clone());
-            key
-        })
+    // The longest key the term starts with, found among the term's own prefixes: a
+    // record's terms against every key (5,568 at 100k records) was a tenth of a rebuild.
+    let mut known: std::collections::HashSet<String> = keys.iter().cloned().collect();
+    let mut shard_of = |term: &str, keys: &mut Vec<String>| -> String {
+        match longest_key(term, &known) {
+            Some(key) => key.to_string(),
+            None => {
+                let key = prefix(term, 1).to_string();
+                keys.push(key.clone());
+                known.insert(key.clone());
+                key
+            }
+        }
     };
     let changed_docs: std::collections::HashSet<u32> = changes.iter().map(|c| c.doc).collect();
     // A change whose old terms are unknown may have left its document under any term
@@ -611,6 +613,14 @@ pub fn patch_index(
     stats.bytes += text.len() as u64;
     output.write("search/manifest.js", text.as_bytes())?;
     Ok((Some(stats), keys))
+}
+
+/// The longest of `keys` that `term` starts with.
+fn longest_key<'t>(term: &'t str, keys: &std::collections::HashSet<String>) -> Option<&'t str> {
+    let ends = term.char_indices().map(|(i, _)| i).chain([term.len()]);
+    ends.rev()
+        .map(|end| &term[..end])
+        .find(|p| keys.contains(*p))
 }
 
 /// `[doc, weight, doc-delta, weight, ...]` as JSON numbers.
@@ -706,6 +716,27 @@ fn split(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_term_goes_to_the_longest_key_it_starts_with() {
+        let keys: std::collections::HashSet<String> =
+            ["", "h", "hi", "hig", "mü", "x"].map(String::from).into();
+        // What scanning every key finds.
+        let scan = |term: &str| {
+            keys.iter()
+                .filter(|k| term.starts_with(k.as_str()))
+                .max_by_key(|k| k.len())
+                .map(String::as_str)
+        };
+        for term in ["higgs", "hi", "h", "hx", "müller", "mu", "", "zeta", "x"] {
+            assert_eq!(longest_key(term, &keys), scan(term), "{term}");
+        }
+        let without_empty: std::collections::HashSet<String> =
+            ["hig", "mü"].map(String::from).into();
+        assert_eq!(longest_key("higgs", &without_empty), Some("hig"));
+        assert_eq!(longest_key("zeta", &without_empty), None);
+        assert_eq!(longest_key("müon", &without_empty), Some("mü"));
+    }
 
     #[test]
     fn tokens_fold_and_filter() {

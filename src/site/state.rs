@@ -19,7 +19,7 @@
 //! The state is written into the public site: a deposit this build may not show is
 //! kept under a digest of its id ([`hidden_key`]), never its id.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -99,6 +99,65 @@ fn part_of(kind: char, key: &str) -> String {
     format!("{kind}-{}.json", &sha256_hex(key.as_bytes())[..2])
 }
 
+/// The parts of the state a build may have changed since the previous one: those of
+/// the records rendered again (under their id and their [`hidden_key`]: a record that
+/// became hidden moves), those of the previous records not carried over (rendered
+/// again or gone), and those of the folders of shared pages whose key changed,
+/// appeared or went. Records the build did not render keep the state the previous
+/// build left (moved over as read), so their parts are as read.
+#[derive(Debug)]
+pub enum Touched {
+    /// A full build: every part.
+    All,
+    Parts(BTreeSet<String>),
+}
+
+impl Touched {
+    /// The parts of the records `rendered` (by id), of the state's records `left`
+    /// (as kept: by id or hidden key) and of the pages whose key differs between
+    /// `previous` and `pages` (path -> key).
+    pub fn of<'a>(
+        rendered: impl IntoIterator<Item = &'a str>,
+        left: impl IntoIterator<Item = &'a str>,
+        previous: &BTreeMap<String, String>,
+        pages: &BTreeMap<String, String>,
+    ) -> Touched {
+        let mut parts = BTreeSet::new();
+        for id in rendered {
+            parts.insert(part_of('r', id));
+            parts.insert(part_of('r', &hidden_key(id)));
+        }
+        for key in left {
+            parts.insert(part_of('r', key));
+        }
+        let changed_pages = previous
+            .iter()
+            .filter(|(path, key)| pages.get(*path) != Some(*key))
+            .chain(
+                pages
+                    .iter()
+                    .filter(|(path, key)| previous.get(*path) != Some(*key)),
+            )
+            .map(|(path, _)| path);
+        for path in changed_pages {
+            parts.insert(part_of('p', folder_of(path)));
+        }
+        Touched::Parts(parts)
+    }
+
+    fn may_change(&self, part: &str) -> bool {
+        match self {
+            Touched::All => true,
+            Touched::Parts(parts) => parts.contains(part),
+        }
+    }
+}
+
+/// The folder a shared page's key is kept under: a listing's pages are together.
+fn folder_of(path: &str) -> &str {
+    path.rsplit_once('/').map_or("", |(folder, _)| folder)
+}
+
 impl State {
     /// The state the previous build in `out` left, if it is whole and of this format.
     pub fn read(out: &Path) -> Option<State> {
@@ -139,10 +198,15 @@ impl State {
     /// Writes the parts that differ from `previous` (name -> digest, as read) and the
     /// top; returns the parts of `previous` that no longer exist, to delete. The
     /// files of the state itself are added to `totals.files`.
+    ///
+    /// `touched`: the parts that may differ from `previous` (see [`Touched`]); any
+    /// other part of `previous` keeps its digest without being encoded again: at 100k
+    /// records encoding and hashing all of them (70 MB) was a sixth of a rebuild.
     pub fn write(
         &mut self,
         output: &Output,
         previous: &BTreeMap<String, String>,
+        touched: &Touched,
     ) -> Result<Vec<String>, SiteError> {
         let mut records: BTreeMap<String, BTreeMap<&str, &RecordState>> = BTreeMap::new();
         for (id, state) in &self.records {
@@ -153,23 +217,39 @@ impl State {
         }
         let mut pages: BTreeMap<String, BTreeMap<&str, &str>> = BTreeMap::new();
         for (path, key) in &self.pages {
-            let folder = path.rsplit_once('/').map_or("", |(folder, _)| folder);
             pages
-                .entry(part_of('p', folder))
+                .entry(part_of('p', folder_of(path)))
                 .or_default()
                 .insert(path, key);
         }
         debug_assert!(records.len() <= PARTS && pages.len() <= PARTS);
         let mut parts = BTreeMap::new();
-        let encoded = records
-            .iter()
-            .map(|(name, part)| (name, serde_json::to_vec(part)))
-            .chain(
-                pages
-                    .iter()
-                    .map(|(name, part)| (name, serde_json::to_vec(part))),
-            );
-        for (name, bytes) in encoded {
+        // Unchanged parts (known to be so) first: their digest is the previous one.
+        let unchanged = |name: &String| !touched.may_change(name) && previous.contains_key(name);
+        let mut encode = Vec::new();
+        for name in records.keys().chain(pages.keys()) {
+            if unchanged(name) {
+                parts.insert(name.clone(), previous[name].clone());
+            } else {
+                encode.push(name);
+            }
+        }
+        // In debug builds (the tests) the parts kept are checked against their bytes.
+        #[cfg(debug_assertions)]
+        for name in records.keys().filter(|n| unchanged(n)) {
+            let bytes = serde_json::to_vec(&records[name]).expect("serialises");
+            assert_eq!(sha256_hex(&bytes), previous[name], "{name} changed unseen");
+        }
+        #[cfg(debug_assertions)]
+        for name in pages.keys().filter(|n| unchanged(n)) {
+            let bytes = serde_json::to_vec(&pages[name]).expect("serialises");
+            assert_eq!(sha256_hex(&bytes), previous[name], "{name} changed unseen");
+        }
+        for name in encode {
+            let bytes = match records.get(name) {
+                Some(part) => serde_json::to_vec(part),
+                None => serde_json::to_vec(&pages[name]),
+            };
             let bytes = bytes.map_err(|e| SiteError::Output(format!("{name}: {e}")))?;
             let digest = sha256_hex(&bytes);
             if previous.get(name) != Some(&digest) {
@@ -199,5 +279,95 @@ impl State {
             .filter(|name| !top.parts.contains_key(*name))
             .map(|name| format!("{FOLDER}/{name}"))
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pages(entries: &[(&str, &str)]) -> BTreeMap<String, String> {
+        entries
+            .iter()
+            .map(|(p, k)| (p.to_string(), k.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_parts_touched_are_those_of_the_records_rendered_or_left_and_of_pages_that_differ() {
+        let before = pages(&[
+            ("index.html", "a"),
+            ("list/index.html", "b"),
+            ("gone/index.html", "c"),
+            ("same/index.html", "d"),
+        ]);
+        let after = pages(&[
+            ("index.html", "a"),
+            ("list/index.html", "B"),
+            ("new/index.html", "e"),
+            ("same/index.html", "d"),
+        ]);
+        let Touched::Parts(parts) = Touched::of(["higgs"], ["~0123"], &before, &after) else {
+            panic!("an incremental build touches some parts");
+        };
+        let expected: BTreeSet<String> = [
+            part_of('r', "higgs"),
+            part_of('r', &hidden_key("higgs")),
+            part_of('r', "~0123"),
+            part_of('p', "list"),
+            part_of('p', "gone"),
+            part_of('p', "new"),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(parts, expected);
+        // The root's and `same/`'s pages are as they were (unless they share a part).
+        let touched = Touched::Parts(parts);
+        for folder in ["", "same"] {
+            let part = part_of('p', folder);
+            assert_eq!(touched.may_change(&part), expected.contains(&part));
+        }
+        assert!(Touched::All.may_change(&part_of('p', "")));
+    }
+
+    #[test]
+    fn a_part_kept_unencoded_keeps_its_digest_and_is_not_written_again() {
+        let dir = std::env::temp_dir().join(format!("capsule-state-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let record = |key: &str| RecordState {
+            key: key.into(),
+            doc: None,
+            commit: String::new(),
+            summary: None,
+            versions: Vec::new(),
+        };
+        let mut state = State {
+            records: [
+                ("~a".to_string(), record("1")),
+                ("~b".to_string(), record("2")),
+            ]
+            .into_iter()
+            .collect(),
+            pages: pages(&[("index.html", "x")]),
+            ..State::default()
+        };
+        let full = Output::prepare(&dir.join("site"), false).unwrap();
+        state.write(&full, &BTreeMap::new(), &Touched::All).unwrap();
+        full.commit(&[]).unwrap();
+        let previous = State::read(&dir.join("site")).expect("the state reads back");
+        assert_eq!(previous.records.len(), 2);
+        // `~b` changes: only its part (and the top) is written.
+        state.records.insert("~b".into(), record("3"));
+        let output = Output::prepare(&dir.join("site"), true).unwrap();
+        let touched = Touched::of([], ["~b"], &previous.pages, &state.pages);
+        let files = output.files();
+        state.write(&output, &previous.parts, &touched).unwrap();
+        assert_eq!(output.files() - files, 2, "one part and the top");
+        output.commit(&[]).unwrap();
+        let again = State::read(&dir.join("site")).expect("the new state reads back");
+        assert_eq!(again.records["~b"].key, "3");
+        assert_eq!(again.records["~a"].key, "1");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
