@@ -16,9 +16,10 @@ mod common;
 mod xsd;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
+use common::site_check::files;
 use common::*;
 use serde_json::{json, Value};
 
@@ -119,23 +120,6 @@ fn archive() -> (Server, Work) {
 
 fn build(work: &Work, out: &Path) {
     ok(work.capsule_as("alice", &["build", "--out", out.to_str().unwrap()]));
-}
-
-fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let bytes = std::fs::read(&path).unwrap();
-                out.insert(path.strip_prefix(dir).unwrap().to_path_buf(), bytes);
-            }
-        }
-    }
-    out
 }
 
 /// A file of the site, with the `/` tera escapes in HTML put back.
