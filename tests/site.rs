@@ -6,6 +6,7 @@ mod common;
 #[path = "browser/serving.rs"]
 mod serving;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use common::site_check::*;
@@ -394,6 +395,43 @@ fn an_override_replaces_one_theme_file() {
     );
     assert!(read(&site, "404.html").contains("Lost in the archive"));
     assert!(read(&site, "assets/search.js").contains("capsuleSearch"));
+}
+
+#[test]
+fn record_pages_are_the_same_with_the_fields_rendered_in_rust_or_by_the_macros() {
+    // With the embedded templates a record's fields are rendered in Rust; any
+    // override of a template sends them through `macros.html` again. An override that
+    // is the embedded file itself must give the same record pages, byte for byte.
+    let (_server, work) = archive();
+    let embedded = work.path.join("out/embedded");
+    build_ok(&work, &embedded, &["--drafts"]);
+    work.write(
+        "templates/site/macros.html",
+        include_str!("../templates/site/macros.html"),
+    )
+    .commit("the embedded macros as an override");
+    let macros = work.path.join("out/macros");
+    let text = build_ok(&work, &macros, &["--drafts"]);
+    assert!(text.contains("templates/site/macros.html"), "{text}");
+    let pages = |site: &Path| -> BTreeMap<PathBuf, Vec<u8>> {
+        files(site)
+            .into_iter()
+            .filter(|(path, _)| {
+                (path.starts_with("records") || path.starts_with("drafts"))
+                    && path.extension().is_some_and(|e| e == "html")
+            })
+            .collect()
+    };
+    let (ours, theirs) = (pages(&embedded), pages(&macros));
+    assert!(ours.len() >= 4, "{:?}", ours.keys());
+    assert_eq!(ours.keys().collect::<Vec<_>>(), theirs.keys().collect::<Vec<_>>());
+    let mut fields = 0;
+    for (path, page) in &ours {
+        let page = String::from_utf8_lossy(page);
+        fields += page.matches("<div class=\"field").count();
+        assert_eq!(page, String::from_utf8_lossy(&theirs[path]), "{}", path.display());
+    }
+    assert!(fields > 10, "the pages show fields");
 }
 
 #[test]

@@ -10,6 +10,8 @@ use crate::schema::{CompiledSchema, SchemaNode};
 
 use super::model::{AllowedValue, Block, Inline, Section};
 
+pub mod html;
+
 /// Whether a value shows nothing (null, empty text, empty list or object, or an
 /// object or list of such).
 pub fn is_empty(value: &Value) -> bool {
@@ -78,6 +80,7 @@ pub fn sections(deposit: &Value, schema: Option<&CompiledSchema>) -> Vec<Section
                 title: title_of(node, key),
                 description: description_of(node),
                 blocks: object_blocks(value, node),
+                html: None,
             });
         } else {
             loose.push(block(key, value, node));
@@ -91,6 +94,7 @@ pub fn sections(deposit: &Value, schema: Option<&CompiledSchema>) -> Vec<Section
                 title: "General".into(),
                 description: String::new(),
                 blocks: loose,
+                html: None,
             },
         );
     }

@@ -159,12 +159,31 @@ pub enum Block {
 }
 
 /// A top-level section of a deposit (one property of the schema's root).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Section {
     pub anchor: String,
     pub title: String,
     pub description: String,
     pub blocks: Vec<Block>,
+    /// The blocks as the embedded `macros.html` renders them, when the site uses the
+    /// embedded templates: then templates see `html` and no `blocks` (see
+    /// `fields::html`).
+    pub html: Option<String>,
+}
+
+impl Serialize for Section {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("Section", 4)?;
+        s.serialize_field("anchor", &self.anchor)?;
+        s.serialize_field("title", &self.title)?;
+        s.serialize_field("description", &self.description)?;
+        match &self.html {
+            Some(html) => s.serialize_field("html", html)?,
+            None => s.serialize_field("blocks", &self.blocks)?,
+        }
+        s.end()
+    }
 }
 
 /// One file of a deposit.

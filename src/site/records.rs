@@ -506,6 +506,10 @@ impl<'r> Worker<'r> {
             preserve::signposts(record, downloads, &shared.base_url)
         };
         let reviewable = schema.is_some_and(|s| s.root.reviewable());
+        let mut sections = fields::sections(&v.deposit, schema);
+        if shared.renderer.embedded_templates() {
+            fields::html::render_sections(&mut sections);
+        }
         RecordView {
             id: id.to_string(),
             title,
@@ -521,7 +525,7 @@ impl<'r> Worker<'r> {
             experiment,
             people,
             keywords,
-            sections: fields::sections(&v.deposit, schema),
+            sections,
             files: v
                 .files
                 .iter()

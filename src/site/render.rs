@@ -91,6 +91,13 @@ impl Renderer {
         })
     }
 
+    /// Whether the site uses the embedded templates only (no template of the theme
+    /// is overridden): then views may carry parts rendered in Rust that the
+    /// embedded templates print as they are (a record's fields: `fields::html`).
+    pub fn embedded_templates(&self) -> bool {
+        self.markers.is_some()
+    }
+
     /// A page's own context: its path, the way back to the root and its address.
     pub fn page(&self, title: &str, path: &str) -> PageView {
         let canonical = path.strip_suffix("index.html").unwrap_or(path);
