@@ -424,12 +424,20 @@ fn record_pages_are_the_same_with_the_fields_rendered_in_rust_or_by_the_macros()
     };
     let (ours, theirs) = (pages(&embedded), pages(&macros));
     assert!(ours.len() >= 4, "{:?}", ours.keys());
-    assert_eq!(ours.keys().collect::<Vec<_>>(), theirs.keys().collect::<Vec<_>>());
+    assert_eq!(
+        ours.keys().collect::<Vec<_>>(),
+        theirs.keys().collect::<Vec<_>>()
+    );
     let mut fields = 0;
     for (path, page) in &ours {
         let page = String::from_utf8_lossy(page);
         fields += page.matches("<div class=\"field").count();
-        assert_eq!(page, String::from_utf8_lossy(&theirs[path]), "{}", path.display());
+        assert_eq!(
+            page,
+            String::from_utf8_lossy(&theirs[path]),
+            "{}",
+            path.display()
+        );
     }
     assert!(fields > 10, "the pages show fields");
 }

@@ -270,8 +270,14 @@ mod tests {
                 assert!(all.contains(part), "{part} in {all}");
             }
             if schema.is_some() {
-                assert!(all.contains("<span class=\"enum\" title=\"b\">Beta</span>"), "{all}");
-                assert!(all.contains("<span class=\"hint\">The &quot;name&quot;</span>"), "{all}");
+                assert!(
+                    all.contains("<span class=\"enum\" title=\"b\">Beta</span>"),
+                    "{all}"
+                );
+                assert!(
+                    all.contains("<span class=\"hint\">The &quot;name&quot;</span>"),
+                    "{all}"
+                );
             }
         }
     }
