@@ -85,11 +85,19 @@ pub use crate::preserve::datacite::xml_escape;
 /// written as `\u` escapes, so no value can close the element.
 pub fn script_json(value: &serde_json::Value) -> String {
     let text = serde_json::to_string(value).expect("JSON serialises");
-    text.replace('<', "\\u003c")
-        .replace('>', "\\u003e")
-        .replace('&', "\\u0026")
-        .replace('\u{2028}', "\\u2028")
-        .replace('\u{2029}', "\\u2029")
+    // One pass (this runs for every page of a record): most pages have none of these.
+    let mut out = String::with_capacity(text.len() + 64);
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Lowercase hex of the SHA-256 of `bytes`.
@@ -234,6 +242,10 @@ mod tests {
         assert_eq!(xml_escape("<a & 'b'>"), "&lt;a &amp; &apos;b&apos;&gt;");
         let json = script_json(&serde_json::json!({"x": "</script><b>&"}));
         assert!(!json.contains('<') && !json.contains('>') && !json.contains('&'));
+        assert_eq!(
+            script_json(&serde_json::json!({"x": "a<b>&c\u{2028}\u{2029}é"})),
+            r#"{"x":"a\u003cb\u003e\u0026c\u2028\u2029é"}"#
+        );
         assert_eq!(root_of("index.html"), "");
         assert_eq!(root_of("records/x/index.html"), "../../");
         assert_eq!(human_size(1_234_567), "1.2 MB");
