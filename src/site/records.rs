@@ -175,6 +175,12 @@ impl<'r> Worker<'r> {
             Some(folder) => read_json(self.repo, folder)?,
             None => None,
         };
+        // The blob of `deposit.json` at the build revision: a version whose deposit is
+        // that same blob (the latest, unless the deposit changed since) takes the value
+        // already parsed instead of inflating and parsing it again.
+        let current_blob = folder_now
+            .as_ref()
+            .and_then(|f| f.get_name("deposit.json").map(|e| e.id()));
         // A public build shows a record only while the deposit is readable by everyone,
         // both as published and as it stands now: restricting access on the branch
         // takes it off the site without a new version.
@@ -190,7 +196,13 @@ impl<'r> Worker<'r> {
             let Some(folder) = self.folder(*commit, id)? else {
                 continue;
             };
-            let Some(deposit) = read_json(self.repo, &folder)? else {
+            let same_blob = current_blob.is_some()
+                && folder.get_name("deposit.json").map(|e| e.id()) == current_blob;
+            let deposit = match &current {
+                Some(now) if same_blob => Some(now.clone()),
+                _ => read_json(self.repo, &folder)?,
+            };
+            let Some(deposit) = deposit else {
                 continue;
             };
             if !shared.internal && !DepositAccess::of(&deposit).is_public() {
