@@ -186,8 +186,14 @@ def bench_size(n, work, a, capsule):
     if n <= a.python_max:
         p = run([sys.executable, str(ROOT / "bench/validate_python.py"), str(base), "--json"])
         row["python_per_s"] = json.loads(p.stdout)["per_second"]
-    for path in [*servers.values(), plain, clone, quarantine]:
-        shutil.rmtree(path)
+    if a.leave_servers:
+        # For bench/hook_ab.py: the packed server, the quarantine and the ref update.
+        (work / f"in{n}").write_text(f"{old} {new} refs/heads/main\n")
+        for path in [servers["loose"], plain, clone]:
+            shutil.rmtree(path)
+    else:
+        for path in [*servers.values(), plain, clone, quarantine]:
+            shutil.rmtree(path)
     return row
 
 
@@ -201,7 +207,11 @@ def main():
     ap.add_argument("--validate-repeat", type=int, default=5,
                     help="runs of capsule validate (median); 0 skips it (at 1M it takes minutes a run)")
     ap.add_argument("--keep", action="store_true", help="keep (and reuse) the generated archives")
+    ap.add_argument("--leave-servers", action="store_true",
+                    help="leave each size's packed server, quarantine and ref update (in<N>) in --work "
+                         "for bench/hook_ab.py (implies --keep)")
     a = ap.parse_args()
+    a.keep = a.keep or a.leave_servers
     if not a.capsule.exists():
         sys.exit(f"{a.capsule} does not exist: build first (cargo build --release) or pass --capsule")
     capsule = a.capsule.resolve()

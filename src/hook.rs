@@ -13,7 +13,9 @@ mod rules;
 
 pub use notify::{plan_notifications, NotificationPlan};
 
-use std::collections::HashSet;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 
 use git2::{Delta, FileMode, Oid, Repository, Sort, Tree};
 use serde::Serialize;
@@ -208,6 +210,7 @@ pub fn check_push(
         before: before.as_ref(),
         updates,
         parsed: Default::default(),
+        changes: ChangeMemo::default(),
     };
     if let Some(problem) = judge.check_identity(&state.settings.identity.env) {
         report.problems.push(problem);
@@ -248,7 +251,12 @@ pub fn check_push(
     // over the limit is refused on that alone (a 50 MB deposit.json used to be parsed,
     // and take gigabytes, before it was refused).
     for &commit_id in &new_commits {
-        let oversized = oversized_files(repo, commit_id, state.settings.policy.max_file_bytes)?;
+        let oversized = oversized_files(
+            repo,
+            &judge.changes,
+            commit_id,
+            state.settings.policy.max_file_bytes,
+        )?;
         if !oversized.is_empty() {
             report.bad_commits += 1;
             let label = short(commit_id);
@@ -265,6 +273,7 @@ pub fn check_push(
         let before = report.problems.len();
         check_commit(
             repo,
+            &judge.changes,
             commit_id,
             state,
             &mut registry,
@@ -305,6 +314,39 @@ struct Change {
     refused: Option<String>,
 }
 
+/// The changes between pairs of trees, each pair walked once per push: the size check,
+/// the commit's own checks and the pusher's rights ask for the same pairs, and at a
+/// million deposits each walk checks a shard tree of ~3,900 entries.
+#[derive(Default)]
+struct ChangeMemo(RefCell<HashMap<(Option<Oid>, Oid), Rc<[Change]>>>);
+
+impl ChangeMemo {
+    /// [`changes_between_trees`], remembered.
+    fn between(
+        &self,
+        repo: &Repository,
+        old: Option<Oid>,
+        new: Oid,
+    ) -> Result<Rc<[Change]>, git2::Error> {
+        if let Some(found) = self.0.borrow().get(&(old, new)) {
+            return Ok(found.clone());
+        }
+        let changes: Rc<[Change]> = changes_between_trees(repo, old, new)?.into();
+        self.0.borrow_mut().insert((old, new), changes.clone());
+        Ok(changes)
+    }
+
+    /// [`changes_between_trees`] of two trees, remembered.
+    fn of_trees(
+        &self,
+        repo: &Repository,
+        old: Option<&Tree<'_>>,
+        new: &Tree<'_>,
+    ) -> Result<Rc<[Change]>, git2::Error> {
+        self.between(repo, old.map(Tree::id), new.id())
+    }
+}
+
 /// The files that differ between `old` and `new`.
 ///
 /// Subtrees with equal ids are skipped without being read, and the two entry lists of
@@ -316,15 +358,8 @@ struct Change {
 ///
 /// Changes come out in the order of their names' bytes at each level, a folder's
 /// changes before a file of the same name that it replaces.
-fn tree_changes(
-    repo: &Repository,
-    old: Option<&Tree<'_>>,
-    new: &Tree<'_>,
-) -> Result<Vec<Change>, git2::Error> {
-    changes_between_trees(repo, old.map(Tree::id), new.id())
-}
-
-/// [`tree_changes`] by tree ids, for a caller that must not parse a tree first.
+///
+/// By tree ids: a caller must not parse a tree before this has found it canonical.
 fn changes_between_trees(
     repo: &Repository,
     old: Option<Oid>,
@@ -446,17 +481,18 @@ mod tree_change_tests {
         let repo = Repository::init_bare(dir.path()).unwrap();
         let old = repo.find_tree(write_tree(&repo, old)).unwrap();
         let new = repo.find_tree(write_tree(&repo, new)).unwrap();
-        let ours: Vec<(Delta, String, i32)> = tree_changes(&repo, Some(&old), &new)
-            .unwrap()
-            .into_iter()
-            .map(|c| {
-                (
-                    c.status,
-                    String::from_utf8(c.path).unwrap(),
-                    i32::from(c.mode),
-                )
-            })
-            .collect();
+        let ours: Vec<(Delta, String, i32)> =
+            changes_between_trees(&repo, Some(old.id()), new.id())
+                .unwrap()
+                .into_iter()
+                .map(|c| {
+                    (
+                        c.status,
+                        String::from_utf8(c.path).unwrap(),
+                        i32::from(c.mode),
+                    )
+                })
+                .collect();
         // The same set of changes as libgit2's own diff.
         let diff = repo
             .diff_tree_to_tree(Some(&old), Some(&new), None)
@@ -566,12 +602,17 @@ const MAX_SETTINGS_BYTES: u64 = 1 << 20;
 
 /// The files `commit` adds or changes that are larger than the archive allows, found
 /// from the object headers alone (no file content is read).
-fn oversized_files(repo: &Repository, commit: Oid, max: u64) -> Result<Vec<Problem>, HookError> {
+fn oversized_files(
+    repo: &Repository,
+    memo: &ChangeMemo,
+    commit: Oid,
+    max: u64,
+) -> Result<Vec<Problem>, HookError> {
     let commit = repo.find_commit(commit)?;
     let parent_tree = commit.parent(0).ok().map(|parent| parent.tree_id());
     let odb = repo.odb()?;
     let mut problems = Vec::new();
-    for change in changes_between_trees(repo, parent_tree, commit.tree_id())? {
+    for change in memo.between(repo, parent_tree, commit.tree_id())?.iter() {
         // A tree that is not canonical is reported by check_commit, on its own.
         if change.refused.is_some()
             || change.status == Delta::Deleted
@@ -639,6 +680,7 @@ pub fn commits_new_to_repository(
 
 fn check_commit(
     repo: &Repository,
+    memo: &ChangeMemo,
     commit_id: Oid,
     state: &ArchiveState,
     registry: &mut SchemaRegistry,
@@ -649,9 +691,9 @@ fn check_commit(
     let schema_existed = published.existed_otherwise;
     let commit = repo.find_commit(commit_id)?;
     // Tree ids only: no tree is parsed (by libgit2 or anything else) before
-    // `tree_changes` has found it canonical.
+    // `changes_between_trees` has found it canonical.
     let parent_tree = commit.parent(0).ok().map(|parent| parent.tree_id());
-    let changes = changes_between_trees(repo, parent_tree, commit.tree_id())?;
+    let changes = memo.between(repo, parent_tree, commit.tree_id())?;
     let label = short(commit_id);
     // A commit with a tree that is not canonical is judged on that alone: what the
     // rest of the checks would read there is not what git checks out.
@@ -676,7 +718,7 @@ fn check_commit(
     let mut orphans_checked = HashSet::new();
     let mut bundles = Vec::new();
 
-    for change in changes {
+    for change in changes.iter() {
         let status = change.status;
         let Ok(path) = String::from_utf8(change.path.clone()) else {
             problems.push(Problem::file(
@@ -687,7 +729,7 @@ fn check_commit(
         };
         let blob = change.id;
         if status != Delta::Deleted {
-            // `tree_changes` already refused every mode but 100644, 100755 and 40000
+            // `changes_between_trees` already refused every mode but 100644, 100755 and 40000
             // (symbolic links, submodules); this only guards that promise.
             if !matches!(change.mode, FileMode::Blob | FileMode::BlobExecutable) {
                 problems.push(Problem::file(

@@ -9,6 +9,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     use clap::Parser;
+    if let Some(code) = cli::run_pre_receive_directly() {
+        return code;
+    }
     let args = cli::Cli::parse();
     cli::run(args)
 }

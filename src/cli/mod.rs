@@ -173,6 +173,26 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Withdraw(args) => preserve::withdraw(args),
         Command::Audit(args) => preserve::audit(args),
     };
+    exit_code(result)
+}
+
+/// git runs `capsule hook pre-receive` on every push, with exactly these two
+/// arguments. Parsing them needs none of the other commands, and building clap's whole
+/// command tree is a measurable part of a hook that takes a few milliseconds
+/// (BENCHMARKS.md), so this path goes straight to the hook. Any other spelling (a
+/// global option, `--help`) goes through clap as usual.
+pub fn run_pre_receive_directly() -> Option<ExitCode> {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    is_exactly_pre_receive(args.iter().map(|a| a.as_encoded_bytes()))
+        .then(|| exit_code(hook::run(hook::HookCommand::PreReceive)))
+}
+
+/// Whether the arguments (after the program's name) are exactly `hook pre-receive`.
+fn is_exactly_pre_receive<'a>(mut args: impl Iterator<Item = &'a [u8]>) -> bool {
+    args.next() == Some(b"hook") && args.next() == Some(b"pre-receive") && args.next().is_none()
+}
+
+fn exit_code(result: anyhow::Result<Outcome>) -> ExitCode {
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::Problems) => ExitCode::from(1),
@@ -203,5 +223,33 @@ mod tests {
     fn the_command_line_is_well_formed() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn only_the_bare_hook_command_skips_clap() {
+        let args = |list: &[&'static str]| list.iter().map(|a| a.as_bytes()).collect::<Vec<_>>();
+        assert!(is_exactly_pre_receive(
+            args(&["hook", "pre-receive"]).into_iter()
+        ));
+        for other in [
+            &["hook"][..],
+            &["hook", "post-receive"],
+            &["hook", "pre-receive", "--help"],
+            &["--json", "hook", "pre-receive"],
+            &["-C", "x", "hook", "pre-receive"],
+            &["pre-receive", "hook"],
+            &[],
+        ] {
+            assert!(
+                !is_exactly_pre_receive(args(other).into_iter()),
+                "{other:?}"
+            );
+        }
+        // What the shortcut runs is what clap would have chosen for the same words.
+        let parsed = Cli::try_parse_from(["capsule", "hook", "pre-receive"]).unwrap();
+        assert!(matches!(
+            parsed.command,
+            Command::Hook(hook::HookCommand::PreReceive)
+        ));
     }
 }

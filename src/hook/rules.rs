@@ -22,7 +22,7 @@ use std::rc::Rc;
 use git2::{Delta, Oid, Repository};
 use serde_json::Value;
 
-use super::{tree_changes, ArchiveState, HookError, RefUpdate};
+use super::{ArchiveState, ChangeMemo, HookError, RefUpdate};
 use crate::access::{DepositAccess, Level};
 use crate::archive::{short, GitTree};
 use crate::deposit::{classify, parse_schema_ref, PathKind};
@@ -46,6 +46,8 @@ pub struct Judge<'a> {
     /// Deposits parsed so far, by blob: a deposit is parsed once per push, however
     /// many commits of the chain read it (commit k's "after" is commit k+1's "before").
     pub parsed: std::cell::RefCell<HashMap<Oid, Rc<Value>>>,
+    /// Changes between trees, each pair walked once per push.
+    pub changes: ChangeMemo,
 }
 
 /// The refusal text every rule uses: who, what, which rule, how to get the right.
@@ -466,7 +468,9 @@ impl Judge<'_> {
         let repo = self.repo;
         let mut problems = Vec::new();
         let base_tree = base.map(|c| repo.find_commit(c)?.tree()).transpose()?;
-        let changes = tree_changes(repo, base_tree.as_ref(), &new_commit.tree()?)?;
+        let changes = self
+            .changes
+            .of_trees(repo, base_tree.as_ref(), &new_commit.tree()?)?;
         // A merge's other parents that were on a branch before the push: a deposit the
         // merge takes exactly as one of them holds it was judged when it arrived there.
         let mut merged = Vec::new();
@@ -483,7 +487,7 @@ impl Judge<'_> {
         let mut deposits: BTreeSet<String> = BTreeSet::new();
         let mut reviews: Vec<(String, String, Delta, Oid)> = Vec::new();
         let mut archive_files: Vec<String> = Vec::new();
-        for change in &changes {
+        for change in changes.iter() {
             let path = String::from_utf8_lossy(&change.path).into_owned();
             match classify(&path) {
                 PathKind::DepositJson { id } | PathKind::DepositFile { id, .. } => {
@@ -688,10 +692,12 @@ impl Judge<'_> {
             .base
             .and_then(|tip| repo.merge_base(tip, old.id()).ok());
         let base_tree = base.map(|c| repo.find_commit(c)?.tree()).transpose()?;
-        let changes = tree_changes(repo, base_tree.as_ref(), &old.tree()?)?;
+        let changes = self
+            .changes
+            .of_trees(repo, base_tree.as_ref(), &old.tree()?)?;
         let old_source = GitTree::at_commit(repo, old.id())?;
         let mut ids = BTreeSet::new();
-        for change in &changes {
+        for change in changes.iter() {
             if let PathKind::DepositJson { id }
             | PathKind::DepositFile { id, .. }
             | PathKind::Review { id, .. } = classify(&String::from_utf8_lossy(&change.path))
