@@ -65,9 +65,16 @@ impl<'r> Config<'r> {
             .title
             .clone()
             .unwrap_or_else(|| settings.archive.name.clone());
+        // Record pages show their schema's titles and descriptions, and capsule.toml
+        // says more than the fields above (DOIs, OAI-PMH, ...): when either changes,
+        // every page may, and the build is a full one.
+        let schemas = tree.folder_id("schemas")?.map(|o| o.to_string());
+        let settings_blob = tree.blob_id("capsule.toml")?.map(|o| o.to_string());
         let global = {
             let mut f = Fingerprint::new();
             f.add(env!("CARGO_PKG_VERSION"))
+                .add(schemas.unwrap_or_default())
+                .add(settings_blob.unwrap_or_default())
                 .add(theme.fingerprint())
                 .add(&base_url)
                 .add(&title)
