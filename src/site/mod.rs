@@ -52,7 +52,7 @@ mod theme;
 mod util;
 mod write;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::time::Instant;
 
@@ -152,7 +152,7 @@ pub fn build(
         &mut |id, result| {
             let key = keys[&id].clone();
             let state = match result {
-                Some(out) => {
+                Some((out, digest)) => {
                     let doc = if incremental {
                         fresh.insert(id.clone(), out.search);
                         None
@@ -164,6 +164,7 @@ pub fn build(
                         doc,
                         commit: out.commit,
                         summary: Some(out.summary),
+                        digest,
                         versions: out.versions,
                     }
                 }
@@ -172,6 +173,7 @@ pub fn build(
                     doc: None,
                     commit: String::new(),
                     summary: None,
+                    digest: String::new(),
                     versions: Vec::new(),
                 },
             };
@@ -222,6 +224,16 @@ pub fn build(
     )?;
 
     phases.end("search index");
+    // The listings that may have changed: those of the records rendered again, as they
+    // are and as they were (`previous.records` now holds what was not carried over:
+    // the records rendered again or gone).
+    let dirty: Option<HashSet<String>> = incremental.then(|| {
+        let now = changed.iter().filter_map(|i| states.get(&i.id));
+        now.chain(previous.records.values())
+            .filter_map(|s| s.summary.as_ref())
+            .flat_map(pages::listing_folders)
+            .collect()
+    });
     let page_keys = shared_pages::render(
         &mut renderer,
         &output,
@@ -234,6 +246,7 @@ pub fn build(
             theme: &theme,
         },
         &previous.pages,
+        dirty.as_ref(),
     )?;
     let summaries: Vec<&RecordSummary> =
         states.values().filter_map(|s| s.summary.as_ref()).collect();

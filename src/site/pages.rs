@@ -30,6 +30,86 @@ pub enum RenderFn<'a> {
     /// Written straight to the file, for files too large to hold in memory
     /// (`api/records/index.json` is 70 MB at 100k records, the sitemap 11 MB).
     Stream(StreamFn<'a>),
+    /// Not rendered: the page is the one the previous build left (see [`Reuse`]).
+    Unchanged,
+}
+
+/// What an incremental build knows of the listings before planning them: the previous
+/// build's page keys, and the listing folders whose records may have changed (those
+/// of every record rendered again or gone, as it was and as it is). The pages of any
+/// other listing show the same records, in the same order, with the same summaries,
+/// so their keys are the previous ones: a rebuild after one new version plans a dozen
+/// listings, not every one of the archive's (a key per 50 records of every facet).
+pub struct Reuse<'a> {
+    pub previous: &'a BTreeMap<String, String>,
+    /// `None`: plan every listing (a full build).
+    pub dirty: Option<&'a std::collections::HashSet<String>>,
+}
+
+impl Reuse<'_> {
+    /// A full build's: nothing is reused.
+    pub fn nothing() -> Reuse<'static> {
+        static EMPTY: BTreeMap<String, String> = BTreeMap::new();
+        Reuse {
+            previous: &EMPTY,
+            dirty: None,
+        }
+    }
+
+    /// The previous keys of the pages of listing `folder`, when it is known to be as
+    /// it was.
+    fn kept(&self, folder: &str) -> Option<Vec<(String, String)>> {
+        if self.dirty?.contains(folder) {
+            return None;
+        }
+        let prefix = format!("{folder}/");
+        let pages: Vec<(String, String)> = self
+            .previous
+            .range(prefix.clone()..)
+            .take_while(|(path, _)| path.starts_with(&prefix))
+            .filter(|(path, _)| !path[prefix.len()..].contains('/'))
+            .map(|(path, key)| (path.clone(), key.clone()))
+            .collect();
+        // A listing always has its newest page: without it the previous build did
+        // not have this listing, and it is planned.
+        pages
+            .iter()
+            .any(|(path, _)| path[prefix.len()..] == *"index.html")
+            .then_some(pages)
+    }
+}
+
+/// The listing folders a record is on: `browse/all` and one per facet value it
+/// carries (as [`facets`] groups them).
+pub fn listing_folders(r: &RecordSummary) -> Vec<String> {
+    let mut folders = vec!["browse/all".to_string()];
+    let mut add = |folder: &str, label: &str| {
+        if label.trim().is_empty() {
+            return;
+        }
+        let slug = if folder == "schema" {
+            label.to_string()
+        } else {
+            facet_slug(label)
+        };
+        folders.push(format!("browse/{folder}/{slug}"));
+    };
+    add("schema", &r.schema);
+    add("experiment", &r.experiment);
+    add("year", &r.year);
+    for k in &r.keywords {
+        add("keyword", k);
+    }
+    for p in &r.people {
+        add("person", p);
+    }
+    folders
+}
+
+/// The digest a record's summary enters page keys as (kept in the build's state, so
+/// that a rebuild does not encode every summary again).
+pub fn summary_digest(r: &RecordSummary) -> String {
+    key_of(&[r])
 }
 
 /// A page to render: where, with which template, from what, and its fingerprint.
@@ -97,7 +177,7 @@ fn key_of_all(
     let mut f = Fingerprint::new();
     f.add(name);
     for r in records {
-        f.add(digests.get(&address(r)).map_or("", String::as_str));
+        f.add(digests.get(&address(r)).copied().unwrap_or_default());
     }
     for p in rest {
         p.feed(&mut f);
@@ -287,9 +367,12 @@ pub fn in_publication_order(records: &mut [&RecordSummary]) {
 }
 
 /// Plans every page that depends on more than one record, handing each to `emit`.
+/// `digests`: each record's [`summary_digest`], by [`address`].
 #[allow(clippy::too_many_arguments)]
 pub fn plan<'p>(
     records: &[&'p RecordSummary],
+    digests: &Digests<'_>,
+    reuse: Reuse<'_>,
     schemas: &[SchemaView],
     schema_titles: &BTreeMap<String, String>,
     limits: Limits,
@@ -306,9 +389,6 @@ pub fn plan<'p>(
     let facets = facets(&sorted, schema_titles);
     let mut updated: Vec<&RecordSummary> = records.to_vec();
     newest_first(&mut updated);
-    // A record is on a dozen listings or more (all, schema, experiment, year, each
-    // keyword and person): digest its summary once, and key listing pages by digests.
-    let digests: Digests = records.iter().map(|r| (address(r), key_of(&[r]))).collect();
 
     // Home.
     let published: Vec<RecordSummary> = updated
@@ -343,16 +423,36 @@ pub fn plan<'p>(
         key,
     ))?;
 
+    // The schema pages' titles are the schema facet's labels: when they changed (the
+    // index shows every schema's title), no listing is reused.
+    let mut links: Vec<SchemaLink> = schemas
+        .iter()
+        .map(|s| SchemaLink {
+            name: s.name.clone(),
+            version: s.version.clone(),
+            title: s.title.clone(),
+            path: format!("schemas/{}/{}/index.html", s.name, s.version),
+        })
+        .collect();
+    links.sort_by(|a, b| a.name.cmp(&b.name));
+    let schema_index = SchemaIndexView { schemas: links };
+    let schema_index_key = key_of(&[&"schemas", &schema_index.schemas]);
+    let reuse = match reuse.previous.get("schemas/index.html") {
+        Some(key) if *key == schema_index_key => reuse,
+        _ => Reuse::nothing(),
+    };
+
     // All records, then each facet value, paginated.
     listing(
         emit,
+        &reuse,
         "All records",
         "all",
         "browse/all",
         &sorted,
         limits.listing,
         &facets,
-        &digests,
+        digests,
     )?;
     for facet in &facets {
         for (slug, (label, list)) in &facet.values {
@@ -366,13 +466,14 @@ pub fn plan<'p>(
             let folder = format!("browse/{}/{slug}", facet.folder);
             listing(
                 emit,
+                &reuse,
                 &heading,
                 facet.kind,
                 &folder,
                 list,
                 limits.listing,
                 &[],
-                &digests,
+                digests,
             )?;
         }
     }
@@ -389,24 +490,12 @@ pub fn plan<'p>(
     ))?;
 
     // Schemas.
-    let mut links: Vec<SchemaLink> = schemas
-        .iter()
-        .map(|s| SchemaLink {
-            name: s.name.clone(),
-            version: s.version.clone(),
-            title: s.title.clone(),
-            path: format!("schemas/{}/{}/index.html", s.name, s.version),
-        })
-        .collect();
-    links.sort_by(|a, b| a.name.cmp(&b.name));
-    let index = SchemaIndexView { schemas: links };
-    let key = key_of(&[&"schemas", &index.schemas]);
     emit(planned(
         "schemas.html",
         "Schemas".into(),
         "schemas/index.html".into(),
-        index,
-        key,
+        schema_index,
+        schema_index_key,
     ))?;
     for s in schemas {
         let mut view = s.clone();
@@ -459,8 +548,8 @@ pub fn plan<'p>(
             (name.to_string(), buckets)
         })
         .collect::<Vec<_>>();
-    api_pages(emit, &sorted, limits.api, base_url, &aggregations, &digests)?;
-    sitemaps(emit, &sorted, schemas, limits.sitemap, base_url, &digests)?;
+    api_pages(emit, &sorted, limits.api, base_url, &aggregations, digests)?;
+    sitemaps(emit, &sorted, schemas, limits.sitemap, base_url, digests)?;
     emit(raw(
         "feed.xml",
         feed(base_url, site_title, feed_versions).into_bytes(),
@@ -469,14 +558,62 @@ pub fn plan<'p>(
 
 /// Each record's summary digest, by the summary's address (every listing holds
 /// references to the same summaries, and hashing an address is cheaper than an id).
-type Digests = FxHashMap<usize, String>;
+pub type Digests<'d> = FxHashMap<usize, &'d str>;
 
-fn address(record: &RecordSummary) -> usize {
+pub fn address(record: &RecordSummary) -> usize {
     record as *const RecordSummary as usize
 }
 
+/// The pages of one listing, or, when [`Reuse`] knows them unchanged, their previous
+/// keys (checked against planning them in debug builds, which the tests run).
 #[allow(clippy::too_many_arguments)]
 fn listing<'p>(
+    emit: &mut Emit<'_, 'p>,
+    reuse: &Reuse<'_>,
+    heading: &str,
+    kind: &str,
+    folder: &str,
+    records: &[&'p RecordSummary],
+    per_page: usize,
+    facets: &[Facet<'_>],
+    digests: &Digests,
+) -> Result<(), super::error::SiteError> {
+    let Some(kept) = reuse.kept(folder) else {
+        return listing_pages(
+            emit, heading, kind, folder, records, per_page, facets, digests,
+        );
+    };
+    #[cfg(debug_assertions)]
+    {
+        let mut planned = Vec::new();
+        listing_pages(
+            &mut |page| {
+                planned.push((page.path, page.key));
+                Ok(())
+            },
+            heading,
+            kind,
+            folder,
+            records,
+            per_page,
+            facets,
+            digests,
+        )?;
+        planned.sort();
+        assert_eq!(planned, kept, "listing {folder} changed unseen");
+    }
+    for (path, key) in kept {
+        emit(PlannedPage {
+            path,
+            key,
+            render: RenderFn::Unchanged,
+        })?;
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn listing_pages<'p>(
     emit: &mut Emit<'_, 'p>,
     heading: &str,
     kind: &str,
@@ -554,7 +691,7 @@ fn listing<'p>(
             part.feed(&mut f);
         }
         for r in &view.records {
-            f.add(digests.get(&address(r)).map_or("", String::as_str));
+            f.add(digests.get(&address(r)).copied().unwrap_or_default());
         }
         let key = f.finish();
         let title = match page.id {
@@ -731,4 +868,60 @@ fn feed(base_url: &str, title: &str, versions: &[(String, u32, String, String)])
     }
     out.push_str("</feed>\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(id: &str, schema: &str, experiment: &str, keywords: &[&str]) -> RecordSummary {
+        RecordSummary {
+            id: id.into(),
+            title: id.into(),
+            schema: schema.into(),
+            schema_title: String::new(),
+            experiment: experiment.into(),
+            version: 1,
+            created: "2026-01-01T00:00:00Z".into(),
+            updated: "2026-01-01T00:00:00Z".into(),
+            year: "2026".into(),
+            people: vec!["Zoë Ünal".into(), " ".into()],
+            keywords: keywords.iter().map(|k| k.to_string()).collect(),
+            path: format!("records/{id}/index.html"),
+            draft: false,
+        }
+    }
+
+    /// A rebuild reuses the pages of every listing not named by `listing_folders` for
+    /// the records that changed: it must name every listing `facets` puts a record on.
+    #[test]
+    fn listing_folders_are_the_listings_facets_put_a_record_on() {
+        let records = [
+            summary(
+                "a",
+                "analysis",
+                "CMS",
+                &["Higgs", "higgs", "", "Ünïque", "!!"],
+            ),
+            summary("b", "", "  ", &["b-quark"]),
+            summary("c", "note", "ATLAS", &[]),
+        ];
+        let refs: Vec<&RecordSummary> = records.iter().collect();
+        let facets = facets(&refs, &BTreeMap::new());
+        for r in &records {
+            let mut on: Vec<String> = vec!["browse/all".into()];
+            for facet in &facets {
+                for (slug, (_, list)) in &facet.values {
+                    if list.iter().any(|x| x.id == r.id) {
+                        on.push(format!("browse/{}/{slug}", facet.folder));
+                    }
+                }
+            }
+            on.sort();
+            let mut named = listing_folders(r);
+            named.sort();
+            named.dedup();
+            assert_eq!(named, on, "{}", r.id);
+        }
+    }
 }

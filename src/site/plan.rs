@@ -291,6 +291,7 @@ mod tests {
             doc: None,
             commit: String::new(),
             summary: None,
+            digest: String::new(),
             versions: Vec::new(),
         }
     }

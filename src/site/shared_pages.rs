@@ -2,7 +2,7 @@
 //! schemas, the API's record list, sitemaps, feed; see `pages`), rendered where their
 //! key changed, and, in a full build, the schemas' API documents and the theme's assets.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use crate::archive::GitTree;
 
@@ -28,7 +28,8 @@ pub struct SiteParts<'a> {
 
 /// Renders the shared pages of `states` (every record on the site, by id) whose key
 /// differs from `previous_pages` (all of them in a full build); returns every shared
-/// page's key, by path.
+/// page's key, by path. `dirty`, in an incremental build: the listing folders whose
+/// records may have changed (see [`pages::Reuse`]).
 pub fn render(
     renderer: &mut Renderer,
     output: &Output,
@@ -36,10 +37,22 @@ pub fn render(
     states: &BTreeMap<String, RecordState>,
     site: SiteParts<'_>,
     previous_pages: &BTreeMap<String, String>,
+    dirty: Option<&HashSet<String>>,
 ) -> Result<BTreeMap<String, String>, SiteError> {
     let incremental = output.is_incremental();
     let summaries: Vec<&RecordSummary> =
         states.values().filter_map(|s| s.summary.as_ref()).collect();
+    let digests: pages::Digests = states
+        .values()
+        .filter_map(|s| Some((pages::address(s.summary.as_ref()?), s.digest.as_str())))
+        .collect();
+    let reuse = match dirty {
+        Some(dirty) if incremental => pages::Reuse {
+            previous: previous_pages,
+            dirty: Some(dirty),
+        },
+        _ => pages::Reuse::nothing(),
+    };
     let schema_list = schemas::schema_views(tree);
     let schema_titles: BTreeMap<String, String> = schema_list
         .iter()
@@ -69,6 +82,8 @@ pub fn render(
     render_pages(renderer, output, |queue| {
         pages::plan(
             &summaries,
+            &digests,
+            reuse,
             &views,
             &schema_titles,
             site.limits,
@@ -76,7 +91,9 @@ pub fn render(
             site.title,
             &feed,
             &mut |page| {
-                if !incremental || previous_pages.get(&page.path) != Some(&page.key) {
+                let unchanged = matches!(page.render, pages::RenderFn::Unchanged);
+                if !unchanged && (!incremental || previous_pages.get(&page.path) != Some(&page.key))
+                {
                     queue(page.path.clone(), page.render)?;
                 }
                 page_keys.insert(page.path, page.key);

@@ -30,7 +30,7 @@ use super::util::sha256_hex;
 use super::write::{Output, MANIFEST};
 
 /// Bumped when the state's shape changes: a state of another format is not used.
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 3;
 /// The folder of the parts, beside the top file.
 pub const FOLDER: &str = ".capsule-site";
 /// Parts per kind: the first two hex digits of a digest.
@@ -69,6 +69,9 @@ pub struct RecordState {
     pub commit: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<RecordSummary>,
+    /// The summary's digest, as pages are keyed by it (see `pages::summary_digest`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub digest: String,
     /// (version, date) of every shown version, for the feed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub versions: Vec<(u32, String)>,
@@ -340,6 +343,7 @@ mod tests {
             doc: None,
             commit: String::new(),
             summary: None,
+            digest: String::new(),
             versions: Vec::new(),
         };
         let mut state = State {
