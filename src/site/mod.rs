@@ -52,7 +52,7 @@ mod theme;
 mod util;
 mod write;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::Instant;
 
@@ -227,12 +227,14 @@ pub fn build(
     // The listings that may have changed: those of the records rendered again, as they
     // are and as they were (`previous.records` now holds what was not carried over:
     // the records rendered again or gone).
-    let dirty: Option<HashSet<String>> = incremental.then(|| {
-        let now = changed.iter().filter_map(|i| states.get(&i.id));
-        now.chain(previous.records.values())
-            .filter_map(|s| s.summary.as_ref())
-            .flat_map(pages::listing_folders)
-            .collect()
+    let dirty: Option<HashMap<String, pages::Dirty>> = incremental.then(|| {
+        let mut dirty = HashMap::new();
+        for id in changed.iter().map(|i| &i.id).chain(removed.iter()) {
+            let old = previous.records.get(id).and_then(|s| s.summary.as_ref());
+            let new = states.get(id).and_then(|s| s.summary.as_ref());
+            pages::mark_dirty(&mut dirty, old, new);
+        }
+        dirty
     });
     let page_keys = shared_pages::render(
         &mut renderer,

@@ -6,6 +6,8 @@
 
 use std::collections::BTreeMap;
 
+use std::collections::HashMap;
+
 use rustc_hash::FxHashMap;
 
 use serde::Serialize;
@@ -43,7 +45,28 @@ pub enum RenderFn<'a> {
 pub struct Reuse<'a> {
     pub previous: &'a BTreeMap<String, String>,
     /// `None`: plan every listing (a full build).
-    pub dirty: Option<&'a std::collections::HashSet<String>>,
+    pub dirty: Option<&'a HashMap<String, Dirty>>,
+}
+
+/// How the records of a listing may have changed.
+#[derive(Debug, Default, PartialEq)]
+pub struct Dirty {
+    /// A record came, went, moved in publication order or changed the label the
+    /// listing is named by: every page is planned.
+    pub moved: bool,
+    /// Records that changed where they were, `(created, id)`: only the pages that
+    /// hold them (and the newest page) are planned, as the listing's length and
+    /// order, and so every other page, are as they were.
+    pub in_place: Vec<(String, String)>,
+}
+
+/// What to plan of one listing.
+enum ListingPlan {
+    Every,
+    /// Only the newest page and those holding these positions (in publication order).
+    Some(Vec<usize>),
+    /// Nothing: the previous build's pages and keys, sorted by path.
+    Kept(Vec<(String, String)>),
 }
 
 impl Reuse<'_> {
@@ -56,12 +79,37 @@ impl Reuse<'_> {
         }
     }
 
+    /// What to plan of listing `folder`, whose records are `records` (in publication
+    /// order).
+    fn listing_plan(&self, folder: &str, records: &[&RecordSummary]) -> ListingPlan {
+        let Some(dirty) = self.dirty else {
+            return ListingPlan::Every;
+        };
+        match dirty.get(folder) {
+            None => match self.kept(folder) {
+                Some(kept) => ListingPlan::Kept(kept),
+                None => ListingPlan::Every,
+            },
+            Some(d) if d.moved => ListingPlan::Every,
+            Some(d) => {
+                let mut positions = Vec::new();
+                for (created, id) in &d.in_place {
+                    let at = records.partition_point(|r| {
+                        (r.created.as_str(), r.id.as_str()) < (created.as_str(), id.as_str())
+                    });
+                    match records.get(at) {
+                        Some(r) if r.id == *id => positions.push(at),
+                        _ => return ListingPlan::Every,
+                    }
+                }
+                ListingPlan::Some(positions)
+            }
+        }
+    }
+
     /// The previous keys of the pages of listing `folder`, when it is known to be as
     /// it was.
     fn kept(&self, folder: &str) -> Option<Vec<(String, String)>> {
-        if self.dirty?.contains(folder) {
-            return None;
-        }
         let prefix = format!("{folder}/");
         let pages: Vec<(String, String)> = self
             .previous
@@ -79,10 +127,10 @@ impl Reuse<'_> {
     }
 }
 
-/// The listing folders a record is on: `browse/all` and one per facet value it
-/// carries (as [`facets`] groups them).
-pub fn listing_folders(r: &RecordSummary) -> Vec<String> {
-    let mut folders = vec!["browse/all".to_string()];
+/// The listing folders a record is on, each with the label that names it:
+/// `browse/all` and one per facet value it carries (as [`facets`] groups them).
+pub fn listing_folders(r: &RecordSummary) -> Vec<(String, String)> {
+    let mut folders = vec![("browse/all".to_string(), String::new())];
     let mut add = |folder: &str, label: &str| {
         if label.trim().is_empty() {
             return;
@@ -92,7 +140,7 @@ pub fn listing_folders(r: &RecordSummary) -> Vec<String> {
         } else {
             facet_slug(label)
         };
-        folders.push(format!("browse/{folder}/{slug}"));
+        folders.push((format!("browse/{folder}/{slug}"), label.to_string()));
     };
     add("schema", &r.schema);
     add("experiment", &r.experiment);
@@ -104,6 +152,38 @@ pub fn listing_folders(r: &RecordSummary) -> Vec<String> {
         add("person", p);
     }
     folders
+}
+
+/// What a record rendered again or gone (`old`: its summary before, `new`: now) may
+/// have changed in the listings, added to `dirty`.
+pub fn mark_dirty(
+    dirty: &mut HashMap<String, Dirty>,
+    old: Option<&RecordSummary>,
+    new: Option<&RecordSummary>,
+) {
+    let before = old.map(listing_folders).unwrap_or_default();
+    let after = new.map(listing_folders).unwrap_or_default();
+    for (folder, label) in before.iter().chain(&after) {
+        let entry = dirty.entry(folder.clone()).or_default();
+        // In place: on the listing before and after, under the same label, first
+        // published at the same time.
+        let same_place = match (old, new) {
+            (Some(o), Some(n)) if o.created == n.created && o.id == n.id => {
+                before.contains(&(folder.clone(), label.clone()))
+                    && after.contains(&(folder.clone(), label.clone()))
+            }
+            _ => false,
+        };
+        match (same_place, new) {
+            (true, Some(n)) => {
+                let place = (n.created.clone(), n.id.clone());
+                if !entry.in_place.contains(&place) {
+                    entry.in_place.push(place);
+                }
+            }
+            _ => entry.moved = true,
+        }
+    }
 }
 
 /// The digest a record's summary enters page keys as (kept in the build's state, so
@@ -548,7 +628,23 @@ pub fn plan<'p>(
             (name.to_string(), buckets)
         })
         .collect::<Vec<_>>();
-    api_pages(emit, &sorted, limits.api, base_url, &aggregations, digests)?;
+    // The API's record list holds every record, as the listing of all records does:
+    // its pages holding none of the records changed in place are as they were.
+    let api_only = match reuse.listing_plan("browse/all", &sorted) {
+        ListingPlan::Every => None,
+        ListingPlan::Some(positions) => Some(positions),
+        ListingPlan::Kept(_) => Some(Vec::new()),
+    };
+    let api_only = api_only.as_ref().map(|p| (p.as_slice(), reuse.previous));
+    api_pages(
+        emit,
+        &sorted,
+        limits.api,
+        base_url,
+        &aggregations,
+        digests,
+        api_only,
+    )?;
     sitemaps(emit, &sorted, schemas, limits.sitemap, base_url, digests)?;
     emit(raw(
         "feed.xml",
@@ -564,8 +660,9 @@ pub fn address(record: &RecordSummary) -> usize {
     record as *const RecordSummary as usize
 }
 
-/// The pages of one listing, or, when [`Reuse`] knows them unchanged, their previous
-/// keys (checked against planning them in debug builds, which the tests run).
+/// The pages of one listing: those [`Reuse`] cannot tell unchanged are planned, the
+/// others keep their previous keys (checked against planning them in debug builds,
+/// which the tests run).
 #[allow(clippy::too_many_arguments)]
 fn listing<'p>(
     emit: &mut Emit<'_, 'p>,
@@ -578,38 +675,60 @@ fn listing<'p>(
     facets: &[Facet<'_>],
     digests: &Digests,
 ) -> Result<(), super::error::SiteError> {
-    let Some(kept) = reuse.kept(folder) else {
-        return listing_pages(
-            emit, heading, kind, folder, records, per_page, facets, digests,
-        );
+    let only = match reuse.listing_plan(folder, records) {
+        ListingPlan::Every => None,
+        ListingPlan::Some(positions) => Some(positions),
+        ListingPlan::Kept(kept) => {
+            #[cfg(debug_assertions)]
+            {
+                let mut planned = Vec::new();
+                listing_pages(
+                    &mut |page| {
+                        planned.push((page.path, page.key));
+                        Ok(())
+                    },
+                    heading,
+                    kind,
+                    folder,
+                    records,
+                    per_page,
+                    facets,
+                    digests,
+                    None,
+                )?;
+                planned.sort();
+                assert_eq!(planned, kept, "listing {folder} changed unseen");
+            }
+            for (path, key) in kept {
+                emit(PlannedPage {
+                    path,
+                    key,
+                    render: RenderFn::Unchanged,
+                })?;
+            }
+            return Ok(());
+        }
     };
-    #[cfg(debug_assertions)]
-    {
-        let mut planned = Vec::new();
-        listing_pages(
-            &mut |page| {
-                planned.push((page.path, page.key));
-                Ok(())
-            },
-            heading,
-            kind,
-            folder,
-            records,
-            per_page,
-            facets,
-            digests,
-        )?;
-        planned.sort();
-        assert_eq!(planned, kept, "listing {folder} changed unseen");
+    let only = only
+        .as_ref()
+        .map(|positions| (positions.as_slice(), reuse.previous));
+    listing_pages(
+        emit, heading, kind, folder, records, per_page, facets, digests, only,
+    )
+}
+
+/// Whether `page` (not the newest) holds none of `positions`, and so is as the
+/// previous build left it, with the key it had then; `None` when it must be planned.
+fn kept_page<'k>(
+    page: &super::paging::Page,
+    path: &str,
+    only: Option<(&[usize], &'k BTreeMap<String, String>)>,
+) -> Option<&'k String> {
+    let (positions, previous) = only?;
+    if page.id == PageId::Newest || positions.iter().any(|p| page.items.contains(p)) {
+        return None;
     }
-    for (path, key) in kept {
-        emit(PlannedPage {
-            path,
-            key,
-            render: RenderFn::Unchanged,
-        })?;
-    }
-    Ok(())
+    previous.get(path)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -622,6 +741,7 @@ fn listing_pages<'p>(
     per_page: usize,
     facets: &[Facet<'_>],
     digests: &Digests,
+    only: Option<(&[usize], &BTreeMap<String, String>)>,
 ) -> Result<(), super::error::SiteError> {
     // `records` are in publication order: numbered pages are full chunks of it, the
     // newest page is `index.html` (see `paging`).
@@ -632,6 +752,15 @@ fn listing_pages<'p>(
     };
     let facet_groups: Vec<FacetGroup> = facets.iter().map(|f| f.links(8)).collect();
     for page in paging.pages() {
+        let kept = kept_page(&page, &page_path(page.id), only);
+        if let (Some(key), false) = (kept, cfg!(debug_assertions)) {
+            emit(PlannedPage {
+                path: page_path(page.id),
+                key: key.clone(),
+                render: RenderFn::Unchanged,
+            })?;
+            continue;
+        }
         let chunk: Vec<&'p RecordSummary> =
             records[page.items.clone()].iter().rev().copied().collect();
         let newest = page.id == PageId::Newest;
@@ -694,6 +823,16 @@ fn listing_pages<'p>(
             f.add(digests.get(&address(r)).copied().unwrap_or_default());
         }
         let key = f.finish();
+        // Only in debug builds is a kept page planned: to check its key.
+        if let Some(kept) = kept {
+            assert_eq!(*kept, key, "{} changed unseen", page_path(page.id));
+            emit(PlannedPage {
+                path: page_path(page.id),
+                key,
+                render: RenderFn::Unchanged,
+            })?;
+            continue;
+        }
         let title = match page.id {
             PageId::Newest => heading.to_string(),
             PageId::Numbered(k) => format!("{heading} (page {k})"),
@@ -719,12 +858,22 @@ fn api_pages<'p>(
     base_url: &str,
     aggregations: &[(String, Vec<(String, usize)>)],
     digests: &Digests,
+    only: Option<(&[usize], &BTreeMap<String, String>)>,
 ) -> Result<(), super::error::SiteError> {
     let path = |id: PageId| match id {
         PageId::Newest => "api/records/index.json".to_string(),
         PageId::Numbered(k) => format!("api/records/index-{k}.json"),
     };
     for page in Paging::new(records.len(), size).pages() {
+        let kept = kept_page(&page, &path(page.id), only);
+        if let (Some(key), false) = (kept, cfg!(debug_assertions)) {
+            emit(PlannedPage {
+                path: path(page.id),
+                key: key.clone(),
+                render: RenderFn::Unchanged,
+            })?;
+            continue;
+        }
         let hits: Vec<&'p RecordSummary> =
             records[page.items.clone()].iter().rev().copied().collect();
         let links = super::api::PageLinks {
@@ -749,6 +898,15 @@ fn api_pages<'p>(
             digests,
             &[&base_url, &total, &aggregations, &links.next, &links.prev],
         );
+        if let Some(kept) = kept {
+            assert_eq!(*kept, key, "{} changed unseen", links.this);
+            emit(PlannedPage {
+                path: links.this,
+                key,
+                render: RenderFn::Unchanged,
+            })?;
+            continue;
+        }
         let base = base_url.to_string();
         emit(streamed(&links.this.clone(), key, move |out| {
             super::api::write_index(out, &base, &hits, total, &aggregations, &links)
@@ -918,10 +1076,48 @@ mod tests {
                 }
             }
             on.sort();
-            let mut named = listing_folders(r);
+            let mut named: Vec<String> = listing_folders(r).into_iter().map(|(f, _)| f).collect();
             named.sort();
             named.dedup();
             assert_eq!(named, on, "{}", r.id);
+        }
+    }
+
+    /// A new version first published when it was stays in place on the listings it
+    /// stays on under the same label; any other change moves it: those listings are
+    /// planned whole.
+    #[test]
+    fn a_record_changed_in_place_marks_only_its_pages() {
+        let old = summary("a", "analysis", "CMS", &["Higgs", "top"]);
+        let mut new = old.clone();
+        new.title = "Retitled".into();
+        new.keywords = vec!["higgs".into(), "bottom".into()];
+        let mut dirty = HashMap::new();
+        mark_dirty(&mut dirty, Some(&old), Some(&new));
+        let place = vec![("2026-01-01T00:00:00Z".to_string(), "a".to_string())];
+        for folder in [
+            "browse/all",
+            "browse/schema/analysis",
+            "browse/experiment/cms",
+        ] {
+            assert_eq!(dirty[folder].in_place, place, "{folder}");
+            assert!(!dirty[folder].moved, "{folder}");
+        }
+        // Same slug, another label: the listing's name may change.
+        assert!(dirty["browse/keyword/higgs"].moved);
+        assert!(dirty["browse/keyword/top"].moved);
+        assert!(dirty["browse/keyword/bottom"].moved);
+        // Another first publication, or a record gone or new, moves it everywhere.
+        let mut later = new.clone();
+        later.created = "2027-01-01T00:00:00Z".into();
+        for (old, new) in [
+            (Some(&old), Some(&later)),
+            (Some(&old), None),
+            (None, Some(&new)),
+        ] {
+            let mut dirty = HashMap::new();
+            mark_dirty(&mut dirty, old, new);
+            assert!(dirty.values().all(|d| d.moved), "{dirty:?}");
         }
     }
 }

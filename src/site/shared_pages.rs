@@ -2,7 +2,7 @@
 //! schemas, the API's record list, sitemaps, feed; see `pages`), rendered where their
 //! key changed, and, in a full build, the schemas' API documents and the theme's assets.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use crate::archive::GitTree;
 
@@ -37,7 +37,7 @@ pub fn render(
     states: &BTreeMap<String, RecordState>,
     site: SiteParts<'_>,
     previous_pages: &BTreeMap<String, String>,
-    dirty: Option<&HashSet<String>>,
+    dirty: Option<&HashMap<String, pages::Dirty>>,
 ) -> Result<BTreeMap<String, String>, SiteError> {
     let incremental = output.is_incremental();
     let summaries: Vec<&RecordSummary> =
