@@ -70,7 +70,15 @@ pub fn render(
             }
         }
     }
-    feed.sort_unstable_by(|a, b| b.2.cmp(a.2).then(a.0.cmp(b.0)).then(b.1.cmp(&a.1)));
+    // The 50 newest chosen without sorting every version.
+    let order = |a: &(&str, u32, &str, &str), b: &(&str, u32, &str, &str)| {
+        b.2.cmp(a.2).then(a.0.cmp(b.0)).then(b.1.cmp(&a.1))
+    };
+    if feed.len() > 50 {
+        feed.select_nth_unstable_by(49, order);
+        feed.truncate(50);
+    }
+    feed.sort_unstable_by(order);
     let feed: Vec<(String, u32, String, String)> = feed
         .into_iter()
         .take(50)
