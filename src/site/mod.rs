@@ -2,7 +2,7 @@
 //! into a folder of static pages, a JSON API and a search index.
 //!
 //! ```text
-//! plan      `plan`: record tags + the build revision's deposits/ tree -> one input
+//! plan      `plan`: record tags (`tags`) + the build revision's deposits/ tree -> one input
 //!           per record with a key (its tags and its folder's tree id), compared with
 //!           the previous build's `state` to find what changed
 //! records   `parallel` + `records`: read the versions, drop what a public build may
@@ -48,6 +48,7 @@ mod schemas;
 pub mod search;
 mod shared_pages;
 mod state;
+mod tags;
 mod theme;
 mod util;
 mod write;

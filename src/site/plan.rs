@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 use git2::{Oid, Repository};
 
 use crate::archive::GitTree;
-use crate::record::list_records;
 use crate::settings::Settings;
 
 use super::error::SiteError;
@@ -109,7 +108,7 @@ pub struct Plan {
 impl Plan {
     pub fn make(repo: &Repository, config: &Config<'_>) -> Result<Plan, SiteError> {
         let mut warnings = Vec::new();
-        let tags = list_records(repo)?;
+        let tags = super::tags::record_tags(repo)?;
         let folders = deposit_folders(repo, &config.tree)?;
         let mut inputs: BTreeMap<String, RecordInput> = BTreeMap::new();
         for (id, versions) in &tags {
