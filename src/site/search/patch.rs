@@ -67,7 +67,12 @@ pub(super) fn patch_shard(
         text.push_str(entry);
     };
     // The postings of `term` after the change, encoded; `None` when it has none.
+    let latest = changed.iter().copied().max();
     let patched = |term: &str, postings: Option<&str>| -> Option<String> {
+        let added = additions.get(term).map_or(&[][..], Vec::as_slice);
+        if let Some(text) = postings.and_then(|p| splice_postings(p, changed, latest, added)) {
+            return (!text.is_empty()).then(|| format!("{}:[{text}]", json!(term)));
+        }
         let mut list = postings.and_then(decode_postings).unwrap_or_default();
         list.retain(|(d, _)| !changed.contains(d));
         if let Some(added) = additions.get(term) {
@@ -102,6 +107,70 @@ pub(super) fn patch_shard(
     }
     text.push_str("});\n");
     text
+}
+
+/// `postings` (as written: `doc, weight, doc-delta, weight, ...`, sorted) without the
+/// `changed` documents and with `added` ones, written as `encode_postings` would; the
+/// numbers are read only up to the last document that changes (`latest`, or the last
+/// added), the rest is copied: a common term's list holds most of the archive, and
+/// decoding and encoding it whole was most of a rebuild's search index. `None` when the
+/// text is not such a list (the caller decodes it).
+fn splice_postings(
+    postings: &str,
+    changed: &HashSet<u32>,
+    latest: Option<u32>,
+    added: &[(u32, u8)],
+) -> Option<String> {
+    use std::fmt::Write;
+    let mut added = added.to_vec();
+    added.sort_unstable();
+    let last = latest.into_iter().chain(added.iter().map(|a| a.0)).max();
+    let mut adds = added.into_iter().peekable();
+    let mut out = String::with_capacity(postings.len() + 16);
+    let mut written: Option<u32> = None;
+    let push = |out: &mut String, written: &mut Option<u32>, doc: u32, weight: u8| {
+        if written.is_some() {
+            out.push(',');
+        }
+        let _ = write!(out, "{},{weight}", doc - written.unwrap_or(0));
+        *written = Some(doc);
+    };
+    let mut rest = postings;
+    let mut doc: Option<u32> = None;
+    while !rest.is_empty() {
+        let (delta, after) = rest.split_once(',')?;
+        let (weight, after) = after.split_once(',').unwrap_or((after, ""));
+        let delta: u32 = delta.trim().parse().ok()?;
+        let weight: u8 = weight.trim().parse().ok()?;
+        let this = match doc {
+            None => delta,
+            Some(d) => d.checked_add(delta)?,
+        };
+        if doc.is_some_and(|d| this <= d) {
+            return None;
+        }
+        doc = Some(this);
+        rest = after;
+        while let Some((d, w)) = adds.next_if(|a| a.0 < this) {
+            push(&mut out, &mut written, d, w);
+        }
+        if changed.contains(&this) {
+            continue;
+        }
+        push(&mut out, &mut written, this, weight);
+        // Past every change: what follows is relative to this document, as written.
+        if last.is_none_or(|l| this > l) && adds.peek().is_none() {
+            if !rest.is_empty() {
+                out.push(',');
+                out.push_str(rest);
+            }
+            return Some(out);
+        }
+    }
+    for (d, w) in adds {
+        push(&mut out, &mut written, d, w);
+    }
+    Some(out)
 }
 
 #[cfg(test)]
@@ -166,5 +235,54 @@ mod tests {
         // No previous shard: the additions alone.
         let fresh = patch_shard("h", "", &terms, &additions, &changed, false);
         assert_eq!(fresh, encode(&additions));
+    }
+
+    /// Splicing a list writes what decoding, changing and encoding it would, for
+    /// changes at its start, middle and end, documents removed and re-added, and lists
+    /// emptied; and refuses what is not a list up to its last change.
+    #[test]
+    fn a_spliced_list_is_the_list_encoded_afresh() {
+        let mut seed = 7u32;
+        let mut next = move |n: u32| {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            (seed >> 8) % n
+        };
+        for round in 0..400 {
+            let len = next(12);
+            let mut docs: Vec<u32> = (0..len).map(|_| next(40)).collect();
+            docs.sort_unstable();
+            docs.dedup();
+            let list: Vec<(u32, u8)> = docs.iter().map(|&d| (d, 1 + next(5) as u8)).collect();
+            let changed: HashSet<u32> = (0..next(3)).map(|_| next(42)).collect();
+            let mut added: Vec<(u32, u8)> = Vec::new();
+            for &d in &changed {
+                if next(2) == 0 {
+                    added.push((d, 1 + next(9) as u8));
+                }
+            }
+            let mut expected = list.clone();
+            expected.retain(|(d, _)| !changed.contains(d));
+            expected.extend(&added);
+            expected.sort();
+            let latest = changed.iter().copied().max();
+            let text = encode_postings(&list);
+            let spliced = splice_postings(&text, &changed, latest, &added);
+            assert_eq!(
+                spliced,
+                Some(encode_postings(&expected)),
+                "round {round}: {text} - {changed:?} + {added:?}"
+            );
+        }
+        // Numbers are read up to the last change (past it the text is copied, as an
+        // unchanged term's is).
+        let nine: HashSet<u32> = [9].into_iter().collect();
+        assert_eq!(splice_postings("3,1,x,1", &nine, Some(9), &[]), None);
+        assert_eq!(splice_postings("3,1,4", &nine, Some(9), &[]), None);
+        assert_eq!(splice_postings("3,300", &nine, Some(9), &[]), None);
+        assert_eq!(splice_postings("3,1,0,1", &nine, Some(9), &[]), None);
+        assert_eq!(
+            splice_postings("3,1,20,2,x", &nine, Some(9), &[(9, 4)]),
+            Some("3,1,6,4,14,2,x".into())
+        );
     }
 }
