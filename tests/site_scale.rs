@@ -540,6 +540,16 @@ fn a_rebuild_is_a_full_build_after_each_kind_of_change() {
     work.write(&path, pretty(&deposit));
     work.commit("record 6 restricted");
     assert_rebuild_is_a_full_build(&work, &site, "a deposit restricted on the branch");
+    // The state keeps it under a digest of its id, as a full build's does.
+    for (path, bytes) in files(&site) {
+        if path.to_string_lossy().starts_with(".capsule-site") {
+            assert!(
+                !String::from_utf8_lossy(&bytes).contains(&record_id(6)),
+                "{} names a deposit the site does not show",
+                path.display()
+            );
+        }
+    }
 
     let out = work.capsule_as(
         "alice",

