@@ -77,6 +77,33 @@ pub struct RecordState {
     pub versions: Vec<(u32, String)>,
 }
 
+/// A JSON object's entries in the order written: a part is parsed straight into the
+/// list its records are merged from, not into a map of its own first.
+struct Entries<V>(Vec<(String, V)>);
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for Entries<V> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<V>(std::marker::PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> serde::de::Visitor<'de> for Visit<V> {
+            type Value = Entries<V>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(0));
+                while let Some(entry) = map.next_entry()? {
+                    out.push(entry);
+                }
+                Ok(Entries(out))
+            }
+        }
+        d.deserialize_map(Visit(std::marker::PhantomData))
+    }
+}
+
 /// Records and page keys of some of the parts.
 type Parsed = (BTreeMap<String, RecordState>, BTreeMap<String, String>);
 
@@ -195,17 +222,17 @@ impl State {
                     return None;
                 }
                 if name.starts_with("r-") {
-                    let part: BTreeMap<String, RecordState> =
-                        serde_json::from_slice(&bytes).ok()?;
-                    records.extend(part);
+                    let part: Entries<RecordState> = serde_json::from_slice(&bytes).ok()?;
+                    records.extend(part.0);
                 } else {
-                    let part: BTreeMap<String, String> = serde_json::from_slice(&bytes).ok()?;
-                    pages.extend(part);
+                    let part: Entries<String> = serde_json::from_slice(&bytes).ok()?;
+                    pages.extend(part.0);
                 }
             }
-            // Each part is sorted: the sort merges their runs.
+            // Each part is sorted: the sort merges their runs. (A key written twice,
+            // which no build does, keeps one of its values, as a map would.)
             records.sort_by(|a, b| a.0.cmp(&b.0));
-            pages.sort();
+            pages.sort_by(|a, b| a.0.cmp(&b.0));
             Some((records.into_iter().collect(), pages.into_iter().collect()))
         };
         let shares: Vec<Option<Parsed>> = std::thread::scope(|scope| {
