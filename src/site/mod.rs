@@ -10,7 +10,8 @@
 //!           file copies (under `files/`, served as downloads: see [`downloads`])
 //! search    `indexing` + `search`: a chunked index the browser loads on demand
 //! pages     `shared_pages` + `pages`: home, listings and facets, schemas, search, 404,
-//!           the API's record list, sitemaps, feed; paged by `paging`
+//!           the API's record list, sitemaps, feed; paged by `paging`; in a rebuild,
+//!           only what `reuse` cannot keep
 //! write     `state`: what the next build needs, in small parts
 //! swap      `write`: stage beside the target, then swap in (full) or move changed
 //!           files (incremental)
@@ -44,6 +45,7 @@ mod preserve;
 mod records;
 mod render;
 mod report;
+mod reuse;
 mod schemas;
 pub mod search;
 mod shared_pages;
@@ -228,12 +230,12 @@ pub fn build(
     // The listings that may have changed: those of the records rendered again, as they
     // are and as they were (`previous.records` now holds what was not carried over:
     // the records rendered again or gone).
-    let dirty: Option<HashMap<String, pages::Dirty>> = incremental.then(|| {
+    let dirty: Option<HashMap<String, reuse::Dirty>> = incremental.then(|| {
         let mut dirty = HashMap::new();
         for id in changed.iter().map(|i| &i.id).chain(removed.iter()) {
             let old = previous.records.get(id).and_then(|s| s.summary.as_ref());
             let new = states.get(id).and_then(|s| s.summary.as_ref());
-            pages::mark_dirty(&mut dirty, old, new);
+            reuse::mark_dirty(&mut dirty, old, new);
         }
         dirty
     });

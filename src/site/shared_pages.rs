@@ -13,6 +13,7 @@ use super::pages;
 use super::paging::Limits;
 use super::parallel::render_pages;
 use super::render::Renderer;
+use super::reuse;
 use super::schemas;
 use super::state::RecordState;
 use super::theme::Theme;
@@ -29,7 +30,7 @@ pub struct SiteParts<'a> {
 /// Renders the shared pages of `states` (every record on the site, by id) whose key
 /// differs from `previous_pages` (all of them in a full build); returns every shared
 /// page's key, by path. `dirty`, in an incremental build: the listing folders whose
-/// records may have changed (see [`pages::Reuse`]).
+/// records may have changed (see [`reuse::Reuse`]).
 pub fn render(
     renderer: &mut Renderer,
     output: &Output,
@@ -37,7 +38,7 @@ pub fn render(
     states: &BTreeMap<String, RecordState>,
     site: SiteParts<'_>,
     previous_pages: &BTreeMap<String, String>,
-    dirty: Option<&HashMap<String, pages::Dirty>>,
+    dirty: Option<&HashMap<String, reuse::Dirty>>,
 ) -> Result<BTreeMap<String, String>, SiteError> {
     let incremental = output.is_incremental();
     let summaries: Vec<&RecordSummary> =
@@ -47,11 +48,11 @@ pub fn render(
         .filter_map(|s| Some((pages::address(s.summary.as_ref()?), s.digest.as_str())))
         .collect();
     let reuse = match dirty {
-        Some(dirty) if incremental => pages::Reuse {
+        Some(dirty) if incremental => reuse::Reuse {
             previous: previous_pages,
             dirty: Some(dirty),
         },
-        _ => pages::Reuse::nothing(),
+        _ => reuse::Reuse::nothing(),
     };
     let schema_list = schemas::schema_views(tree);
     let schema_titles: BTreeMap<String, String> = schema_list
