@@ -385,3 +385,185 @@ fn the_sitemap_is_an_index_of_sitemaps_within_the_limit() {
     assert!(urls.iter().any(|u| u.contains("/schemas/analysis/")));
     check_links(&site);
 }
+
+/// The script call `capsuleSearch.<name>(...)` of a search file, its arguments as JSON.
+fn search_call(site: &Path, path: &str, name: &str) -> serde_json::Value {
+    let text = read(site, path);
+    let inner = text
+        .trim_end()
+        .strip_prefix(&format!("capsuleSearch.{name}("))
+        .and_then(|t| t.strip_suffix(");"))
+        .unwrap_or_else(|| panic!("{path}: {text}"));
+    serde_json::from_str(&format!("[{inner}]")).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// What the browser's search finds in a site: every term, looked up as search.js does
+/// (in the shard of the longest key it starts with), with the records and weights its
+/// postings name. Document numbers and the shard layout are left out: a rebuild keeps
+/// both where a full build renumbers and rebalances.
+fn searchable(site: &Path) -> BTreeMap<String, BTreeSet<(String, u64)>> {
+    let manifest = search_call(site, "search/manifest.js", "manifest");
+    let chunk = manifest[0]["chunk"].as_u64().unwrap();
+    let keys: Vec<String> = manifest[0]["shards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap().to_string())
+        .collect();
+    let mut chunks: BTreeMap<u64, serde_json::Value> = BTreeMap::new();
+    let mut out: BTreeMap<String, BTreeSet<(String, u64)>> = BTreeMap::new();
+    for key in &keys {
+        let hex: String = key.bytes().map(|b| format!("{b:02x}")).collect();
+        let hex = if hex.is_empty() { "_".into() } else { hex };
+        let shard = search_call(site, &format!("search/t/{hex}.js"), "shard");
+        for (term, list) in shard[1].as_object().unwrap() {
+            let best = keys
+                .iter()
+                .filter(|k| term.starts_with(k.as_str()))
+                .max_by_key(|k| k.len());
+            assert_eq!(
+                best,
+                Some(key),
+                "{term} is in a shard search.js never loads"
+            );
+            let list: Vec<u64> = list
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n.as_u64().unwrap())
+                .collect();
+            let mut doc = 0;
+            for (i, pair) in list.chunks(2).enumerate() {
+                doc = if i == 0 { pair[0] } else { doc + pair[0] };
+                let rows = chunks.entry(doc / chunk).or_insert_with(|| {
+                    search_call(site, &format!("search/d/{}.js", doc / chunk), "docs")[1].clone()
+                });
+                let id = rows[(doc % chunk) as usize][0]
+                    .as_str()
+                    .unwrap()
+                    .to_string();
+                out.entry(term.clone()).or_default().insert((id, pair[1]));
+            }
+        }
+    }
+    out
+}
+
+/// Builds `site` incrementally and a full site beside it: they are the same site (the
+/// incremental state aside), and their search finds the same records for every term.
+fn assert_rebuild_is_a_full_build(work: &Work, site: &Path, what: &str) {
+    assert_rebuild(work, site, what, true)
+}
+
+/// Builds `site` again (`incremental`: expecting an incremental build) and a full
+/// site beside it, and compares them.
+fn assert_rebuild(work: &Work, site: &Path, what: &str, incremental: bool) {
+    let report: serde_json::Value =
+        serde_json::from_str(&build_limited(work, site, "api=2,sitemap=3", &["--json"])).unwrap();
+    assert_eq!(report["incremental"], incremental, "{what}: {report}");
+    let full = work.path.join("out/full");
+    let _ = std::fs::remove_dir_all(&full);
+    build_limited(work, &full, "api=2,sitemap=3", &["--full"]);
+    let site_file = |k: &PathBuf| {
+        let k = k.to_string_lossy();
+        !k.starts_with(".capsule-site")
+            && !k.starts_with("search/t/")
+            && !k.starts_with("search/d/")
+            && k != "search/manifest.js"
+    };
+    let (inc, all) = (files(site), files(&full));
+    assert_eq!(searchable(site), searchable(&full), "{what}: search");
+    assert_eq!(
+        inc.keys().filter(|k| site_file(k)).collect::<Vec<_>>(),
+        all.keys().filter(|k| site_file(k)).collect::<Vec<_>>(),
+        "{what}"
+    );
+    for (path, bytes) in all.iter().filter(|(k, _)| site_file(k)) {
+        assert!(
+            inc[path] == *bytes,
+            "{what}: {} differs from a full build",
+            path.display()
+        );
+    }
+}
+
+/// An incremental build is a full build after each kind of change the state must
+/// follow: a new version that moves a record to other listings, a record's tags
+/// deleted, a tag moved to another commit, a deposit restricted on the branch (its
+/// shard changes, its tags do not), a record withdrawn, and nothing at all; a schema's
+/// title changed makes a full build.
+#[test]
+fn a_rebuild_is_a_full_build_after_each_kind_of_change() {
+    let (_server, work) = many_records(9, 2);
+    // Keywords that put records on several listings beside the common one.
+    for i in 0..9 {
+        let path = dep(&record_id(i), "deposit.json");
+        work.write(
+            &path,
+            read(&work.path, &path).replace("\"paging\"", &format!("\"paging\", \"k{}\"", i % 3)),
+        );
+    }
+    work.commit("keywords");
+    for i in 0..9 {
+        run_ok(git(&work.path).args(["tag", "-d", &format!("records/{}/v1", record_id(i))]));
+        tag(&work, &record_id(i), 1, i);
+    }
+    let site = work.path.join("out/site");
+    build_limited(&work, &site, "api=2,sitemap=3", &[]);
+    assert_rebuild_is_a_full_build(&work, &site, "nothing changed");
+
+    let path = dep(&record_id(4), "deposit.json");
+    work.write(
+        &path,
+        read(&work.path, &path).replace("\"k1\"", "\"k2\", \"Ünïque\""),
+    );
+    work.commit("record 4 moves from k1 to k2");
+    tag(&work, &record_id(4), 2, 20);
+    assert_rebuild_is_a_full_build(&work, &site, "a new version in other listings");
+
+    run_ok(git(&work.path).args(["tag", "-d", &format!("records/{}/v1", record_id(2))]));
+    assert_rebuild_is_a_full_build(&work, &site, "a record's tag deleted");
+
+    let path = dep(&record_id(5), "deposit.json");
+    work.write(
+        &path,
+        read(&work.path, &path).replace("Record 5", "Record five"),
+    );
+    work.commit("record 5 retitled");
+    run_ok(git(&work.path).args(["tag", "-d", &format!("records/{}/v1", record_id(5))]));
+    tag(&work, &record_id(5), 1, 5);
+    assert_rebuild_is_a_full_build(&work, &site, "a tag moved");
+
+    let path = dep(&record_id(6), "deposit.json");
+    let mut deposit: serde_json::Value = serde_json::from_str(&read(&work.path, &path)).unwrap();
+    deposit["_access"]["deposit-read"] = serde_json::json!({"users": ["alice"], "roles": []});
+    work.write(&path, pretty(&deposit));
+    work.commit("record 6 restricted");
+    assert_rebuild_is_a_full_build(&work, &site, "a deposit restricted on the branch");
+    // The state keeps it under a digest of its id, as a full build's does.
+    for (path, bytes) in files(&site) {
+        if path.to_string_lossy().starts_with(".capsule-site") {
+            assert!(
+                !String::from_utf8_lossy(&bytes).contains(&record_id(6)),
+                "{} names a deposit the site does not show",
+                path.display()
+            );
+        }
+    }
+
+    let out = work.capsule_as(
+        "alice",
+        &["withdraw", &record_id(7), "--reason", "Retracted"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_rebuild_is_a_full_build(&work, &site, "a record withdrawn");
+
+    let schema = "schemas/analysis/1.0.0.json";
+    let mut value: serde_json::Value = serde_json::from_str(&read(&work.path, schema)).unwrap();
+    value["title"] = "Analysis, renamed".into();
+    work.write(schema, pretty(&value));
+    work.commit("the schema renamed");
+    // Record pages show the schema's titles: every page may change.
+    assert_rebuild(&work, &site, "a schema's title changed", false);
+    assert!(read(&site, "browse/index.html").contains("Analysis, renamed"));
+}

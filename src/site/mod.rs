@@ -2,7 +2,7 @@
 //! into a folder of static pages, a JSON API and a search index.
 //!
 //! ```text
-//! plan      `plan`: record tags + the build revision's deposits/ tree -> one input
+//! plan      `plan`: record tags (`tags`) + the build revision's deposits/ tree -> one input
 //!           per record with a key (its tags and its folder's tree id), compared with
 //!           the previous build's `state` to find what changed
 //! records   `parallel` + `records`: read the versions, drop what a public build may
@@ -10,7 +10,8 @@
 //!           file copies (under `files/`, served as downloads: see [`downloads`])
 //! search    `indexing` + `search`: a chunked index the browser loads on demand
 //! pages     `shared_pages` + `pages`: home, listings and facets, schemas, search, 404,
-//!           the API's record list, sitemaps, feed; paged by `paging`
+//!           the API's record list, sitemaps, feed; paged by `paging`; in a rebuild,
+//!           only what `reuse` cannot keep
 //! write     `state`: what the next build needs, in small parts
 //! swap      `write`: stage beside the target, then swap in (full) or move changed
 //!           files (incremental)
@@ -44,15 +45,17 @@ mod preserve;
 mod records;
 mod render;
 mod report;
+mod reuse;
 mod schemas;
 pub mod search;
 mod shared_pages;
 mod state;
+mod tags;
 mod theme;
 mod util;
 mod write;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::Instant;
 
@@ -152,7 +155,7 @@ pub fn build(
         &mut |id, result| {
             let key = keys[&id].clone();
             let state = match result {
-                Some(out) => {
+                Some((out, digest)) => {
                     let doc = if incremental {
                         fresh.insert(id.clone(), out.search);
                         None
@@ -164,6 +167,7 @@ pub fn build(
                         doc,
                         commit: out.commit,
                         summary: Some(out.summary),
+                        digest,
                         versions: out.versions,
                     }
                 }
@@ -172,6 +176,7 @@ pub fn build(
                     doc: None,
                     commit: String::new(),
                     summary: None,
+                    digest: String::new(),
                     versions: Vec::new(),
                 },
             };
@@ -222,6 +227,18 @@ pub fn build(
     )?;
 
     phases.end("search index");
+    // The listings that may have changed: those of the records rendered again, as they
+    // are and as they were (`previous.records` now holds what was not carried over:
+    // the records rendered again or gone).
+    let dirty: Option<HashMap<String, reuse::Dirty>> = incremental.then(|| {
+        let mut dirty = HashMap::new();
+        for id in changed.iter().map(|i| &i.id).chain(removed.iter()) {
+            let old = previous.records.get(id).and_then(|s| s.summary.as_ref());
+            let new = states.get(id).and_then(|s| s.summary.as_ref());
+            reuse::mark_dirty(&mut dirty, old, new);
+        }
+        dirty
+    });
     let page_keys = shared_pages::render(
         &mut renderer,
         &output,
@@ -234,6 +251,7 @@ pub fn build(
             theme: &theme,
         },
         &previous.pages,
+        dirty.as_ref(),
     )?;
     let summaries: Vec<&RecordSummary> =
         states.values().filter_map(|s| s.summary.as_ref()).collect();
@@ -284,13 +302,18 @@ pub fn build(
             bytes: bytes_written,
         }
     };
-    let states: BTreeMap<String, RecordState> = states
-        .into_iter()
-        .map(|(id, state)| match state.summary {
-            Some(_) => (id, state),
-            None => (hidden_key(&id), state),
-        })
+    // Deposits not shown are kept under their hidden key: moved in place, as
+    // collecting the whole map again moved every record's state (40 MB at 100k).
+    let not_shown: Vec<String> = states
+        .iter()
+        .filter(|(_, s)| s.summary.is_none())
+        .map(|(id, _)| id.clone())
         .collect();
+    for id in not_shown {
+        if let Some(state) = states.remove(&id) {
+            states.insert(hidden_key(&id), state);
+        }
+    }
     let touched = if incremental {
         // `previous.records` now holds what was not carried over.
         Touched::of(

@@ -13,6 +13,7 @@ use serde::Serialize;
 use super::facts::facet_slug;
 use super::model::*;
 use super::paging::{Limits, PageId, Paging};
+use super::reuse::{kept_page, ListingPlan, Reuse};
 use super::util::{base_with_slash, xml_escape, Fingerprint};
 
 /// Renders a page into memory.
@@ -30,6 +31,14 @@ pub enum RenderFn<'a> {
     /// Written straight to the file, for files too large to hold in memory
     /// (`api/records/index.json` is 70 MB at 100k records, the sitemap 11 MB).
     Stream(StreamFn<'a>),
+    /// Not rendered: the page is the one the previous build left (see [`Reuse`]).
+    Unchanged,
+}
+
+/// The digest a record's summary enters page keys as (kept in the build's state, so
+/// that a rebuild does not encode every summary again).
+pub fn summary_digest(r: &RecordSummary) -> String {
+    key_of(&[r])
 }
 
 /// A page to render: where, with which template, from what, and its fingerprint.
@@ -97,7 +106,7 @@ fn key_of_all(
     let mut f = Fingerprint::new();
     f.add(name);
     for r in records {
-        f.add(digests.get(&address(r)).map_or("", String::as_str));
+        f.add(digests.get(&address(r)).copied().unwrap_or_default());
     }
     for p in rest {
         p.feed(&mut f);
@@ -276,8 +285,24 @@ pub fn facets<'a>(
 }
 
 /// Updated last first, then by id: the home page's order.
-pub fn newest_first(records: &mut [&RecordSummary]) {
-    records.sort_by(|a, b| b.updated.cmp(&a.updated).then(a.id.cmp(&b.id)));
+fn newer(a: &RecordSummary, b: &RecordSummary) -> std::cmp::Ordering {
+    b.updated.cmp(&a.updated).then(a.id.cmp(&b.id))
+}
+
+/// The `n` records updated last that `keep` keeps, in the home page's order: chosen
+/// without sorting them all (a rebuild sorted 100k records for the home page's 30).
+fn newest<'a>(
+    records: &[&'a RecordSummary],
+    n: usize,
+    keep: impl Fn(&RecordSummary) -> bool,
+) -> Vec<&'a RecordSummary> {
+    let mut kept: Vec<&RecordSummary> = records.iter().copied().filter(|r| keep(r)).collect();
+    if kept.len() > n && n > 0 {
+        kept.select_nth_unstable_by(n - 1, |a, b| newer(a, b));
+    }
+    kept.truncate(n);
+    kept.sort_unstable_by(|a, b| newer(a, b));
+    kept
 }
 
 /// First published first, then by id: the order listings are numbered in. A new
@@ -287,9 +312,12 @@ pub fn in_publication_order(records: &mut [&RecordSummary]) {
 }
 
 /// Plans every page that depends on more than one record, handing each to `emit`.
+/// `digests`: each record's [`summary_digest`], by [`address`].
 #[allow(clippy::too_many_arguments)]
 pub fn plan<'p>(
     records: &[&'p RecordSummary],
+    digests: &Digests<'_>,
+    reuse: Reuse<'_>,
     schemas: &[SchemaView],
     schema_titles: &BTreeMap<String, String>,
     limits: Limits,
@@ -304,24 +332,15 @@ pub fn plan<'p>(
     let mut sorted: Vec<&'p RecordSummary> = records.to_vec();
     in_publication_order(&mut sorted);
     let facets = facets(&sorted, schema_titles);
-    let mut updated: Vec<&RecordSummary> = records.to_vec();
-    newest_first(&mut updated);
-    // A record is on a dozen listings or more (all, schema, experiment, year, each
-    // keyword and person): digest its summary once, and key listing pages by digests.
-    let digests: Digests = records.iter().map(|r| (address(r), key_of(&[r]))).collect();
 
     // Home.
-    let published: Vec<RecordSummary> = updated
-        .iter()
-        .filter(|r| !r.draft)
-        .take(10)
-        .map(|r| (*r).clone())
+    let published: Vec<RecordSummary> = newest(records, 10, |r| !r.draft)
+        .into_iter()
+        .cloned()
         .collect();
-    let drafts: Vec<RecordSummary> = updated
-        .iter()
-        .filter(|r| r.draft)
-        .take(20)
-        .map(|r| (*r).clone())
+    let drafts: Vec<RecordSummary> = newest(records, 20, |r| r.draft)
+        .into_iter()
+        .cloned()
         .collect();
     let home = HomeView {
         latest: published,
@@ -343,16 +362,36 @@ pub fn plan<'p>(
         key,
     ))?;
 
+    // The schema pages' titles are the schema facet's labels: when they changed (the
+    // index shows every schema's title), no listing is reused.
+    let mut links: Vec<SchemaLink> = schemas
+        .iter()
+        .map(|s| SchemaLink {
+            name: s.name.clone(),
+            version: s.version.clone(),
+            title: s.title.clone(),
+            path: format!("schemas/{}/{}/index.html", s.name, s.version),
+        })
+        .collect();
+    links.sort_by(|a, b| a.name.cmp(&b.name));
+    let schema_index = SchemaIndexView { schemas: links };
+    let schema_index_key = key_of(&[&"schemas", &schema_index.schemas]);
+    let reuse = match reuse.previous.get("schemas/index.html") {
+        Some(key) if *key == schema_index_key => reuse,
+        _ => Reuse::nothing(),
+    };
+
     // All records, then each facet value, paginated.
     listing(
         emit,
+        &reuse,
         "All records",
         "all",
         "browse/all",
         &sorted,
         limits.listing,
         &facets,
-        &digests,
+        digests,
     )?;
     for facet in &facets {
         for (slug, (label, list)) in &facet.values {
@@ -366,13 +405,14 @@ pub fn plan<'p>(
             let folder = format!("browse/{}/{slug}", facet.folder);
             listing(
                 emit,
+                &reuse,
                 &heading,
                 facet.kind,
                 &folder,
                 list,
                 limits.listing,
                 &[],
-                &digests,
+                digests,
             )?;
         }
     }
@@ -389,24 +429,12 @@ pub fn plan<'p>(
     ))?;
 
     // Schemas.
-    let mut links: Vec<SchemaLink> = schemas
-        .iter()
-        .map(|s| SchemaLink {
-            name: s.name.clone(),
-            version: s.version.clone(),
-            title: s.title.clone(),
-            path: format!("schemas/{}/{}/index.html", s.name, s.version),
-        })
-        .collect();
-    links.sort_by(|a, b| a.name.cmp(&b.name));
-    let index = SchemaIndexView { schemas: links };
-    let key = key_of(&[&"schemas", &index.schemas]);
     emit(planned(
         "schemas.html",
         "Schemas".into(),
         "schemas/index.html".into(),
-        index,
-        key,
+        schema_index,
+        schema_index_key,
     ))?;
     for s in schemas {
         let mut view = s.clone();
@@ -459,8 +487,24 @@ pub fn plan<'p>(
             (name.to_string(), buckets)
         })
         .collect::<Vec<_>>();
-    api_pages(emit, &sorted, limits.api, base_url, &aggregations, &digests)?;
-    sitemaps(emit, &sorted, schemas, limits.sitemap, base_url, &digests)?;
+    // The API's record list holds every record, as the listing of all records does:
+    // its pages holding none of the records changed in place are as they were.
+    let api_only = match reuse.listing_plan("browse/all", &sorted) {
+        ListingPlan::Every => None,
+        ListingPlan::Some(positions) => Some(positions),
+        ListingPlan::Kept(_) => Some(Vec::new()),
+    };
+    let api_only = api_only.as_ref().map(|p| (p.as_slice(), reuse.previous));
+    api_pages(
+        emit,
+        &sorted,
+        limits.api,
+        base_url,
+        &aggregations,
+        digests,
+        api_only,
+    )?;
+    sitemaps(emit, &sorted, schemas, limits.sitemap, base_url, digests)?;
     emit(raw(
         "feed.xml",
         feed(base_url, site_title, feed_versions).into_bytes(),
@@ -469,14 +513,71 @@ pub fn plan<'p>(
 
 /// Each record's summary digest, by the summary's address (every listing holds
 /// references to the same summaries, and hashing an address is cheaper than an id).
-type Digests = FxHashMap<usize, String>;
+pub type Digests<'d> = FxHashMap<usize, &'d str>;
 
-fn address(record: &RecordSummary) -> usize {
+pub fn address(record: &RecordSummary) -> usize {
     record as *const RecordSummary as usize
 }
 
+/// The pages of one listing: those [`Reuse`] cannot tell unchanged are planned, the
+/// others keep their previous keys (checked against planning them in debug builds,
+/// which the tests run).
 #[allow(clippy::too_many_arguments)]
 fn listing<'p>(
+    emit: &mut Emit<'_, 'p>,
+    reuse: &Reuse<'_>,
+    heading: &str,
+    kind: &str,
+    folder: &str,
+    records: &[&'p RecordSummary],
+    per_page: usize,
+    facets: &[Facet<'_>],
+    digests: &Digests,
+) -> Result<(), super::error::SiteError> {
+    let only = match reuse.listing_plan(folder, records) {
+        ListingPlan::Every => None,
+        ListingPlan::Some(positions) => Some(positions),
+        ListingPlan::Kept(kept) => {
+            #[cfg(debug_assertions)]
+            {
+                let mut planned = Vec::new();
+                listing_pages(
+                    &mut |page| {
+                        planned.push((page.path, page.key));
+                        Ok(())
+                    },
+                    heading,
+                    kind,
+                    folder,
+                    records,
+                    per_page,
+                    facets,
+                    digests,
+                    None,
+                )?;
+                planned.sort();
+                assert_eq!(planned, kept, "listing {folder} changed unseen");
+            }
+            for (path, key) in kept {
+                emit(PlannedPage {
+                    path,
+                    key,
+                    render: RenderFn::Unchanged,
+                })?;
+            }
+            return Ok(());
+        }
+    };
+    let only = only
+        .as_ref()
+        .map(|positions| (positions.as_slice(), reuse.previous));
+    listing_pages(
+        emit, heading, kind, folder, records, per_page, facets, digests, only,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn listing_pages<'p>(
     emit: &mut Emit<'_, 'p>,
     heading: &str,
     kind: &str,
@@ -485,6 +586,7 @@ fn listing<'p>(
     per_page: usize,
     facets: &[Facet<'_>],
     digests: &Digests,
+    only: Option<(&[usize], &BTreeMap<String, String>)>,
 ) -> Result<(), super::error::SiteError> {
     // `records` are in publication order: numbered pages are full chunks of it, the
     // newest page is `index.html` (see `paging`).
@@ -495,6 +597,15 @@ fn listing<'p>(
     };
     let facet_groups: Vec<FacetGroup> = facets.iter().map(|f| f.links(8)).collect();
     for page in paging.pages() {
+        let kept = kept_page(&page, &page_path(page.id), only);
+        if let (Some(key), false) = (kept, cfg!(debug_assertions)) {
+            emit(PlannedPage {
+                path: page_path(page.id),
+                key: key.clone(),
+                render: RenderFn::Unchanged,
+            })?;
+            continue;
+        }
         let chunk: Vec<&'p RecordSummary> =
             records[page.items.clone()].iter().rev().copied().collect();
         let newest = page.id == PageId::Newest;
@@ -554,9 +665,19 @@ fn listing<'p>(
             part.feed(&mut f);
         }
         for r in &view.records {
-            f.add(digests.get(&address(r)).map_or("", String::as_str));
+            f.add(digests.get(&address(r)).copied().unwrap_or_default());
         }
         let key = f.finish();
+        // Only in debug builds is a kept page planned: to check its key.
+        if let Some(kept) = kept {
+            assert_eq!(*kept, key, "{} changed unseen", page_path(page.id));
+            emit(PlannedPage {
+                path: page_path(page.id),
+                key,
+                render: RenderFn::Unchanged,
+            })?;
+            continue;
+        }
         let title = match page.id {
             PageId::Newest => heading.to_string(),
             PageId::Numbered(k) => format!("{heading} (page {k})"),
@@ -582,12 +703,22 @@ fn api_pages<'p>(
     base_url: &str,
     aggregations: &[(String, Vec<(String, usize)>)],
     digests: &Digests,
+    only: Option<(&[usize], &BTreeMap<String, String>)>,
 ) -> Result<(), super::error::SiteError> {
     let path = |id: PageId| match id {
         PageId::Newest => "api/records/index.json".to_string(),
         PageId::Numbered(k) => format!("api/records/index-{k}.json"),
     };
     for page in Paging::new(records.len(), size).pages() {
+        let kept = kept_page(&page, &path(page.id), only);
+        if let (Some(key), false) = (kept, cfg!(debug_assertions)) {
+            emit(PlannedPage {
+                path: path(page.id),
+                key: key.clone(),
+                render: RenderFn::Unchanged,
+            })?;
+            continue;
+        }
         let hits: Vec<&'p RecordSummary> =
             records[page.items.clone()].iter().rev().copied().collect();
         let links = super::api::PageLinks {
@@ -612,6 +743,15 @@ fn api_pages<'p>(
             digests,
             &[&base_url, &total, &aggregations, &links.next, &links.prev],
         );
+        if let Some(kept) = kept {
+            assert_eq!(*kept, key, "{} changed unseen", links.this);
+            emit(PlannedPage {
+                path: links.this,
+                key,
+                render: RenderFn::Unchanged,
+            })?;
+            continue;
+        }
         let base = base_url.to_string();
         emit(streamed(&links.this.clone(), key, move |out| {
             super::api::write_index(out, &base, &hits, total, &aggregations, &links)
@@ -731,4 +871,49 @@ fn feed(base_url: &str, title: &str, versions: &[(String, u32, String, String)])
     }
     out.push_str("</feed>\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(id: &str, schema: &str, experiment: &str, keywords: &[&str]) -> RecordSummary {
+        RecordSummary {
+            id: id.into(),
+            title: id.into(),
+            schema: schema.into(),
+            schema_title: String::new(),
+            experiment: experiment.into(),
+            version: 1,
+            created: "2026-01-01T00:00:00Z".into(),
+            updated: "2026-01-01T00:00:00Z".into(),
+            year: "2026".into(),
+            people: vec!["Zoë Ünal".into(), " ".into()],
+            keywords: keywords.iter().map(|k| k.to_string()).collect(),
+            path: format!("records/{id}/index.html"),
+            draft: false,
+        }
+    }
+
+    /// The home page's records are the first of all of them sorted newest first.
+    #[test]
+    fn the_newest_records_are_the_first_of_all_sorted() {
+        let mut records: Vec<RecordSummary> = Vec::new();
+        for i in 0..40 {
+            let mut r = summary(&format!("r{:02}", (i * 7) % 40), "s", "e", &[]);
+            r.updated = format!("2026-01-{:02}T00:00:00Z", 1 + (i * 13) % 9);
+            r.draft = i % 3 == 0;
+            records.push(r);
+        }
+        let refs: Vec<&RecordSummary> = records.iter().collect();
+        for n in [0, 1, 5, 10, 13, 30, 100] {
+            for drafts in [false, true] {
+                let mut all: Vec<&RecordSummary> =
+                    refs.iter().copied().filter(|r| r.draft == drafts).collect();
+                all.sort_by(|a, b| newer(a, b));
+                all.truncate(n);
+                assert_eq!(newest(&refs, n, |r| r.draft == drafts), all, "{n}");
+            }
+        }
+    }
 }

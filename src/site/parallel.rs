@@ -63,6 +63,7 @@ pub fn render_pages<'p>(
                         render(renderer).and_then(|bytes| output.write(&path, &bytes))
                     }
                     pages::RenderFn::Stream(write) => output.write_streamed(&path, write),
+                    pages::RenderFn::Unchanged => Ok(()),
                 };
                 if let Err(e) = written {
                     let mut failed = failed.lock().expect("page error");
@@ -93,14 +94,15 @@ pub fn render_pages<'p>(
 /// Renders `inputs` on as many threads as the machine has cores (at most 8) and hands
 /// each result to `merge` on the calling thread, in the order of `inputs`: a record's
 /// output (its summary and search terms) is merged and dropped while the others
-/// render, instead of all of them being held until the end.
+/// render, instead of all of them being held until the end. Each output comes with its
+/// summary's digest (see [`pages::summary_digest`]), made on the worker.
 pub fn render_records(
     repo_path: &Path,
     shared: &Shared<'_>,
     inputs: &[&RecordInput],
     rev: Oid,
     progress: &dyn Progress,
-    merge: &mut dyn FnMut(String, Option<RecordOut>),
+    merge: &mut dyn FnMut(String, Option<(RecordOut, String)>),
 ) -> Result<(), SiteError> {
     let threads = worker_threads(inputs.len());
     let next = AtomicUsize::new(0);
@@ -110,7 +112,7 @@ pub fn render_records(
         // Bounded: when the merging thread falls behind (the workers use both cores),
         // the workers wait instead of queueing thousands of rendered records.
         let (send, receive) =
-            std::sync::mpsc::sync_channel::<(usize, Option<RecordOut>)>(4 * threads);
+            std::sync::mpsc::sync_channel::<(usize, Option<(RecordOut, String)>)>(4 * threads);
         for _ in 0..threads {
             let send = send.clone();
             let (next, failed, first_error) = (&next, &failed, &first_error);
@@ -132,6 +134,10 @@ pub fn render_records(
                     let Some(input) = inputs.get(i) else { break };
                     match worker.record(shared, input, rev) {
                         Ok(out) => {
+                            let out = out.map(|out| {
+                                let digest = pages::summary_digest(&out.summary);
+                                (out, digest)
+                            });
                             if send.send((i, out)).is_err() {
                                 break;
                             }
@@ -154,7 +160,7 @@ pub fn render_records(
         }
         drop(send);
         // Workers take inputs in order, so only a few results wait for an earlier one.
-        let mut waiting: BTreeMap<usize, Option<RecordOut>> = BTreeMap::new();
+        let mut waiting: BTreeMap<usize, Option<(RecordOut, String)>> = BTreeMap::new();
         let mut due = 0;
         for (i, out) in receive {
             waiting.insert(i, out);

@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 use git2::{Oid, Repository};
 
 use crate::archive::GitTree;
-use crate::record::list_records;
 use crate::settings::Settings;
 
 use super::error::SiteError;
@@ -65,9 +64,16 @@ impl<'r> Config<'r> {
             .title
             .clone()
             .unwrap_or_else(|| settings.archive.name.clone());
+        // Record pages show their schema's titles and descriptions, and capsule.toml
+        // says more than the fields above (DOIs, OAI-PMH, ...): when either changes,
+        // every page may, and the build is a full one.
+        let schemas = tree.folder_id("schemas")?.map(|o| o.to_string());
+        let settings_blob = tree.blob_id("capsule.toml")?.map(|o| o.to_string());
         let global = {
             let mut f = Fingerprint::new();
             f.add(env!("CARGO_PKG_VERSION"))
+                .add(schemas.unwrap_or_default())
+                .add(settings_blob.unwrap_or_default())
                 .add(theme.fingerprint())
                 .add(&base_url)
                 .add(&title)
@@ -102,7 +108,7 @@ pub struct Plan {
 impl Plan {
     pub fn make(repo: &Repository, config: &Config<'_>) -> Result<Plan, SiteError> {
         let mut warnings = Vec::new();
-        let tags = list_records(repo)?;
+        let tags = super::tags::record_tags(repo)?;
         let folders = deposit_folders(repo, &config.tree)?;
         let mut inputs: BTreeMap<String, RecordInput> = BTreeMap::new();
         for (id, versions) in &tags {
@@ -284,6 +290,7 @@ mod tests {
             doc: None,
             commit: String::new(),
             summary: None,
+            digest: String::new(),
             versions: Vec::new(),
         }
     }

@@ -27,6 +27,8 @@ use super::model::RecordSummary;
 use super::util::hex;
 use super::write::Output;
 
+mod patch;
+
 /// Documents per chunk file: a result page of 10 touches at most 10 small files.
 pub const CHUNK: usize = 50;
 /// A shard is split by one more character once its encoded postings exceed this.
@@ -444,33 +446,6 @@ pub struct DocChange {
     pub new: Option<SearchDoc>,
 }
 
-/// A shard's terms in the order written, each with its postings as written (the
-/// numbers between the brackets). A rebuild rewrites a hundred shards or more for one
-/// record; only the terms that record has or had are decoded, the rest are copied.
-fn shard_terms(text: &str) -> Option<Vec<(Cow<'_, str>, &str)>> {
-    let rest = text
-        .trim_end()
-        .strip_prefix("capsuleSearch.shard(")?
-        .strip_suffix(");")?;
-    let (_key, rest) = json_string(rest)?;
-    let mut rest = rest.strip_prefix(",{")?;
-    let mut out = Vec::new();
-    if rest == "}" {
-        return Some(out);
-    }
-    loop {
-        let (term, after) = json_string(rest)?;
-        let after = after.strip_prefix(":[")?;
-        let end = after.find(']')?;
-        out.push((term, &after[..end]));
-        rest = &after[end + 1..];
-        match rest.strip_prefix(',') {
-            Some(next) => rest = next,
-            None => return (rest == "}").then_some(out),
-        }
-    }
-}
-
 /// The JSON string at the start of `text`, unescaped, and what follows it.
 fn json_string(text: &str) -> Option<(Cow<'_, str>, &str)> {
     let body = text.strip_prefix('"')?;
@@ -571,27 +546,18 @@ pub fn patch_index(
     for (key, shard) in affected {
         let path = format!("search/t/{}.js", shard_file(&key));
         let old = std::fs::read_to_string(live.join(&path)).unwrap_or_default();
-        let mut terms: BTreeMap<Cow<'_, str>, Cow<'_, str>> = BTreeMap::new();
-        let mut lists: BTreeMap<String, Vec<(u32, u8)>> = BTreeMap::new();
-        for (term, postings) in shard_terms(&old).unwrap_or_default() {
-            if old_unknown || shard.terms.contains(term.as_ref()) {
-                let mut list = decode_postings(postings).unwrap_or_default();
-                list.retain(|(d, _)| !changed_docs.contains(d));
-                lists.insert(term.into_owned(), list);
-            } else {
-                terms.insert(term, Cow::Borrowed(postings));
-            }
-        }
+        let mut additions: BTreeMap<String, Vec<(u32, u8)>> = BTreeMap::new();
         for (term, doc, weight) in shard.additions {
-            lists.entry(term).or_default().push((doc, weight));
+            additions.entry(term).or_default().push((doc, weight));
         }
-        for (term, mut list) in lists {
-            if !list.is_empty() {
-                list.sort();
-                terms.insert(Cow::Owned(term), Cow::Owned(encode_postings(&list)));
-            }
-        }
-        let text = shard_text(&key, terms.iter().map(|(t, l)| (t.as_ref(), l.as_ref())));
+        let text = patch::patch_shard(
+            &key,
+            &old,
+            &shard.terms,
+            &additions,
+            &changed_docs,
+            old_unknown,
+        );
         stats.files += 1;
         stats.bytes += text.len() as u64;
         output.write(&path, text.as_bytes())?;
@@ -788,19 +754,19 @@ mod tests {
         ];
         assert_eq!(encoded[0].1, "0,3,7,1,1,255,3992,2");
         let text = shard_text("h", encoded.iter().map(|(t, l)| (*t, l.as_str())));
-        let terms = shard_terms(&text).expect("decodes");
+        let terms = patch::entries(&text).expect("decodes");
         let decoded: Vec<(&str, Vec<(u32, u8)>)> = terms
             .iter()
-            .map(|(t, l)| (t.as_ref(), decode_postings(l).expect("numbers")))
+            .map(|(t, l, _)| (t.as_ref(), decode_postings(l).expect("numbers")))
             .collect();
         assert_eq!(decoded, [("higgs", higgs), ("say \"hi\"", quote)]);
         let empty = shard_text("h", std::iter::empty::<(&str, &str)>());
-        assert!(shard_terms(&empty).is_some_and(|t| t.is_empty()));
+        assert!(patch::entries(&empty).is_some_and(|t| t.is_empty()));
         // A weight that does not fit a byte is not a shard capsule wrote.
         assert!(decode_postings("1,256").is_none());
         assert!(decode_postings("1,2,3").is_none());
-        assert!(shard_terms("capsuleSearch.docs(0,[]);").is_none());
-        assert!(shard_terms(&text.replace("]}", "}")).is_none());
+        assert!(patch::entries("capsuleSearch.docs(0,[]);").is_none());
+        assert!(patch::entries(&text.replace("]}", "}")).is_none());
     }
 
     /// A full build keeps postings as varints and writes them as text only with their

@@ -2,7 +2,7 @@
 //! schemas, the API's record list, sitemaps, feed; see `pages`), rendered where their
 //! key changed, and, in a full build, the schemas' API documents and the theme's assets.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::archive::GitTree;
 
@@ -13,6 +13,7 @@ use super::pages;
 use super::paging::Limits;
 use super::parallel::render_pages;
 use super::render::Renderer;
+use super::reuse;
 use super::schemas;
 use super::state::RecordState;
 use super::theme::Theme;
@@ -28,7 +29,8 @@ pub struct SiteParts<'a> {
 
 /// Renders the shared pages of `states` (every record on the site, by id) whose key
 /// differs from `previous_pages` (all of them in a full build); returns every shared
-/// page's key, by path.
+/// page's key, by path. `dirty`, in an incremental build: the listing folders whose
+/// records may have changed (see [`reuse::Reuse`]).
 pub fn render(
     renderer: &mut Renderer,
     output: &Output,
@@ -36,10 +38,22 @@ pub fn render(
     states: &BTreeMap<String, RecordState>,
     site: SiteParts<'_>,
     previous_pages: &BTreeMap<String, String>,
+    dirty: Option<&HashMap<String, reuse::Dirty>>,
 ) -> Result<BTreeMap<String, String>, SiteError> {
     let incremental = output.is_incremental();
     let summaries: Vec<&RecordSummary> =
         states.values().filter_map(|s| s.summary.as_ref()).collect();
+    let digests: pages::Digests = states
+        .values()
+        .filter_map(|s| Some((pages::address(s.summary.as_ref()?), s.digest.as_str())))
+        .collect();
+    let reuse = match dirty {
+        Some(dirty) if incremental => reuse::Reuse {
+            previous: previous_pages,
+            dirty: Some(dirty),
+        },
+        _ => reuse::Reuse::nothing(),
+    };
     let schema_list = schemas::schema_views(tree);
     let schema_titles: BTreeMap<String, String> = schema_list
         .iter()
@@ -57,7 +71,15 @@ pub fn render(
             }
         }
     }
-    feed.sort_unstable_by(|a, b| b.2.cmp(a.2).then(a.0.cmp(b.0)).then(b.1.cmp(&a.1)));
+    // The 50 newest chosen without sorting every version.
+    let order = |a: &(&str, u32, &str, &str), b: &(&str, u32, &str, &str)| {
+        b.2.cmp(a.2).then(a.0.cmp(b.0)).then(b.1.cmp(&a.1))
+    };
+    if feed.len() > 50 {
+        feed.select_nth_unstable_by(49, order);
+        feed.truncate(50);
+    }
+    feed.sort_unstable_by(order);
     let feed: Vec<(String, u32, String, String)> = feed
         .into_iter()
         .take(50)
@@ -69,6 +91,8 @@ pub fn render(
     render_pages(renderer, output, |queue| {
         pages::plan(
             &summaries,
+            &digests,
+            reuse,
             &views,
             &schema_titles,
             site.limits,
@@ -76,7 +100,9 @@ pub fn render(
             site.title,
             &feed,
             &mut |page| {
-                if !incremental || previous_pages.get(&page.path) != Some(&page.key) {
+                let unchanged = matches!(page.render, pages::RenderFn::Unchanged);
+                if !unchanged && (!incremental || previous_pages.get(&page.path) != Some(&page.key))
+                {
                     queue(page.path.clone(), page.render)?;
                 }
                 page_keys.insert(page.path, page.key);
