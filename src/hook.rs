@@ -318,7 +318,10 @@ struct Change {
 /// the commit's own checks and the pusher's rights ask for the same pairs, and at a
 /// million deposits each walk checks a shard tree of ~3,900 entries.
 #[derive(Default)]
-struct ChangeMemo(RefCell<HashMap<(Option<Oid>, Oid), Rc<[Change]>>>);
+struct ChangeMemo(RefCell<HashMap<TreePair, Rc<[Change]>>>);
+
+/// An old tree (none for a root commit) and a new one.
+type TreePair = (Option<Oid>, Oid);
 
 impl ChangeMemo {
     /// [`changes_between_trees`], remembered.
