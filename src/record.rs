@@ -79,7 +79,7 @@ pub struct RecordTag {
 /// Malformed refs inside the namespace are skipped: the hook never lets them in, and a
 /// reader must not fail because someone created one by hand on the server.
 pub fn list_records(repo: &Repository) -> Result<BTreeMap<String, Vec<RecordTag>>, git2::Error> {
-    let mut records: BTreeMap<String, Vec<RecordTag>> = BTreeMap::new();
+    let mut found = Vec::new();
     for reference in repo.references_glob("refs/tags/records/*")? {
         let reference = reference?;
         let Some(name) = reference.name() else {
@@ -101,20 +101,28 @@ pub fn list_records(repo: &Repository) -> Result<BTreeMap<String, Vec<RecordTag>
                 reference.peel_to_commit()?.id(),
             ),
         };
-        records
-            .entry(parsed.id.to_string())
-            .or_default()
-            .push(RecordTag {
-                id: parsed.id.to_string(),
-                version: parsed.version,
-                commit,
-                tag,
-            });
+        found.push(RecordTag {
+            id: parsed.id.to_string(),
+            version: parsed.version,
+            commit,
+            tag,
+        });
+    }
+    Ok(group_by_deposit(found))
+}
+
+/// Record versions grouped by deposit id, each deposit's sorted by version.
+pub(crate) fn group_by_deposit(
+    tags: impl IntoIterator<Item = RecordTag>,
+) -> BTreeMap<String, Vec<RecordTag>> {
+    let mut records: BTreeMap<String, Vec<RecordTag>> = BTreeMap::new();
+    for tag in tags {
+        records.entry(tag.id.clone()).or_default().push(tag);
     }
     for versions in records.values_mut() {
         versions.sort_by_key(|r| r.version);
     }
-    Ok(records)
+    records
 }
 
 /// The record versions of one deposit, sorted (empty if never published).

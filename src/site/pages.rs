@@ -874,10 +874,16 @@ fn feed(base_url: &str, title: &str, versions: &[(String, u32, String, String)])
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn summary(id: &str, schema: &str, experiment: &str, keywords: &[&str]) -> RecordSummary {
+    /// A record's summary for tests of the listings.
+    pub(crate) fn summary(
+        id: &str,
+        schema: &str,
+        experiment: &str,
+        keywords: &[&str],
+    ) -> RecordSummary {
         RecordSummary {
             id: id.into(),
             title: id.into(),

@@ -181,24 +181,7 @@ pub(super) fn kept_page<'k>(
 mod tests {
     use super::*;
     use crate::site::pages::facets;
-
-    fn summary(id: &str, schema: &str, experiment: &str, keywords: &[&str]) -> RecordSummary {
-        RecordSummary {
-            id: id.into(),
-            title: id.into(),
-            schema: schema.into(),
-            schema_title: String::new(),
-            experiment: experiment.into(),
-            version: 1,
-            created: "2026-01-01T00:00:00Z".into(),
-            updated: "2026-01-01T00:00:00Z".into(),
-            year: "2026".into(),
-            people: vec!["Zoë Ünal".into(), " ".into()],
-            keywords: keywords.iter().map(|k| k.to_string()).collect(),
-            path: format!("records/{id}/index.html"),
-            draft: false,
-        }
-    }
+    use crate::site::pages::tests::summary;
 
     /// A rebuild reuses the pages of every listing not named by `listing_folders` for
     /// the records that changed: it must name every listing `facets` puts a record on.

@@ -13,7 +13,9 @@ use std::path::Path;
 
 use git2::{Oid, Repository};
 
-use crate::record::{list_records, parse_record_ref, RecordTag, RECORD_TAG_PREFIX};
+use crate::record::{
+    group_by_deposit, list_records, parse_record_ref, RecordTag, RECORD_TAG_PREFIX,
+};
 
 /// Every record version, grouped by deposit id and sorted by version.
 pub fn record_tags(repo: &Repository) -> Result<BTreeMap<String, Vec<RecordTag>>, git2::Error> {
@@ -106,7 +108,7 @@ fn resolve(
     repo: &Repository,
     refs: Vec<Ref>,
 ) -> Result<BTreeMap<String, Vec<RecordTag>>, git2::Error> {
-    let mut records: BTreeMap<String, Vec<RecordTag>> = BTreeMap::new();
+    let mut found = Vec::with_capacity(refs.len());
     for (name, target, peeled) in &refs {
         let Some(Ok(parsed)) = parse_record_ref(name) else {
             continue;
@@ -118,20 +120,14 @@ fn resolve(
                 repo.find_object(*target, None)?.peel_to_commit()?.id(),
             ),
         };
-        records
-            .entry(parsed.id.to_string())
-            .or_default()
-            .push(RecordTag {
-                id: parsed.id.to_string(),
-                version: parsed.version,
-                commit,
-                tag,
-            });
+        found.push(RecordTag {
+            id: parsed.id.to_string(),
+            version: parsed.version,
+            commit,
+            tag,
+        });
     }
-    for versions in records.values_mut() {
-        versions.sort_by_key(|r| r.version);
-    }
-    Ok(records)
+    Ok(group_by_deposit(found))
 }
 
 #[cfg(test)]
