@@ -285,14 +285,7 @@ mod tests {
     }
 
     fn state(key: &str) -> RecordState {
-        RecordState {
-            key: key.into(),
-            doc: None,
-            commit: String::new(),
-            summary: None,
-            digest: String::new(),
-            versions: Vec::new(),
-        }
+        RecordState::keyed(key)
     }
 
     #[test]

@@ -77,6 +77,21 @@ pub struct RecordState {
     pub versions: Vec<(u32, String)>,
 }
 
+#[cfg(test)]
+impl RecordState {
+    /// A record's state with only its key, for tests of what a rebuild keeps.
+    pub(crate) fn keyed(key: &str) -> RecordState {
+        RecordState {
+            key: key.into(),
+            doc: None,
+            commit: String::new(),
+            summary: None,
+            digest: String::new(),
+            versions: Vec::new(),
+        }
+    }
+}
+
 /// A JSON object's entries in the order written: a part is parsed straight into the
 /// list its records are merged from, not into a map of its own first.
 struct Entries<V>(Vec<(String, V)>);
@@ -397,14 +412,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("capsule-state-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let record = |key: &str| RecordState {
-            key: key.into(),
-            doc: None,
-            commit: String::new(),
-            summary: None,
-            digest: String::new(),
-            versions: Vec::new(),
-        };
+        let record = RecordState::keyed;
         let mut state = State {
             records: [
                 ("~a".to_string(), record("1")),
@@ -442,14 +450,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("capsule-state-whole-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let record = |key: &str| RecordState {
-            key: key.into(),
-            doc: None,
-            commit: String::new(),
-            summary: None,
-            digest: String::new(),
-            versions: Vec::new(),
-        };
+        let record = RecordState::keyed;
         let mut state = State {
             records: (0..300)
                 .map(|i| (format!("rec-{i:03}"), record(&i.to_string())))
